@@ -1,0 +1,175 @@
+"""The England contiguity graph: queen contiguity, closed generalisation gaps, and named links.
+
+The embedded boundaries are ultra-generalised (500 m) and clipped to the coastline, so plain queen
+contiguity is wrong for England in two ways: it misses neighbours across narrow gaps left by
+generalisation (Rutland-Peterborough about 20 m, Croydon-Southwark about 80 m), and it misses
+neighbours across estuaries with a fixed crossing and islands served by ferries. This module closes
+gaps up to a small tolerance and adds a short, named list of crossing and island links. Nothing
+else is linked: a larger tolerance would add false links inside London.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cdr.errors import CdrError
+
+__all__ = ["contiguity", "Contiguity", "DEFAULT_LINKS", "DEFAULT_TOLERANCE_M"]
+
+DEFAULT_TOLERANCE_M = 250.0
+
+#: Named links added on top of touching and near-touching areas: (la_code_a, la_code_b, kind, reason).
+DEFAULT_LINKS: tuple = (
+    ("E06000026", "E06000052", "crossing", "Tamar crossings (Tamar Bridge, Torpoint ferry): Plymouth-Cornwall"),
+    ("E10000016", "E06000034", "crossing", "Dartford Crossing: Kent-Thurrock"),
+    ("E06000010", "E06000013", "crossing", "Humber Bridge: Kingston upon Hull-North Lincolnshire"),
+    ("E08000015", "E08000012", "crossing", "Mersey tunnels: Wirral-Liverpool"),
+    ("E06000046", "E10000014", "island", "Solent ferries: Isle of Wight-Hampshire"),
+    ("E06000046", "E06000044", "island", "Portsmouth-Fishbourne ferry: Isle of Wight-Portsmouth"),
+    ("E06000046", "E06000045", "island", "Southampton-Cowes ferry: Isle of Wight-Southampton"),
+    ("E06000053", "E06000052", "island", "Scillonian ferry and air link: Isles of Scilly-Cornwall"),
+)
+
+
+@dataclass(frozen=True, repr=False)
+class Contiguity:
+    """A contiguity graph of areas keyed by ``la_code``.
+
+    Attributes
+    ----------
+    w : libpysal.weights.W
+        Binary symmetric weights, ids are ``la_code`` (sorted).
+    edges : pandas.DataFrame
+        Every undirected link once: ``la_code_a`` < ``la_code_b``, ``kind`` (``"touching"``,
+        ``"gap"``, ``"crossing"``, ``"island"``), ``reason``, ``distance_m`` (boundary-to-boundary).
+    added : pandas.DataFrame
+        The links that plain queen contiguity does not have (``kind != "touching"``).
+    tolerance_m : float
+        The gap-closing tolerance used.
+    """
+
+    w: object
+    edges: pd.DataFrame
+    tolerance_m: float
+
+    @property
+    def added(self) -> pd.DataFrame:
+        return self.edges[self.edges["kind"] != "touching"].reset_index(drop=True)
+
+    @property
+    def neighbors(self) -> dict:
+        return {k: list(v) for k, v in self.w.neighbors.items()}
+
+    @property
+    def n_components(self) -> int:
+        return int(self.w.n_components)
+
+    def __repr__(self) -> str:
+        counts = self.edges["kind"].value_counts().to_dict()
+        return (
+            f"Contiguity({self.w.n} areas, {len(self.edges)} links {counts}, tolerance_m={self.tolerance_m}, "
+            f"components={self.n_components})"
+        )
+
+
+def contiguity(areas=None, *, vintage: int = 2023, tolerance_m: float = DEFAULT_TOLERANCE_M, links=DEFAULT_LINKS,
+               id_column: str = "la_code") -> Contiguity:
+    """Contiguity graph of England's upper-tier LAs (or of any polygons you pass).
+
+    Two areas are neighbours when their boundaries are within ``tolerance_m`` metres of each other
+    (0 gives plain queen contiguity: shared point or edge), or when the pair is in ``links``.
+
+    Parameters
+    ----------
+    areas : geopandas.GeoDataFrame, optional
+        Polygons with an ``id_column``; default: :func:`cdr.data.england_areas` of ``vintage``.
+        A geographic CRS is reprojected to EPSG:27700 so distances are in metres.
+    vintage : {2023, 2021}
+        Used when ``areas`` is None.
+    tolerance_m : float, default 250
+        Gaps up to this width (metres) count as touching. The embedded boundaries leave gaps of
+        about 20 m (Rutland-Peterborough), 80 m (Croydon-Southwark) and 160 m (Southwark-Westminster).
+    links : iterable of tuple
+        ``(code_a, code_b, kind, reason)`` links to add; default :data:`DEFAULT_LINKS` (four fixed
+        estuary crossings and the Isle of Wight and Isles of Scilly links). Links naming a code
+        not in ``areas`` are skipped (a 2021 graph, or your own areas).
+    id_column : str, default "la_code"
+
+    Returns
+    -------
+    Contiguity
+
+    Examples
+    --------
+    >>> g = contiguity()
+    >>> g.n_components, sorted(g.w.neighbors["E06000053"])
+    (1, ['E06000052'])
+    """
+    if tolerance_m < 0:
+        raise CdrError(f"contiguity: tolerance_m must be >= 0 metres; got {tolerance_m}")
+    links = tuple(tuple(link) for link in links)
+    if areas is None:
+        return _england_cached(int(vintage), float(tolerance_m), links)
+    return _build(areas, float(tolerance_m), links, id_column)
+
+
+@functools.lru_cache(maxsize=8)
+def _england_cached(vintage, tolerance_m, links):
+    from cdr.data._areas import england_areas
+
+    return _build(england_areas(vintage), tolerance_m, links, "la_code")
+
+
+def _build(areas, tolerance_m, links, id_column):
+    import geopandas as gpd
+    from libpysal.weights import W
+
+    if id_column not in areas.columns:
+        raise CdrError(f"contiguity: areas have no {id_column!r} column")
+    ids = areas[id_column].astype(str)
+    if ids.duplicated().any():
+        raise CdrError(f"contiguity: duplicate ids in {id_column!r}: {sorted(ids[ids.duplicated()].unique())[:10]}")
+    geo = gpd.GeoDataFrame({"id": ids.to_numpy()}, geometry=areas.geometry.to_numpy(), crs=areas.crs)
+    if geo.crs is not None and geo.crs.is_geographic:
+        geo = geo.to_crs("EPSG:27700")
+    geo = geo.sort_values("id", ignore_index=True)
+    # Candidate pairs: bounding boxes within the tolerance, then exact distances.
+    left, right = geo.sindex.query(geo.geometry, predicate="dwithin", distance=max(tolerance_m, 1e-9))
+    mask = left < right
+    left, right = left[mask], right[mask]
+    geoms = geo.geometry.to_numpy()
+    dist = np.array([geoms[i].distance(geoms[j]) for i, j in zip(left, right)], dtype=float)
+    touching = np.array([geoms[i].intersects(geoms[j]) for i, j in zip(left, right)], dtype=bool)
+    keep = touching | (dist <= tolerance_m)
+    edges = pd.DataFrame(
+        {
+            "la_code_a": geo["id"].to_numpy()[left[keep]],
+            "la_code_b": geo["id"].to_numpy()[right[keep]],
+            "kind": np.where(touching[keep], "touching", "gap"),
+            "reason": np.where(touching[keep], "boundaries touch", f"gap <= {tolerance_m:g} m left by generalisation"),
+            "distance_m": np.where(touching[keep], 0.0, dist[keep]),
+        }
+    )
+    index = dict(zip(geo["id"], range(len(geo))))
+    named = []
+    for a, b, kind, reason in links:
+        if a not in index or b not in index:
+            continue
+        a, b = sorted((a, b))
+        named.append((a, b, kind, reason, float(geoms[index[a]].distance(geoms[index[b]]))))
+    if named:
+        named = pd.DataFrame(named, columns=edges.columns)
+        existing = set(zip(edges["la_code_a"], edges["la_code_b"]))
+        named = named[[(a, b) not in existing for a, b in zip(named["la_code_a"], named["la_code_b"])]]
+        edges = pd.concat([edges, named], ignore_index=True)
+    edges = edges.sort_values(["la_code_a", "la_code_b"], ignore_index=True)
+    neighbors = {i: [] for i in geo["id"]}
+    for a, b in zip(edges["la_code_a"], edges["la_code_b"]):
+        neighbors[a].append(b)
+        neighbors[b].append(a)
+    neighbors = {k: sorted(v) for k, v in neighbors.items()}
+    w = W(neighbors, id_order=list(geo["id"]), silence_warnings=True)
+    return Contiguity(w=w, edges=edges, tolerance_m=tolerance_m)

@@ -1,0 +1,72 @@
+"""Exceptions and warnings raised by ``cdr``.
+
+Every exception derives from :class:`CdrError`, so a user can catch the library's errors
+precisely; most also derive from the matching built-in (``ValueError``) so generic handlers
+keep working.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "CdrError",
+    "RecordValidationError",
+    "InfeasibleFootprintError",
+    "SpecError",
+    "DisclosureError",
+    "CdrWarning",
+    "SmallNumbersWarning",
+    "OverdispersionWarning",
+    "SeparationWarning",
+    "DataVintageWarning",
+]
+
+
+class CdrError(Exception):
+    """Base class of every error raised by ``cdr``."""
+
+
+class RecordValidationError(CdrError, ValueError):
+    """Records failed validation. ``.errors`` holds one row per problem (row, case_id, field, value, reason)."""
+
+    def __init__(self, message, errors=None):
+        super().__init__(message)
+        self.errors = errors
+
+
+class InfeasibleFootprintError(CdrError, ValueError):
+    """Some areas cannot reach the footprint threshold under the given constraints."""
+
+    def __init__(self, message, areas=None):
+        super().__init__(message)
+        self.areas = areas
+
+
+class SpecError(CdrError, ValueError):
+    """An analysis specification (``models/*.toml``) is invalid."""
+
+
+class DisclosureError(CdrError, ValueError):
+    """A table bundle fails the disclosure audit and must not be published."""
+
+    def __init__(self, message, audit=None):
+        super().__init__(message)
+        self.audit = audit
+
+
+class CdrWarning(UserWarning):
+    """Base class of every warning issued by ``cdr``."""
+
+
+class SmallNumbersWarning(CdrWarning):
+    """A statistic rests on very few events."""
+
+
+class OverdispersionWarning(CdrWarning):
+    """Counts vary more than a Poisson model allows; a different family was used."""
+
+
+class SeparationWarning(CdrWarning):
+    """A regression has (quasi-)separated or sparse cells; a remedy was applied."""
+
+
+class DataVintageWarning(CdrWarning):
+    """Data from another geography vintage or an out-of-range year was translated or carried forward."""

@@ -1,0 +1,58 @@
+"""The package's layers import downwards only (docs/dev/contracts.md)."""
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1] / "cdr"
+
+LAYER = {
+    "errors": 0, "_base": 0, "_validate": 0,
+    "data": 1, "schema": 1, "reference": 1,
+    "synthetic": 2, "rates": 2,
+    "aggregate": 3, "footprints": 3,
+    "trends": 4, "factors": 4, "models": 4,
+    "disclosure": 5,
+    "report": 6,
+    "cli": 7, "demo": 7,
+}
+
+
+def _top(module_path: pathlib.Path) -> str:
+    rel = module_path.relative_to(ROOT).parts
+    return rel[0].removesuffix(".py")
+
+
+def _imports(path: pathlib.Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cdr.") and node.level == 0:
+            yield node.lineno, node.module.split(".")[1]
+        elif isinstance(node, ast.ImportFrom) and node.module == "cdr":
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "cdr":
+            yield node.lineno, node.attr  # lazy access such as cdr.report.build_report
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("cdr."):
+                    yield node.lineno, alias.name.split(".")[1]
+
+
+FILES = sorted(p for p in ROOT.rglob("*.py") if _top(p) in LAYER)
+
+
+def test_every_module_has_a_layer():
+    unknown = sorted({_top(p) for p in ROOT.rglob("*.py")} - set(LAYER) - {"__init__", "__main__"})
+    assert unknown == [], f"add these modules to the layer table in docs/dev/contracts.md and this test: {unknown}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_go_downwards(path):
+    own = LAYER[_top(path)]
+    bad = [
+        f"line {line}: imports cdr.{target} (layer {LAYER[target]}) from layer {own}"
+        for line, target in _imports(path)
+        if target in LAYER and target != _top(path) and LAYER[target] > own
+    ]
+    assert bad == [], f"{path.relative_to(ROOT)}: " + "; ".join(bad)
