@@ -51,6 +51,9 @@ def main(argv=None) -> int:
     except CdrError as exc:
         print(f"cdr {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into e.g. `head`, which closed early
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
