@@ -1,0 +1,92 @@
+"""``cdr factors``: modifiable-factor prevalence tables, the factor model and figures for a record file.
+
+Argument parsing and file I/O only; the work is :func:`cdr.factors.analyse`.
+"""
+from __future__ import annotations
+
+import os
+
+__all__ = ["register"]
+
+_LEVELS = ("la", "footprint", "region", "nation")
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "factors",
+        help="modifiable-factor prevalence (CSV) and odds-ratio model with figures (PNG)",
+        description=(
+            "Among completed reviews, the share with modifiable factors (overall and per domain, Wilson "
+            "95%% limits) by category, age band, sex and deprivation at the chosen level, and a logistic "
+            "model of the judgement (GEE by footprint when a design is given; Firth's penalised likelihood "
+            "when the data separate). Pending reviews and reviews with insufficient information are "
+            "counted in their own columns."
+        ),
+        epilog="Example: cdr factors --records records.csv --level region --out out/factors",
+    )
+    parser.add_argument("--records", required=True, metavar="FILE",
+                        help="record file (CSV or Parquet), read with cdr.read_records")
+    parser.add_argument("--mode", choices=("strict", "lenient"), default="strict",
+                        help="strict: stop on any invalid record; lenient: analyse valid ones and write "
+                             "exclusions.csv (default: strict)")
+    parser.add_argument("--level", choices=_LEVELS, default=None,
+                        help="level of the prevalence tables (default: nation)")
+    parser.add_argument("--design", metavar="FILE",
+                        help="footprint design (footprints/*.csv with la_code, footprint_id, or a saved "
+                             "FootprintDesign); needed for --level footprint and footprint clustering")
+    parser.add_argument("--formula", help="model formula (default: the spec's, "
+                        "'modifiable ~ C(category) + C(age_band) + imd_quintile + C(sex)')")
+    parser.add_argument("--cluster", choices=("none", "la", "footprint", "region"), default=None,
+                        help="cluster of the GEE model (default: the spec's, 'footprint')")
+    parser.add_argument("--spec", default="annual", metavar="NAME|FILE",
+                        help="analysis spec, a packaged name or a TOML file (default: annual)")
+    parser.add_argument("--vintage", type=int, default=2023, help="geography vintage of la_code (default 2023)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _read_design(path):
+    try:
+        from cdr.footprints import load_design
+    except ImportError:
+        load_design = None
+    if load_design is not None:
+        return load_design(path)
+    import pandas as pd
+
+    return pd.read_csv(path, dtype=str)
+
+
+def run(args):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from cdr.factors import analyse
+    from cdr.models import load_spec
+    from cdr.schema import read_records
+
+    spec = load_spec(args.spec)
+    result = read_records(args.records, mode=args.mode, vintage=args.vintage)
+    records, exclusions = result
+    design = _read_design(args.design) if args.design else None
+    analysis = analyse(records, spec["factors"], level=args.level, design=design, formula=args.formula,
+                       cluster=args.cluster if args.cluster is not None else "settings",
+                       vintage=args.vintage)
+    analysis.settings.update({"spec_name": spec.name, "spec_hash": spec.hash, "spec_source": spec.source,
+                              "records_file": os.path.abspath(args.records), "n_input": result.n_input,
+                              "n_excluded": len(exclusions)})
+    written = analysis.to_dir(args.out)
+    if len(exclusions):
+        path = os.path.join(args.out, "exclusions.csv")
+        pd.DataFrame(exclusions).to_csv(path, index=False)
+        written.append(path)
+    print(f"cdr factors: {len(records):,} records ({len(exclusions):,} excluded)"
+          + ("; SYNTHETIC DATA" if analysis.synthetic else ""))
+    if analysis.model_error:
+        print(f"cdr factors: factor model not fitted: {analysis.model_error}")
+    for path in written:
+        print(path)
+    return 0
