@@ -8,6 +8,8 @@ from __future__ import annotations
 
 __all__ = [
     "CdrError",
+    "ArgumentError",
+    "AggregateError",
     "RecordValidationError",
     "InfeasibleFootprintError",
     "SpecError",
@@ -22,6 +24,14 @@ __all__ = [
 
 class CdrError(Exception):
     """Base class of every error raised by ``cdr``."""
+
+
+class ArgumentError(CdrError, ValueError):
+    """An argument has the wrong type, shape or value (e.g. a negative count, ``conf=95``)."""
+
+
+class AggregateError(CdrError, ValueError):
+    """Records, populations or a design given to :func:`cdr.aggregate.aggregate` do not fit together."""
 
 
 class RecordValidationError(CdrError, ValueError):

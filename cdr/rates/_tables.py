@@ -1,0 +1,219 @@
+"""Tidy wrappers: a frame with group columns in, one row per group out (private)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cdr.rates._core import crude_rate, isr, proportion
+from cdr.rates._dsr import CHILD_STANDARD, RECORD_TO_CHILD_BAND, _dsr_core, _standard_array
+from cdr.rates._validate import ArgumentError, as_array, as_by, as_levels, as_positive, check_columns
+
+
+def _group_sums(frame, columns, by, caller, extra_keys=()):
+    """Sum `columns` within groups of `by` (+ extra keys); a NaN anywhere in a group gives NaN."""
+    keys = [*by, *extra_keys]
+    check_columns(frame, [*keys, *columns], caller)
+    values = {c: as_array(frame[c], c, caller) for c in columns}
+    # Group columns keep their dtype (categoricals keep their order); no re-inference of strings.
+    data = pd.concat([frame[keys].reset_index(drop=True), pd.DataFrame(values)], axis=1) if keys else pd.DataFrame(values)
+    if not keys:
+        sums = pd.DataFrame({c: [v.sum()] for c, v in values.items()})  # NaN propagates
+        return sums
+    flags = data[columns].isna()
+    flags.columns = [f"__nan_{c}" for c in columns]
+    data = pd.concat([data, flags], axis=1)
+    grouped = data.groupby(keys, sort=True, dropna=False, observed=True)
+    sums = grouped[[*columns, *flags.columns]].sum()
+    for c in columns:
+        sums[c] = sums[c].where(sums[f"__nan_{c}"] == 0)
+    return sums[columns].reset_index()
+
+
+def _finish(sums, stats, frame):
+    out = pd.concat([sums.reset_index(drop=True), stats.reset_index(drop=True)], axis=1)
+    out.attrs = {k: v for k, v in frame.attrs.items() if k == "synthetic"}
+    return out
+
+
+def rate_table(frame, count="deaths", population="population", by=None, multiplier=100_000, conf=(0.95, 0.998)) -> pd.DataFrame:
+    """Crude rates per group of a tidy frame (sums counts and populations within groups first).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per cell (e.g. area x year x sex), never modified.
+    count, population : str, default "deaths", "population"
+        Columns holding events and population at risk (person-years).
+    by : str or list of str, optional
+        Group columns; one output row per observed combination, sorted. None: one overall row.
+    multiplier : float, default 100_000
+    conf : float or tuple of float, default (0.95, 0.998)
+
+    Returns
+    -------
+    pandas.DataFrame
+        The `by` columns, `count` and `population` (sums used), then the columns of
+        :func:`crude_rate` (``value``, ``lower_95``, ``upper_95``, ``lower_99_8``, ``upper_99_8``,
+        ``method``). ``.attrs["synthetic"]`` is carried over from `frame`.
+
+    Notes
+    -----
+    R: ``df |> group_by(...) |> phe_rate(x, n)`` in PHEindicatormethods.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"la_code": ["E1", "E1", "E2"], "deaths": [3, 1, 120], "population": [10_000, 10_000, 400_000]})
+    >>> rate_table(df, by="la_code")[["la_code", "deaths", "value", "lower_95", "method"]].round(2)
+      la_code  deaths  value  lower_95 method
+    0      E1     4.0   20.0      5.45  exact
+    1      E2   120.0   30.0     24.87  byars
+    """
+    caller = "rate_table"
+    by = as_by(by, caller)
+    sums = _group_sums(frame, [count, population], by, caller)
+    stats = crude_rate(sums[count].to_numpy(), sums[population].to_numpy(), multiplier=multiplier, conf=conf)
+    return _finish(sums, stats, frame)
+
+
+def proportion_table(frame, count, n, by=None, multiplier=1, conf=(0.95, 0.998)) -> pd.DataFrame:
+    """Proportions with Wilson limits per group of a tidy frame.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    count, n : str
+        Columns holding the numerator (e.g. ``modifiable`` deaths) and denominator (e.g. reviewed deaths).
+    by : str or list of str, optional
+    multiplier : float, default 1
+        100 for percentages.
+    conf : float or tuple of float, default (0.95, 0.998)
+
+    Returns
+    -------
+    pandas.DataFrame
+        The `by` columns, `count`, `n`, then the columns of :func:`proportion`.
+
+    Notes
+    -----
+    R: ``phe_proportion`` in PHEindicatormethods.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"region": ["N", "N", "S"], "modifiable": [3, 5, 0], "reviewed": [20, 30, 25]})
+    >>> proportion_table(df, "modifiable", "reviewed", by="region", multiplier=100)[["region", "value", "upper_95"]].round(2)
+      region  value  upper_95
+    0      N   16.0     28.51
+    1      S    0.0     13.32
+    """
+    caller = "proportion_table"
+    by = as_by(by, caller)
+    sums = _group_sums(frame, [count, n], by, caller)
+    stats = proportion(sums[count].to_numpy(), sums[n].to_numpy(), multiplier=multiplier, conf=conf)
+    return _finish(sums, stats, frame)
+
+
+def isr_table(frame, observed="deaths", expected="expected_deaths", by=None, multiplier=1, conf=(0.95, 0.998)) -> pd.DataFrame:
+    """Indirectly standardised ratios per group: sums observed and expected events, then :func:`isr`.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"la_code": ["E1", "E2"], "deaths": [12, 0], "expected_deaths": [10.0, 2.5]})
+    >>> isr_table(df, by="la_code", multiplier=100)["value"].tolist()
+    [120.0, 0.0]
+    """
+    caller = "isr_table"
+    by = as_by(by, caller)
+    sums = _group_sums(frame, [observed, expected], by, caller)
+    stats = isr(sums[observed].to_numpy(), sums[expected].to_numpy(), conf=conf, multiplier=multiplier)
+    return _finish(sums, stats, frame)
+
+
+def _band_positions(bands, standard, caller, column):
+    codes, uniques = pd.factorize(pd.Series(bands), use_na_sentinel=False)  # a handful of distinct labels
+    labels = pd.Index(standard.index.astype(str))
+    text = pd.Series(uniques, dtype=object).astype(str)
+    pos = labels.get_indexer(text)
+    if (pos < 0).any():  # record bands (neonatal, postneonatal) map into the child bands
+        mapped = labels.get_indexer(text.map(RECORD_TO_CHILD_BAND).fillna("\x00"))
+        pos = np.where(pos < 0, mapped, pos)
+    if (pos < 0).any():
+        unknown = sorted(set(text[pos < 0]))
+        raise ArgumentError(f"{caller}: {column!r} value(s) {unknown} are not bands of the standard population "
+                            f"{list(labels)}. Recode the bands, or pass a standard (pandas Series indexed by band) that has them.")
+    return pos[codes]
+
+
+def dsr_table(frame, count="deaths", population="population", age_band="age_band", standard=CHILD_STANDARD, by=None,
+              multiplier=100_000, conf=(0.95, 0.998)) -> pd.DataFrame:
+    """Directly age-standardised rates per group of a tidy frame (one row per group x age band in).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Rows per group and age band (several rows per band are summed).
+    count, population : str, default "deaths", "population"
+        Events and population at risk (person-years) per row.
+    age_band : str, default "age_band"
+        Column of band labels matching ``standard.index``; the record bands ``neonatal`` and
+        ``postneonatal`` count towards band ``0`` of :data:`CHILD_STANDARD`.
+    standard : pandas.Series, default CHILD_STANDARD
+        Standard population weights indexed by band label (e.g. :data:`ESP2013`).
+    by : str or list of str, optional
+    multiplier : float, default 100_000
+    conf : float or tuple of float, default (0.95, 0.998)
+
+    Returns
+    -------
+    pandas.DataFrame
+        The `by` columns, `count` and `population` (totals over bands), then ``value``,
+        ``lower_95``, ``upper_95``, ``lower_99_8``, ``upper_99_8`` and ``method`` (``"dobson"``, or
+        why not computed: fewer than 10 events, a band with no row, or a missing value).
+
+    Notes
+    -----
+    R: ``df |> group_by(area) |> phe_dsr(x, n, stdpop = ...)`` in PHEindicatormethods.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"age_band": ["0", "1-4", "5-9", "10-14", "15-17"], "deaths": [30, 12, 9, 11, 25],
+    ...                    "population": [60_000, 240_000, 310_000, 300_000, 180_000]})
+    >>> dsr_table(df)[["deaths", "population", "value", "method"]].round(2)
+       deaths  population  value  method
+    0    87.0   1090000.0   7.87  dobson
+    """
+    caller = "dsr_table"
+    by = as_by(by, caller)
+    levels = as_levels(conf, caller)
+    scale = as_positive(multiplier, "multiplier", caller)
+    if not isinstance(standard, pd.Series):
+        raise ArgumentError(f"{caller}: 'standard' must be a pandas Series indexed by age band (e.g. CHILD_STANDARD or ESP2013), "
+                            f"so that rows can be matched to weights; got {type(standard).__name__}.")
+    check_columns(frame, [*by, age_band, count, population], caller)
+    w = _standard_array(standard, len(standard), caller)
+    band = _band_positions(frame[age_band].to_numpy(), standard, caller, age_band)
+    if by:
+        grouped = frame.groupby(by, sort=True, dropna=False, observed=True)
+        code = grouped.ngroup().to_numpy()  # 0..groups-1 in the sorted order of grouped.size()
+        groups = grouped.size().reset_index()[by]
+    else:
+        code = np.zeros(len(frame), dtype=np.int64)
+        groups = pd.DataFrame(index=pd.RangeIndex(1))
+    n_groups, n_bands = len(groups), len(w)
+    cell = code * n_bands + band
+    size = n_groups * n_bands
+    shape = (n_groups, n_bands)
+    present = (np.bincount(cell, minlength=size) > 0).reshape(shape)
+    sums = []
+    for column in (count, population):  # two columns: sum within group x band cells; NaN anywhere -> NaN
+        v = as_array(frame[column], column, caller)
+        total_v = np.bincount(cell, weights=np.nan_to_num(v), minlength=size)
+        has_nan = np.bincount(cell, weights=np.isnan(v), minlength=size) > 0
+        sums.append(np.where(has_nan | ~present.ravel(), np.nan, total_v).reshape(shape))
+    o, n = sums
+    stats, total, pop = _dsr_core(o, n, w, scale, levels)
+    absent = ~present.all(axis=1)
+    stats.loc[absent, "method"] = "not computed: no row for an age band of the standard"
+    totals = pd.DataFrame({count: np.where(absent, np.nansum(o, axis=1), total), population: np.where(absent, np.nan, pop)})
+    out = pd.concat([groups.reset_index(drop=True), totals, stats], axis=1)
+    out.attrs = {k: v for k, v in frame.attrs.items() if k == "synthetic"}
+    return out
