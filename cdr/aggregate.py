@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cdr._base import Summary, version_stamp
-from cdr.errors import AggregateError, CdrError, CdrWarning
+from cdr.errors import AggregateError, CdrWarning
 from cdr.rates import CHILD_STANDARD, RECORD_TO_CHILD_BAND, ci_columns, crude_rate, dsr_table, sii
 
 __all__ = ["aggregate", "deprivation_gradient", "DeprivationResult", "LEVELS", "KEYS", "NATION_CODE", "AGE_BANDS"]

@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from cdr.errors import ArgumentError, CdrError
+from cdr.errors import ArgumentError
 
 
 
