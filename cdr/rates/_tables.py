@@ -129,7 +129,8 @@ def isr_table(frame, observed="deaths", expected="expected_deaths", by=None, mul
 
 
 def _band_positions(bands, standard, caller, column):
-    codes, uniques = pd.factorize(pd.Series(bands), use_na_sentinel=False)  # a handful of distinct labels
+    bands = bands if isinstance(bands, pd.Series) else pd.Series(bands)
+    codes, uniques = pd.factorize(bands, use_na_sentinel=False)  # a handful of distinct labels
     labels = pd.Index(standard.index.astype(str))
     text = pd.Series(uniques, dtype=object).astype(str)
     pos = labels.get_indexer(text)
@@ -190,7 +191,7 @@ def dsr_table(frame, count="deaths", population="population", age_band="age_band
                             f"so that rows can be matched to weights; got {type(standard).__name__}.")
     check_columns(frame, [*by, age_band, count, population], caller)
     w = _standard_array(standard, len(standard), caller)
-    band = _band_positions(frame[age_band].to_numpy(), standard, caller, age_band)
+    band = _band_positions(frame[age_band], standard, caller, age_band)
     if by:
         grouped = frame.groupby(by, sort=True, dropna=False, observed=True)
         code = grouped.ngroup().to_numpy()  # 0..groups-1 in the sorted order of grouped.size()
