@@ -4,4 +4,4 @@ import os
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 collect_ignore = ["cdr/cli/__main__.py", "benchmarks", "build", "site"]
-collect_ignore_glob = ["cdr/**/__main__.py"]
+collect_ignore_glob = ["cdr/**/__main__.py", "cdr/__main__.py"]

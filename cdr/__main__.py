@@ -1,0 +1,5 @@
+import sys
+
+from cdr.cli import main
+
+sys.exit(main())

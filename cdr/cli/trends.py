@@ -1,0 +1,142 @@
+"""``cdr trends``: trends in child death rates (APC, comparison with England, joinpoints) for a record file.
+
+Argument parsing and file I/O only; the work is :func:`cdr.aggregate.aggregate` and :mod:`cdr.trends`.
+"""
+from __future__ import annotations
+
+import os
+
+__all__ = ["register"]
+
+_LEVELS = ("la", "footprint", "region", "nation")
+_KEYS = {"la": "la_code", "footprint": "footprint_id", "region": "region_code", "nation": "nation_code"}
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "trends",
+        help="annual percent change, comparison with England and joinpoints (CSV tables, PNG figures)",
+        description=(
+            "Aggregate a record file to deaths and population per unit and year, fit a log-linear trend "
+            "(Poisson, or negative binomial when overdispersed) per unit, compare each unit's trend with "
+            "England's, and optionally fit joinpoint models. Writes apc.csv, fitted.csv, covariates.csv, "
+            "compare_slopes.csv, compare_ratios.csv, joinpoint_segments.csv, joinpoint_aapc.csv, "
+            "joinpoint_selection.csv and PNG figures."
+        ),
+        epilog="Example: cdr trends --records records.csv --level region --years 2019-2023 --joinpoints --out out/trends",
+    )
+    parser.add_argument("--records", required=True, metavar="FILE",
+                        help="record file (CSV or Parquet), read with cdr.read_records")
+    parser.add_argument("--mode", choices=("strict", "lenient"), default="strict",
+                        help="strict: stop on any invalid record; lenient: analyse valid ones and write "
+                             "exclusions.csv (default: strict)")
+    parser.add_argument("--level", choices=_LEVELS, default="nation", help="level of the trends (default: nation)")
+    parser.add_argument("--design", metavar="FILE",
+                        help="footprint design (footprints/*.csv with la_code, footprint_id); needed for --level footprint")
+    parser.add_argument("--years", metavar="FIRST-LAST", help="years to use, e.g. 2019-2023 (default: all)")
+    parser.add_argument("--year-type", choices=("reporting", "calendar"), default="reporting",
+                        help="CDR reporting years (April-March) or calendar years (default: reporting)")
+    parser.add_argument("--family", choices=("auto", "poisson", "negbin"), default="auto",
+                        help="error family of the trend model (default: auto = test for overdispersion)")
+    parser.add_argument("--population-break", action="store_true",
+                        help="add a level shift at 2021 for the break in the population series")
+    parser.add_argument("--joinpoints", action="store_true", help="also fit joinpoint models")
+    parser.add_argument("--joinpoint-method", choices=("glm", "nci"), default="glm",
+                        help="joinpoint model: Poisson GLM or NCI Joinpoint WLS (default: glm)")
+    parser.add_argument("--selection", choices=("permutation", "bic", "bic3", "wbic"), default="bic",
+                        help="how the number of joinpoints is chosen (default: bic)")
+    parser.add_argument("--max-joinpoints", type=int, default=3, help="largest number of joinpoints (default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the permutation tests (default 0)")
+    parser.add_argument("--vintage", type=int, default=2023, help="geography vintage of la_code (default 2023)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _years(text):
+    if text is None:
+        return None
+    first, _, last = text.partition("-")
+    try:
+        first, last = int(first), int(last or first)
+    except ValueError:
+        raise SystemExit(f"cdr trends: --years must look like 2019-2023; got {text!r}") from None
+    return range(first, last + 1)
+
+
+def _read_design(path):
+    try:
+        from cdr.footprints import load_design
+    except ImportError:  # pragma: no cover
+        load_design = None
+    if load_design is not None:
+        return load_design(path)
+    import pandas as pd
+
+    return pd.read_csv(path, dtype=str)
+
+
+def run(args):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cdr import trends
+    from cdr.aggregate import aggregate
+    from cdr.schema import read_records
+
+    os.makedirs(args.out, exist_ok=True)
+    result = read_records(args.records, mode=args.mode, vintage=args.vintage)
+    records, exclusions = result
+    if len(exclusions):
+        exclusions.to_csv(os.path.join(args.out, "exclusions.csv"), index=False)
+        print(f"{len(exclusions)} of {result.n_input} records excluded (see exclusions.csv)")
+    design = _read_design(args.design) if args.design else None
+    common = dict(years=_years(args.years), year_type=args.year_type, vintage=args.vintage)
+    data = aggregate(records, design=design, level=args.level, **common)
+    nation = data if args.level == "nation" else aggregate(records, level="nation", **common)
+    key = _KEYS[args.level]
+    by = None if args.level == "nation" else key
+    covariates = None
+    if args.population_break:
+        data = data.assign(break_2021=trends.population_break(data["period_start"]))
+        covariates = ["break_2021"]
+    fit = trends.fit_trend(data, time="period_start", by=by, family=args.family, covariates=covariates)
+    written = []
+
+    def save_table(frame, name):
+        frame.to_csv(os.path.join(args.out, name), index=False)
+        written.append(name)
+
+    def save_fig(ax, name):
+        ax.figure.tight_layout()
+        ax.figure.savefig(os.path.join(args.out, name), dpi=150)
+        plt.close(ax.figure)
+        written.append(name)
+
+    save_table(fit.apc, "apc.csv")
+    save_table(fit.fitted, "fitted.csv")
+    if covariates:
+        save_table(fit.covariates, "covariates.csv")
+    save_fig(fit.plot_apc(), "apc.png")
+    if len(fit.apc) <= 10:
+        save_fig(fit.plot(), "trend.png")
+    if by is not None:
+        comp = trends.compare_to(fit, nation, time="period_start")
+        save_table(comp.slopes, "compare_slopes.csv")
+        save_table(comp.ratios, "compare_ratios.csv")
+        if len(comp.slopes) <= 10:
+            save_fig(comp.plot(), "compare.png")
+    if args.joinpoints:
+        jp = trends.joinpoint(data, time="period_start", method=args.joinpoint_method, by=by,
+                              max_joinpoints=args.max_joinpoints, selection=args.selection, seed=args.seed)
+        save_table(jp.segments, "joinpoint_segments.csv")
+        save_table(jp.aapc(), "joinpoint_aapc.csv")
+        save_table(jp.selection, "joinpoint_selection.csv")
+        if len(jp.tests):
+            save_table(jp.tests, "joinpoint_tests.csv")
+        if len(jp.fits) <= 10:
+            save_fig(jp.plot(), "joinpoints.png")
+    print(f"cdr trends: wrote {len(written)} files to {args.out}: {', '.join(written)}")
+    return 0

@@ -1,0 +1,560 @@
+"""Joinpoint (segmented log-linear) regression: NCI Joinpoint's WLS model and a Poisson GLM (private).
+
+See :func:`joinpoint` and ``docs/methods/trends.md``.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cdr._base import as_generator, version_stamp
+from cdr.errors import CdrWarning, OverdispersionWarning
+from cdr.trends._common import as_list, check_counts, check_frame, exact_rate_ci, group_keys
+from cdr.trends._glm import _poisson
+from cdr.trends._grid import design, max_feasible, placements, poisson_grid, wls_grid
+
+__all__ = ["joinpoint"]
+
+MULTIPLIER = 100_000
+_METHODS = ("glm", "nci")
+_VARIANCES = ("poisson", "se", "constant")
+_SELECTIONS = ("permutation", "bic", "bic3", "wbic")
+_OVERDISPERSION_P = 0.05
+
+
+@dataclass
+class _SeriesFit:
+    """Everything fitted for one series (one group)."""
+
+    key: dict
+    method: str
+    x: np.ndarray                # times
+    rate: np.ndarray             # observed rate (per MULTIPLIER when built from counts)
+    rate_lower: np.ndarray
+    rate_upper: np.ndarray
+    y: np.ndarray                # nci: ln(rate); glm: counts
+    w: np.ndarray                # nci: weights; glm: population (offset = ln w)
+    count: np.ndarray | None
+    population: np.ndarray | None
+    rate_scale: float            # rate = count / population * rate_scale (glm)
+    k: int = 0
+    combo: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    beta: np.ndarray | None = None       # in (x - x[0]) units
+    cov: np.ndarray | None = None        # glm only
+    slopes: np.ndarray | None = None
+    slope_se: np.ndarray | None = None
+    slope_df: float = np.inf             # inf -> normal quantile
+    sse: float = np.nan
+    deviance: float = np.nan
+    family: str = "wls"
+    dispersion: float = 1.0
+    selection: pd.DataFrame | None = None
+    tests: pd.DataFrame | None = None
+    notes: list = field(default_factory=list)
+
+    @property
+    def joinpoints(self) -> list:
+        return [_py(v) for v in self.x[self.combo]]
+
+    def fitted_rate(self, xgrid=None) -> np.ndarray:
+        xg = self.x if xgrid is None else np.asarray(xgrid, dtype=float)
+        eta = design(xg - self.x[0], self.x[self.combo] - self.x[0]) @ self.beta
+        if self.method == "glm":
+            return np.exp(eta) * self.rate_scale
+        return np.exp(eta)
+
+    def edges(self) -> np.ndarray:
+        return np.concatenate([[self.x[0]], self.x[self.combo], [self.x[-1]]])
+
+
+def _py(v):
+    v = float(v)
+    return int(v) if v.is_integer() else v
+
+
+# --------------------------------------------------------------------------------------------
+# public entry point
+# --------------------------------------------------------------------------------------------
+def joinpoint(data, *, time="year", count="deaths", population="population", rate=None, se=None,
+              method="glm", variance="poisson", max_joinpoints=3, n_joinpoints=None, min_obs_end=2,
+              min_obs_between=2, selection="permutation", n_permutations=4499, alpha=0.05, seed=0,
+              by=None):
+    """Joinpoint regression: continuous segmented log-linear trends with changes at observed times.
+
+    Two models share one exhaustive grid search over joinpoint locations at the observed times.
+    ``method="glm"`` (default for death counts) is a Poisson log-linear GLM of counts with a
+    ln(population) offset (quasi-Poisson when overdispersed). ``method="nci"`` is the model of the
+    US National Cancer Institute's Joinpoint Regression Program: weighted least squares on ln(rate),
+    with Joinpoint 4.x's parametric confidence limits, and reproduces its exported results.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per time (per group with `by`): e.g. the output of ``cdr.aggregate.aggregate``.
+    time : str, default "year"
+        Column of observation times (numeric; e.g. calendar year or reporting-year start).
+    count : str or None, default "deaths"
+        Column of event counts (>= 0). Needed for ``method="glm"`` and ``variance="poisson"``.
+    population : str or None, default "population"
+        Column of person-years at risk (> 0); rates are per 100,000 when built from counts.
+    rate, se : str, optional
+        Columns of a ready-made rate (any units) and its standard error (same units), e.g. a
+        directly standardised rate; ``method="nci"`` only. `se` is needed for ``variance="se"``.
+    method : {"glm", "nci"}, default "glm"
+        Model; see Notes and ``docs/methods/trends.md``.
+    variance : {"poisson", "se", "constant"}, default "poisson"
+        ``method="nci"``: WLS weights on ln(rate) — the count (0.5 for a zero count), rate²/SE², or 1.
+    max_joinpoints : int, default 3
+        Largest number of joinpoints considered (lowered, with a warning, to what the series allows).
+    n_joinpoints : int, optional
+        Fit exactly this many joinpoints (no model selection).
+    min_obs_end, min_obs_between : int, default 2
+        At least `min_obs_end` observations before the first and after the last joinpoint, and at
+        least `min_obs_between` strictly between two joinpoints (observations on joinpoints not counted).
+    selection : {"permutation", "bic", "bic3", "wbic"}, default "permutation"
+        How the number of joinpoints is chosen: Kim et al. (2000) sequential permutation tests, or an
+        information criterion (NCI's BIC, BIC3, weighted BIC); see Notes.
+    n_permutations : int, default 4499
+        Permutations (``nci``) or parametric-bootstrap draws (``glm``) per test.
+    alpha : float, default 0.05
+        Overall significance level of the sequential tests.
+    seed : int or numpy.random.Generator, default 0
+        Randomness of the permutation tests only; same seed, same result.
+    by : str or list of str, optional
+        Group columns: one independent fit per group.
+
+    Returns
+    -------
+    JoinpointResult
+        ``.joinpoints`` (list of times; a dict keyed by group when `by`), ``.segments`` (group
+        columns, ``segment``, ``start``, ``end``, ``apc``, ``apc_lower``, ``apc_upper``,
+        ``p_value``, ``slope``, ``slope_se``, ``df``, ``method``), ``.sse`` (weighted residual sum
+        of squares; for ``glm`` the Pearson chi-square), ``.aapc(start, end)``, ``.selection``
+        (criteria per number of joinpoints), ``.tests`` (permutation tests), ``.fitted``,
+        ``.summary()``, ``.to_frame()``, ``.plot()``.
+
+    Notes
+    -----
+    APC = 100 (e^b - 1) for a segment's slope b; AAPC = 100 (e^{sum w_i b_i} - 1) with w_i the share
+    of the range [start, end] covered by segment i. ``nci``: a segment's standard error comes from
+    separate straight-line WLS fits to each segment's observations, leaving out observations on a
+    joinpoint, with the residual variance pooled over segments on n - 3k - 2 degrees of freedom
+    (t quantile); the AAPC variance is sum w_i^2 var(b_i) (normal quantile; the APC's own t-based
+    limits when the range lies in one segment). ``glm``: Wald limits from the GLM covariance,
+    conditional on the selected joinpoints (normal; t with n - 2k - 2 df when quasi-Poisson).
+    The R equivalents are NCI's Joinpoint program (``nih.joinpoint``) and ``segmented``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> years = list(range(2000, 2012))
+    >>> rate = [100 * 1.05 ** i for i in range(6)] + [100 * 1.05 ** 5 * 0.97 ** i for i in range(1, 7)]
+    >>> jp = joinpoint(pd.DataFrame({"year": years, "rate": rate}), rate="rate", count=None,
+    ...                population=None, method="nci", variance="constant", n_joinpoints=1)
+    >>> jp.joinpoints
+    [2005]
+    >>> jp.segments[["start", "end", "apc"]].round(3).values.tolist()
+    [[2000.0, 2005.0, 5.0], [2005.0, 2011.0, -3.0]]
+    """
+    caller = "joinpoint"
+    if method not in _METHODS:
+        raise ValueError(f"{caller}: 'method' must be one of {_METHODS}; got {method!r}.")
+    if variance not in _VARIANCES:
+        raise ValueError(f"{caller}: 'variance' must be one of {_VARIANCES}; got {variance!r}.")
+    if selection not in _SELECTIONS:
+        raise ValueError(f"{caller}: 'selection' must be one of {_SELECTIONS}; got {selection!r}.")
+    if method == "glm" and selection == "wbic":
+        raise ValueError(f"{caller}: selection='wbic' is defined for the WLS model; use method='nci', "
+                         "or selection='bic'/'bic3'/'permutation' with method='glm'.")
+    if method == "glm" and (rate is not None or se is not None or variance != "poisson"):
+        raise ValueError(f"{caller}: method='glm' models counts with a population offset; 'rate', 'se' "
+                         "and 'variance' apply to method='nci'. Pass count= and population= instead.")
+    for name, val, lo in (("max_joinpoints", max_joinpoints, 0), ("min_obs_end", min_obs_end, 1),
+                          ("min_obs_between", min_obs_between, 0), ("n_permutations", n_permutations, 1)):
+        if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < lo:
+            raise ValueError(f"{caller}: '{name}' must be an integer >= {lo}; got {val!r}.")
+    if n_joinpoints is not None and (not isinstance(n_joinpoints, (int, np.integer)) or n_joinpoints < 0):
+        raise ValueError(f"{caller}: 'n_joinpoints' must be None or an integer >= 0; got {n_joinpoints!r}.")
+    if not 0 < alpha < 1:
+        raise ValueError(f"{caller}: 'alpha' must be in (0, 1), e.g. 0.05; got {alpha!r}.")
+    by = as_list(by)
+    if method == "nci" and rate is None and (count is None or population is None):
+        raise ValueError(f"{caller}: give rate= (a rate column) or both count= and population=.")
+    if variance == "se" and se is None:
+        raise ValueError(f"{caller}: variance='se' needs se= (the column of the rate's standard error).")
+    if variance == "poisson" and method == "nci" and count is None:
+        raise ValueError(f"{caller}: variance='poisson' weights by the count; give count= or choose "
+                         "variance='se' (with se=) or 'constant'.")
+    needed = [time, *by] + [c for c in (count, population, rate, se) if c is not None]
+    frame = check_frame(data, needed, caller)
+    if count is not None:
+        check_counts(frame, count, population if rate is None or method == "glm" else None, caller)
+    rng = as_generator(seed)
+
+    fits = []
+    for key, sub in group_keys(frame, by):
+        series = _prepare(sub, key, caller, method, time, count, population, rate, se, variance)
+        _fit_series(series, method=method, max_joinpoints=max_joinpoints, n_joinpoints=n_joinpoints,
+                    min_end=min_obs_end, min_between=min_obs_between, selection=selection,
+                    n_permutations=n_permutations, alpha=alpha, rng=rng)
+        fits.append(series)
+
+    spec = dict(function="cdr.trends.joinpoint", time=time, count=count, population=population,
+                rate=rate, se=se, method=method, variance=variance if method == "nci" else "poisson",
+                max_joinpoints=max_joinpoints, n_joinpoints=n_joinpoints, min_obs_end=min_obs_end,
+                min_obs_between=min_obs_between, selection=None if n_joinpoints is not None else selection,
+                n_permutations=n_permutations, alpha=alpha,
+                seed=seed if not isinstance(seed, np.random.Generator) else "Generator", by=by,
+                rate_units="per 100,000 person-years" if rate is None else f"units of '{rate}'",
+                synthetic=bool(getattr(data, "attrs", {}).get("synthetic", False)
+                               or ("synthetic" in data.columns and bool(data["synthetic"].any()))),
+                **version_stamp())
+    from cdr.trends._results import JoinpointResult
+
+    return JoinpointResult(fits=fits, spec=spec)
+
+
+# --------------------------------------------------------------------------------------------
+# data preparation
+# --------------------------------------------------------------------------------------------
+def _where(key):
+    return "" if not key else " in group " + ", ".join(f"{k}={v!r}" for k, v in key.items())
+
+
+def _prepare(sub, key, caller, method, time, count, population, rate, se, variance):
+    sub = sub.sort_values(time, kind="stable")
+    x = pd.to_numeric(sub[time], errors="coerce").to_numpy(dtype=float)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{caller}: '{time}' must be numeric (e.g. 2019); found a missing or "
+                         f"non-numeric value{_where(key)}.")
+    if len(np.unique(x)) != len(x):
+        dup = pd.Series(x)[pd.Series(x).duplicated()].iloc[0]
+        raise ValueError(f"{caller}: time {_py(dup)} appears more than once{_where(key)}; give one row "
+                         "per time (sum counts and populations first, or pass by=).")
+    if len(x) < 3:
+        raise ValueError(f"{caller}: at least 3 time points are needed{_where(key)}; got {len(x)}.")
+    cnt = None if count is None else sub[count].to_numpy(dtype=float)
+    pop = None if population is None else sub[population].to_numpy(dtype=float)
+    z = stats.norm.ppf(0.975)
+    if method == "glm":
+        r = cnt / pop * MULTIPLIER
+        lo, hi = exact_rate_ci(cnt, pop, 0.95, MULTIPLIER)
+        return _SeriesFit(key=key, method="glm", x=x, rate=r, rate_lower=lo, rate_upper=hi, y=cnt,
+                          w=pop, count=cnt, population=pop, rate_scale=MULTIPLIER, family="poisson")
+    if rate is not None:
+        r = pd.to_numeric(sub[rate], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(r) | (r <= 0)
+        if bad.any():
+            raise ValueError(f"{caller}: '{rate}' must be > 0 to take its logarithm; "
+                             f"{int(bad.sum())} value(s) are not{_where(key)} (first at {time}="
+                             f"{_py(x[bad][0])}). Drop those rows or model counts with method='glm'.")
+    else:
+        adj = np.where(cnt == 0, 0.5, cnt)
+        r = adj / pop * MULTIPLIER
+    if variance == "se":
+        s = pd.to_numeric(sub[se], errors="coerce").to_numpy(dtype=float)
+        if not np.all(np.isfinite(s) & (s > 0)):
+            raise ValueError(f"{caller}: '{se}' must be > 0 for every row{_where(key)}.")
+        w = (r / s) ** 2
+        lo, hi = r - z * s, r + z * s
+    elif variance == "poisson":
+        w = np.where(cnt == 0, 0.5, cnt).astype(float)
+        if rate is None:
+            lo, hi = exact_rate_ci(cnt, pop, 0.95, MULTIPLIER)
+        else:
+            lo, hi = r * np.exp(-z / np.sqrt(w)), r * np.exp(z / np.sqrt(w))
+    else:
+        w = np.ones_like(r)
+        if se is not None:
+            s = sub[se].to_numpy(dtype=float)
+            lo, hi = r - z * s, r + z * s
+        elif cnt is not None and pop is not None and rate is None:
+            lo, hi = exact_rate_ci(cnt, pop, 0.95, MULTIPLIER)
+        else:
+            lo, hi = np.full_like(r, np.nan), np.full_like(r, np.nan)
+    return _SeriesFit(key=key, method="nci", x=x, rate=r, rate_lower=lo, rate_upper=hi, y=np.log(r),
+                      w=w, count=cnt, population=pop, rate_scale=1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# fitting one series
+# --------------------------------------------------------------------------------------------
+def _fit_series(s, *, method, max_joinpoints, n_joinpoints, min_end, min_between, selection,
+                n_permutations, alpha, rng):
+    n = len(s.x)
+    kmax_data = max_feasible(n, min_end, min_between)
+    if n_joinpoints is not None:
+        if n_joinpoints > kmax_data:
+            raise ValueError(
+                f"joinpoint: {n_joinpoints} joinpoint(s) cannot be placed in {n} observations{_where(s.key)} "
+                f"with min_obs_end={min_end} and min_obs_between={min_between}; at most {kmax_data} can. "
+                "Lower n_joinpoints or the spacing rules.")
+        ks = [n_joinpoints]
+    else:
+        K = max_joinpoints
+        if K > kmax_data:
+            msg = (f"max_joinpoints={max_joinpoints} lowered to {kmax_data}{_where(s.key)}: {n} observations "
+                   f"allow no more with min_obs_end={min_end}, min_obs_between={min_between}.")
+            warnings.warn("joinpoint: " + msg, CdrWarning, stacklevel=4)
+            s.notes.append(msg)
+            K = kmax_data
+        ks = list(range(K + 1))
+    grid = {}
+    for k in ks:
+        if method == "nci":
+            combo, sse, _ = wls_grid(s.x, s.y, s.w, k, min_end, min_between)
+        else:
+            combo, sse, _ = poisson_grid(s.x, s.y, np.log(s.w), k, min_end, min_between)
+        grid[k] = (combo, sse)
+    if method == "glm":
+        _glm_dispersion(s, grid, max(ks))
+    if n_joinpoints is not None:
+        chosen = n_joinpoints
+    elif selection == "permutation":
+        chosen = _permutation(s, grid, ks, min_end, min_between, n_permutations, alpha, rng)
+    else:
+        chosen = None
+    table = _criteria(s, grid, ks, min_end, min_between)
+    if chosen is None:
+        chosen = int(table.loc[table[selection].idxmin(), "k"])
+    table["selected"] = table["k"] == chosen
+    s.selection = table
+    s.k, s.combo = chosen, grid[chosen][0]
+    if method == "nci":
+        _finish_nci(s, grid[chosen][1])
+    else:
+        _finish_glm(s)
+
+
+def _glm_dispersion(s, grid, kbig):
+    """Pearson chi-square test of the most flexible model; quasi-Poisson when it rejects."""
+    import statsmodels.api as sm
+
+    combo = grid[kbig][0]
+    X = design(s.x - s.x[0], s.x[combo] - s.x[0])
+    res = _poisson(s.y, X, np.log(s.w))
+    df = len(s.x) - X.shape[1] - kbig
+    if df <= 0:
+        s.notes.append("dispersion not tested: no residual degrees of freedom")
+        return
+    chi2 = float(res.pearson_chi2)
+    p = float(stats.chi2.sf(chi2, df))
+    if p < _OVERDISPERSION_P and chi2 / df > 1:
+        s.family, s.dispersion = "quasipoisson", chi2 / df
+        msg = (f"counts are overdispersed{_where(s.key)} (Pearson chi2/df = {chi2 / df:.2f} on {df} df, "
+               f"p = {p:.3g}); standard errors, tests and criteria use a quasi-Poisson dispersion.")
+        warnings.warn("joinpoint: " + msg, OverdispersionWarning, stacklevel=5)
+        s.notes.append(msg)
+    else:
+        s.notes.append(f"Poisson dispersion accepted (Pearson chi2/df = {chi2 / df:.2f} on {df} df, p = {p:.3g})")
+
+
+def _local_r2(s, combo):
+    """Max over joinpoints of the partial R^2 of the local slope change (NCI's WBIC weight)."""
+    k = len(combo)
+    if k == 0:
+        return np.nan
+    bounds = np.concatenate([[-1], combo, [len(s.x) - 1]])
+    sw = np.sqrt(s.w)
+    best = 0.0
+    for i in range(1, k + 1):
+        idx = np.arange(bounds[i - 1] + 1, bounds[i + 1] + 1)
+        xs = s.x[idx]
+        X0 = np.column_stack([np.ones_like(xs), xs - xs.mean()]) * sw[idx, None]
+        z = np.clip(xs - s.x[combo[i - 1]], 0, None) * sw[idx]
+        yv = s.y[idx] * sw[idx]
+        Q, _ = np.linalg.qr(X0)
+        rz, ry = z - Q @ (Q.T @ z), yv - Q @ (Q.T @ yv)
+        den = (ry @ ry) * (rz @ rz)
+        best = max(best, (ry @ rz) ** 2 / den if den > 0 else 0.0)
+    return best
+
+
+def _criteria(s, grid, ks, min_end, min_between):
+    n = len(s.x)
+    rows = []
+    for k in ks:
+        combo, crit = grid[k]
+        row = dict(k=k, joinpoints=", ".join(str(_py(v)) for v in s.x[combo]))
+        if s.method == "nci":
+            base, lnn = np.log(crit / n) if crit > 0 else -np.inf, np.log(n) / n
+            r2 = _local_r2(s, combo)
+            row.update(sse=crit, bic=base + (2 * k + 2) * lnn, bic3=base + (3 * k + 2) * lnn,
+                       wbic_weight=r2,
+                       wbic=base + (((2 + (0 if k == 0 else r2)) * k + 2) * lnn))
+        else:
+            d = crit / s.dispersion
+            row.update(deviance=crit, bic=d + (2 * k + 2) * np.log(n), bic3=d + (3 * k + 2) * np.log(n))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _permutation(s, grid, ks, min_end, min_between, N, alpha, rng):
+    """Kim et al. (2000) sequential tests; returns the selected number of joinpoints."""
+    K = max(ks)
+    lo, hi = min(ks), K
+    rows = []
+    while lo < hi:
+        p, stat = _perm_p(s, grid, lo, hi, min_end, min_between, N, rng)
+        level = alpha / (K - lo)
+        reject = p < level
+        rows.append(dict(k_null=lo, k_alt=hi, statistic=stat, p_value=p, level=level, n_permutations=N,
+                         selected=hi if reject else lo))
+        if reject:
+            lo += 1
+        else:
+            hi -= 1
+    s.tests = pd.DataFrame(rows, columns=["k_null", "k_alt", "statistic", "p_value", "level",
+                                          "n_permutations", "selected"])
+    return lo
+
+
+def _perm_p(s, grid, k0, k1, min_end, min_between, N, rng):
+    n = len(s.x)
+    combo0 = grid[k0][0]
+    X0 = design(s.x - s.x[0], s.x[combo0] - s.x[0])
+    if s.method == "nci":
+        sw = np.sqrt(s.w)
+        b, *_ = np.linalg.lstsq(X0 * sw[:, None], s.y * sw, rcond=None)
+        f = X0 @ b
+        r = (s.y - f) * sw
+        idx = np.argsort(rng.random((N, n)), axis=1)            # N independent permutations
+        Y = f[:, None] + (r[idx].T) / sw[:, None]               # (n, N) permuted series
+        t_obs = (grid[k0][1] - grid[k1][1]) / grid[k1][1]
+        _, _, sse0 = wls_grid(s.x, s.y, s.w, k0, min_end, min_between, Y)
+        _, _, sse1 = wls_grid(s.x, s.y, s.w, k1, min_end, min_between, Y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (sse0 - sse1) / sse1
+    else:
+        import statsmodels.api as sm
+
+        mu = _poisson(s.y, X0, np.log(s.w)).fittedvalues
+        mu = np.asarray(mu)
+        if s.dispersion > 1:   # negative binomial draws with variance dispersion x mean
+            size = mu / (s.dispersion - 1)
+            Y = rng.negative_binomial(size[None, :], (size / (size + mu))[None, :], size=(N, n)).T
+        else:
+            Y = rng.poisson(mu[None, :], size=(N, n)).T
+        t_obs = grid[k0][1] - grid[k1][1]
+        _, _, d0 = poisson_grid(s.x, s.y, np.log(s.w), k0, min_end, min_between, Y)
+        _, _, d1 = poisson_grid(s.x, s.y, np.log(s.w), k1, min_end, min_between, Y)
+        t = d0 - d1
+    tol = 1e-9 * max(1.0, abs(t_obs))
+    p = (np.sum(t >= t_obs - tol) + 1) / (N + 1)
+    return float(p), float(t_obs)
+
+
+def _finish_nci(s, sse):
+    x0 = s.x[0]
+    taus = s.x[s.combo]
+    X = design(s.x - x0, taus - x0)
+    sw = np.sqrt(s.w)
+    beta, *_ = np.linalg.lstsq(X * sw[:, None], s.y * sw, rcond=None)
+    s.beta = beta
+    s.sse = float(np.sum(((s.y - X @ beta) * sw) ** 2))
+    s.slopes = np.cumsum(beta[1:])
+    # Joinpoint 4.x: separate unconstrained fits per segment, dropping observations on joinpoints
+    edges = s.edges()
+    on_jp = np.isin(np.arange(len(s.x)), s.combo)
+    sse_seg, sxx, rank = 0.0, [], 0
+    for i in range(s.k + 1):
+        m = (s.x >= edges[i]) & (s.x <= edges[i + 1]) & ~on_jp
+        xs, ys, ws = s.x[m], s.y[m], s.w[m]
+        if len(xs) >= 2:
+            xm = np.sum(ws * xs) / np.sum(ws)
+            sx = np.sum(ws * (xs - xm) ** 2)
+            b1 = np.sum(ws * (xs - xm) * ys) / sx
+            b0 = np.sum(ws * ys) / np.sum(ws) - b1 * xm
+            sse_seg += np.sum(ws * (ys - b0 - b1 * xs) ** 2)
+            sxx.append(sx)
+            rank += 2
+        else:
+            sxx.append(np.nan)
+            rank += len(xs)
+    df = int(np.sum(~on_jp)) - rank
+    s.slope_df = float(df)
+    if df > 0:
+        s2 = sse_seg / df
+        s.slope_se = np.sqrt(s2 / np.asarray(sxx))
+    else:
+        s.slope_se = np.full(s.k + 1, np.nan)
+        s.notes.append("no degrees of freedom left for APC standard errors (n - 3k - 2 <= 0)")
+
+
+def _finish_glm(s):
+    import statsmodels.api as sm
+
+    x0 = s.x[0]
+    X = design(s.x - x0, s.x[s.combo] - x0)
+    scale = s.dispersion if s.family == "quasipoisson" else 1.0
+    res = _poisson(s.y, X, np.log(s.w), scale=scale)
+    s.beta = np.asarray(res.params)
+    s.cov = np.asarray(res.cov_params())
+    s.deviance = float(res.deviance)
+    s.sse = float(res.pearson_chi2)
+    L = np.zeros((s.k + 1, X.shape[1]))
+    for j in range(s.k + 1):
+        L[j, 1:2 + j] = 1.0
+    s.slopes = L @ s.beta
+    s.slope_se = np.sqrt(np.einsum("ij,jk,ik->i", L, s.cov, L))
+    s.slope_df = float(len(s.x) - X.shape[1] - s.k) if s.family == "quasipoisson" else np.inf
+
+
+def _quantile(df, conf=0.95):
+    q = 0.5 + conf / 2
+    return stats.norm.ppf(q) if not np.isfinite(df) else stats.t.ppf(q, df)
+
+
+def _pvalue(tstat, df):
+    return 2 * (stats.norm.sf(np.abs(tstat)) if not np.isfinite(df) else stats.t.sf(np.abs(tstat), df))
+
+
+def segments_table(s) -> pd.DataFrame:
+    edges = s.edges()
+    q = _quantile(s.slope_df) if s.slope_df > 0 else np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tstat = s.slopes / s.slope_se
+        p = _pvalue(tstat, s.slope_df) if s.slope_df > 0 else np.full_like(tstat, np.nan)
+    return pd.DataFrame({
+        "segment": np.arange(s.k + 1),
+        "start": edges[:-1], "end": edges[1:],
+        "apc": 100 * np.expm1(s.slopes),
+        "apc_lower": 100 * np.expm1(s.slopes - q * s.slope_se),
+        "apc_upper": 100 * np.expm1(s.slopes + q * s.slope_se),
+        "p_value": p, "slope": s.slopes, "slope_se": s.slope_se,
+        "df": s.slope_df,
+        "method": "nci-wls" if s.method == "nci" else s.family,
+    })
+
+
+def aapc_row(s, start, end) -> dict:
+    start = s.x[0] if start is None else float(start)
+    end = s.x[-1] if end is None else float(end)
+    if not (s.x[0] <= start < end <= s.x[-1]):
+        raise ValueError(f"aapc: the range must satisfy {_py(s.x[0])} <= start < end <= {_py(s.x[-1])}"
+                         f"{_where(s.key)}; got start={start!r}, end={end!r}.")
+    edges = s.edges()
+    lengths = np.clip(np.minimum(edges[1:], end) - np.maximum(edges[:-1], start), 0, None)
+    wts = lengths / lengths.sum()
+    b = float(wts @ s.slopes)
+    used = np.flatnonzero(wts > 0)
+    if s.method == "glm":
+        L = np.zeros((s.k + 1, len(s.beta)))
+        for j in range(s.k + 1):
+            L[j, 1:2 + j] = 1.0
+        c = wts @ L
+        se = float(np.sqrt(c @ s.cov @ c))
+        df = s.slope_df
+        how = s.family
+    else:
+        se = float(np.sqrt(np.sum(wts[used] ** 2 * s.slope_se[used] ** 2)))
+        df = s.slope_df if len(used) == 1 else np.inf   # Joinpoint: normal unless within one segment
+        how = "nci-wls"
+    q = _quantile(df)
+    return dict(start=start, end=end, aapc=100 * np.expm1(b), aapc_lower=100 * np.expm1(b - q * se),
+                aapc_upper=100 * np.expm1(b + q * se), p_value=float(_pvalue(b / se, df)) if se > 0 else np.nan,
+                slope=b, slope_se=se, method=how)
