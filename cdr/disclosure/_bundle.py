@@ -1,0 +1,311 @@
+"""A bundle of linked tidy tables: cells with ids, values and additivity equations.
+
+Tables are tidy frames: one row per cell, one column per dimension and one value column. Margins
+are rows whose level is a parent in the dimension's hierarchy (``LA -> footprint -> region ->
+nation``) or, for a flat dimension, the ``total`` label (``"all"``). A cell's id is built from the
+dimensions not at their total label, so tables that share a margin (the LA totals of a
+category table and of an age table) share that cell.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Bundle", "table_equations", "cell_ids", "merge_levels"]
+
+
+def _parents(frame, dim, hierarchy, total):
+    """child level -> parent level for one dimension of one table."""
+    mapping = (hierarchy or {}).get(dim)
+    if mapping is not None:
+        mapping = dict(mapping.items()) if hasattr(mapping, "items") else dict(mapping)
+        return {k: v for k, v in mapping.items()}
+    levels = pd.unique(frame[dim])
+    if total in set(levels):
+        return {lv: total for lv in levels if lv != total}
+    return {}
+
+
+def cell_ids(frame, dims, *, total="all"):
+    """Cell ids of a tidy table: ``dim=level`` joined by ``|`` over dimensions not at `total`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"area": ["E1", "E1", "all"], "category": ["infection", "all", "all"]})
+    >>> cell_ids(t, ["area", "category"]).tolist()
+    ['area=E1|category=infection', 'area=E1', 'total']
+    """
+    dims = sorted(dims)
+    parts = []
+    for d in dims:
+        col = frame[d].astype(str)
+        parts.append(np.where(frame[d].astype(object) == total, "", d + "=" + col))
+    ids = []
+    for row in zip(*parts) if parts else [() for _ in range(len(frame))]:
+        label = "|".join(p for p in row if p)
+        ids.append(label or "total")
+    return pd.Series(ids, index=frame.index, name="cell")
+
+
+def table_equations(frame, dims, *, hierarchy=None, total="all"):
+    """Additivity equations of one tidy table with margins.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per cell with the `dims` columns (values: level codes; margins at parent levels).
+    dims : list of str
+        Dimension columns.
+    hierarchy : dict, optional
+        ``{dim: {child: parent}}`` for hierarchical dimensions (e.g. ``la_code -> footprint_id ->
+        region_code -> "E92000001"``, or single years -> a multi-year period). A dimension without
+        a hierarchy is flat: every level adds up to the `total` label, when that row is present.
+    total : str, default "all"
+        Label of a flat dimension's margin.
+
+    Returns
+    -------
+    list of (str, list of str)
+        ``(total_cell, [part_cells])`` for every margin present in the table; parts absent from
+        the table are taken as zeros.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"sex": ["male", "female", "all"], "deaths": [3, 4, 7]})
+    >>> table_equations(t, ["sex"])
+    [('total', ['sex=female', 'sex=male'])]
+    """
+    frame = frame.reset_index(drop=True)
+    ids = cell_ids(frame, dims, total=total)
+    present = dict(zip(map(tuple, frame[list(dims)].astype(object).to_numpy()), ids))
+    equations = {}
+    for d in dims:
+        parents = _parents(frame, d, hierarchy, total)
+        if not parents:
+            continue
+        others = [o for o in dims if o != d]
+        for key, cid in present.items():
+            row = dict(zip(dims, key))
+            parent = parents.get(row[d])
+            if parent is None:
+                continue
+            tkey = tuple(parent if o == d else row[o] for o in dims)
+            tid = present.get(tkey)
+            if tid is None:
+                continue
+            equations.setdefault((d, tid), set()).add(cid)
+        del others
+    return [(t, sorted(parts)) for (d, t), parts in sorted(equations.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
+
+
+def merge_levels(frame, dim, mapping, *, value="deaths", dims=None):
+    """Aggregate a tidy table by merging levels of one dimension (e.g. categories, or years).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Tidy table.
+    dim : str
+        Dimension whose levels are merged.
+    mapping : dict
+        ``{old_level: new_level}``; levels not in the mapping are kept.
+    value : str, default "deaths"
+        Count column, summed within merged levels.
+    dims : list of str, optional
+        All dimension columns (default: every column except `value`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The merged table, same columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"category": ["a", "b", "c"], "deaths": [1, 2, 9]})
+    >>> merge_levels(t, "category", {"a": "a_or_b", "b": "a_or_b"})
+      category  deaths
+    0   a_or_b       3
+    1        c       9
+    """
+    dims = [c for c in frame.columns if c != value] if dims is None else list(dims)
+    out = frame.copy()
+    out[dim] = out[dim].map(lambda v: mapping.get(v, v))
+    return out.groupby(dims, sort=False, as_index=False)[value].sum()[list(frame.columns)]
+
+
+@dataclass
+class Bundle:
+    """Every cell of a release (all tables and years) with its additivity equations.
+
+    Attributes
+    ----------
+    cells : pandas.DataFrame
+        ``cell``, ``value`` (true count), ``tables`` (names of the tables holding it),
+        ``locked`` (status fixed by a previous release) and ``previously_suppressed``.
+    equations : list of (str, list of str)
+        total = sum of parts, across all tables.
+    tables : dict of str -> pandas.DataFrame
+        The input tables with a ``cell`` column (previous-release tables are not included).
+    rates : pandas.DataFrame
+        Rates to publish: ``rate_id``, ``table``, ``count_cell``, ``population``, ``multiplier``,
+        ``decimals``, ``kind``, ``rate`` (from the true count).
+    spec : dict
+        The arguments used (for provenance).
+    """
+
+    cells: pd.DataFrame
+    equations: list
+    tables: dict
+    rates: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["rate_id", "table", "count_cell", "population", "multiplier", "decimals", "kind", "rate"]))
+    spec: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_tables(cls, tables, *, dims, value="deaths", hierarchy=None, total="all", previous=None):
+        """Build a bundle from tidy tables.
+
+        Parameters
+        ----------
+        tables : dict of str -> pandas.DataFrame
+            Tidy tables of this release, by name.
+        dims : dict of str -> list of str, or list of str
+            Dimension columns of each table (one list for all tables, or one per name).
+        value : str, default "deaths"
+            Count column.
+        hierarchy : dict, optional
+            ``{dim: {child: parent}}`` (see :func:`table_equations`).
+        total : str, default "all"
+            Margin label of flat dimensions.
+        previous : dict of str -> pandas.DataFrame, optional
+            Tables of earlier releases with a boolean ``suppressed`` column: their published cells
+            are known to everybody (locked published), their suppressed cells stay suppressed, and
+            their margins (e.g. an earlier multi-year total) add equations.
+
+        Returns
+        -------
+        Bundle
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"sex": ["male", "female", "all"], "deaths": [3, 9, 12]})
+        >>> b = Bundle.from_tables({"by_sex": t}, dims=["sex"])
+        >>> b.cells[["cell", "value"]].to_dict("records")
+        [{'cell': 'sex=male', 'value': 3}, {'cell': 'sex=female', 'value': 9}, {'cell': 'total', 'value': 12}]
+        >>> b.equations
+        [('total', ['sex=female', 'sex=male'])]
+        """
+        def dims_of(name):
+            return list(dims[name]) if isinstance(dims, dict) else list(dims)
+
+        records, equations, out_tables = {}, [], {}
+        for source, group in (("current", tables), ("previous", previous or {})):
+            for name, frame in group.items():
+                tdims = dims_of(name)
+                missing = [c for c in [*tdims, value] if c not in frame.columns]
+                if missing:
+                    raise ValueError(f"Bundle.from_tables: table {name!r} lacks columns {missing}; "
+                                     f"dims={tdims}, value={value!r}")
+                if source == "previous" and "suppressed" not in frame.columns:
+                    raise ValueError(f"Bundle.from_tables: previous-release table {name!r} needs a boolean "
+                                     "'suppressed' column (True where the cell was not published)")
+                counts = pd.to_numeric(frame[value], errors="coerce")
+                if counts.isna().any() or (counts < 0).any() or (counts % 1 != 0).any():
+                    bad = frame.loc[counts.isna() | (counts < 0) | (counts % 1 != 0), tdims + [value]].head(3)
+                    raise ValueError(f"Bundle.from_tables: table {name!r} has counts that are not "
+                                     f"non-negative integers:\n{bad.to_string()}")
+                ids = cell_ids(frame, tdims, total=total)
+                if ids.duplicated().any():
+                    raise ValueError(f"Bundle.from_tables: table {name!r} repeats cells "
+                                     f"{sorted(set(ids[ids.duplicated()]))[:3]}; one row per cell")
+                sup = frame["suppressed"].astype(bool).to_numpy() if source == "previous" else None
+                for k, (cid, v) in enumerate(zip(ids, counts.astype(int))):
+                    rec = records.get(cid)
+                    if rec is None:
+                        rec = records[cid] = {"cell": cid, "value": int(v), "tables": [],
+                                              "locked": False, "previously_suppressed": False}
+                    elif rec["value"] != int(v):
+                        raise ValueError(f"Bundle.from_tables: cell {cid!r} is {rec['value']} in "
+                                         f"{rec['tables']} but {int(v)} in table {name!r}; shared cells "
+                                         "must agree (same data vintage)")
+                    if source == "previous":
+                        if sup[k]:
+                            rec["previously_suppressed"] = True
+                        else:
+                            rec["locked"] = True   # published before: known to everybody
+                    else:
+                        rec["tables"].append(name)
+                equations += table_equations(frame, tdims, hierarchy=hierarchy, total=total)
+                if source == "current":
+                    out_tables[name] = frame.assign(cell=ids.to_numpy())
+        cells = pd.DataFrame(list(records.values()))
+        # a cell only in a previous release and suppressed there stays suppressed (locked suppressed)
+        only_prev = cells["tables"].map(len) == 0
+        cells.loc[only_prev & cells["previously_suppressed"], "locked"] = True
+        cells.loc[cells["locked"] & ~only_prev, "previously_suppressed"] = False
+        seen, unique = set(), []
+        for t, parts in equations:
+            key = (t, tuple(parts))
+            if key not in seen:
+                seen.add(key)
+                unique.append((t, list(parts)))
+        spec = {"value": value, "total": total, "dims": dims, "hierarchy": hierarchy,
+                "tables": sorted(tables), "previous": sorted(previous or {})}
+        return cls(cells=cells, equations=unique, tables=out_tables, spec=spec)
+
+    def add_rates(self, table, frame, *, population="population", multiplier=100_000, decimals=1,
+                  kind="crude"):
+        """Declare rates published from a table's counts (returns a new Bundle).
+
+        Parameters
+        ----------
+        table : str
+            Name of the table whose counts are the numerators.
+        frame : pandas.DataFrame
+            The table's dimension columns and `population` (person-years at risk; > 0).
+        population : str, default "population"
+        multiplier : float, default 100_000
+        decimals : int, default 1
+            Decimals the rate is published to (the attacker uses the rounding interval).
+        kind : {"crude", "standardised", "percentage"}, default "crude"
+
+        Returns
+        -------
+        Bundle
+        """
+        dims = list(self.spec["dims"][table] if isinstance(self.spec["dims"], dict) else self.spec["dims"])
+        ids = cell_ids(frame, dims, total=self.spec["total"])
+        values = dict(zip(self.cells["cell"], self.cells["value"]))
+        unknown = sorted(set(ids) - set(values))
+        if unknown:
+            raise ValueError(f"Bundle.add_rates: cells {unknown[:3]} are not in the bundle's table {table!r}")
+        pop = pd.to_numeric(frame[population], errors="coerce").to_numpy(float)
+        new = pd.DataFrame({
+            "rate_id": [f"rate:{c}:{kind}" for c in ids], "table": table, "count_cell": ids.to_numpy(),
+            "population": pop, "multiplier": float(multiplier), "decimals": int(decimals), "kind": kind,
+        })
+        new["rate"] = np.array([values[c] for c in ids], float) / pop * multiplier
+        rates = pd.concat([self.rates, new], ignore_index=True) if len(self.rates) else new
+        return Bundle(self.cells, self.equations, self.tables, rates, {**self.spec})
+
+    def merge(self, dim, mapping):
+        """The same bundle with levels of `dim` merged in every table (an aggregation alternative).
+
+        Rates are dropped (re-declare them on the merged tables).
+        """
+        value, total = self.spec["value"], self.spec["total"]
+        tables = {}
+        for name, frame in self.tables.items():
+            dims = self.spec["dims"][name] if isinstance(self.spec["dims"], dict) else self.spec["dims"]
+            frame = frame.drop(columns="cell")
+            tables[name] = merge_levels(frame, dim, mapping, value=value, dims=dims) if dim in dims else frame
+        hierarchy = self.spec["hierarchy"]
+        if hierarchy and dim in hierarchy:
+            hierarchy = {**hierarchy, dim: {mapping.get(k, k): v for k, v in dict(hierarchy[dim]).items()
+                                            if mapping.get(k, k) != v}}
+        return Bundle.from_tables(tables, dims=self.spec["dims"], value=value, hierarchy=hierarchy, total=total)

@@ -1,0 +1,285 @@
+"""Disclosure control: primary rules, the audit against known answers, secondary suppression, and
+an independent attacker on many random synthetic partnership bundles."""
+import itertools
+import sys
+import pathlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from cdr.disclosure import (Bundle, audit, explain, primary_suppression, protect, rate_rules,
+                            secondary_suppression, table_equations, compare_aggregations)
+from cdr.errors import DisclosureError
+
+NaN = np.nan
+
+
+def _cells(values, primary=()):
+    return pd.DataFrame({"cell": list(values), "value": list(values.values()),
+                         "primary": [c in primary for c in values]})
+
+
+def _row(out, cell):
+    r = out.set_index("cell").loc[cell]
+    return r["lower"], r["upper"], r["status"]
+
+
+# --- primary rules ---------------------------------------------------------------------------
+
+def test_counts_one_to_four_are_suppressed_and_zeros_shown():
+    assert primary_suppression([0, 1, 2, 3, 4, 5, 6]).tolist() == [False, True, True, True, True, False, False]
+
+
+def test_threshold_is_configurable():
+    assert primary_suppression([1, 2, 3, 10], threshold=3).tolist() == [True, True, False, False]
+
+
+def test_ons_rate_rules():
+    # ONS (FOI/2021/3301, "why death counts of 3 and below are suppressed"): no crude rate from < 3
+    # deaths, no age-standardised rate from < 10, rates from < 20 deaths flagged (u).
+    crude = rate_rules([2, 3, 19, 20], kind="crude")
+    assert crude["publish"].tolist() == [False, True, True, True]
+    assert crude["flag"].tolist() == ["", "u", "u", ""]
+    std = rate_rules([9, 10], kind="standardised")
+    assert std["publish"].tolist() == [False, True]
+
+
+# --- audit against known answers -------------------------------------------------------------
+
+def test_single_suppressed_cell_in_a_row_is_exact():
+    out = audit(_cells({"a": NaN, "b": 7, "t": 9}, primary={"a"}), [("t", ["a", "b"])])
+    assert _row(out, "a") == (2, 2, "exact")
+
+
+def test_three_by_two_table_interval_3_to_6():
+    # Hand-derived 3x2 table (after the tau-Argus manual's audit example, whose table we could not
+    # retrieve): X11=5 X12=2 | 7 ; X21=2 X22=3 | 5 ; X31=10 X32=12 | 22 ; columns 17, 17 ; total 34.
+    # Suppressing the 2x2 block leaves one free parameter t = X11 with X12 = 7-t, X21 = 7-t,
+    # X22 = t-2, all >= 1, so X11 lies in [3, 6].
+    v = {"x11": NaN, "x12": NaN, "x21": NaN, "x22": NaN, "x31": 10, "x32": 12,
+         "r1": 7, "r2": 5, "r3": 22, "c1": 17, "c2": 17, "t": 34}
+    eqs = [("r1", ["x11", "x12"]), ("r2", ["x21", "x22"]), ("r3", ["x31", "x32"]),
+           ("c1", ["x11", "x21", "x31"]), ("c2", ["x12", "x22", "x32"]), ("t", ["r1", "r2", "r3"]),
+           ("t", ["c1", "c2"])]
+    out = audit(_cells(v, primary={"x12", "x21", "x22"}), eqs)
+    assert _row(out, "x11") == (3, 6, "protected")
+    assert _row(out, "x22") == (1, 4, "narrow")          # an attacker learns X22 < 5
+    assert out.attrs["passed"] is False
+
+
+def test_zeros_and_ones_tau_argus_issue_194():
+    # sdcTools/UserSupport#194: 15 = 10 + 3 + x + x with x the two suppressed 1s: since suppressed
+    # cells are >= 1 the attacker knows both are 1.
+    out = audit(_cells({"a": 10, "b": 3, "c": NaN, "d": NaN, "t": 15}, primary={"c", "d"}),
+                [("t", ["a", "b", "c", "d"])])
+    assert (out["status"] == "exact").all() and (out["lower"] == 1).all()
+
+
+def test_sdctable_linked_tables_leak_issue_136():
+    # sdcTools/UserSupport#136: regions A..N in counties (A,B,I,J | K,L,M,N) and in groups
+    # (BIG: L,M | small: A,B,I,J,K,N), n = 2,2,8,8,3,3,3,7. With both tables together, the
+    # small cells A and B (2+2) cannot stay hidden behind the county and group margins alone:
+    # county-1 minus I and J gives A + B = 4 (the issue's leaked sum of 4). Primary pattern only.
+    n = dict(zip("ABIJKLMN", [2, 2, 8, 8, 3, 3, 3, 7]))
+    v = {k: (NaN if x < 5 else x) for k, x in n.items()}
+    v.update({"county1": 20, "county2": 16, "big": 6, "small": 30, "total": 36})
+    eqs = [("county1", list("ABIJ")), ("county2", list("KLMN")), ("big", list("LM")),
+           ("small", list("ABIJKN")), ("total", ["county1", "county2"]), ("total", ["big", "small"])]
+    out = audit(_cells(v, primary={k for k, x in n.items() if x < 5}), eqs, threshold=5)
+    assert out.attrs["passed"] is False
+    groups = out.attrs["group_sums"]
+    assert ("A", "B") in set(groups["cells"]) and groups.set_index("cells").loc[[("A", "B")], "lower"].iat[0] == 4
+
+
+def test_rate_pins_a_count():
+    # A count suppressed but its rate published to 1 dp: 3 deaths in 25,000 -> 12.0 per 100,000;
+    # counts 2 and 4 would give 8.0 and 16.0, so the rate pins the count at 3.
+    cells = _cells({"a": NaN, "b": NaN, "t": 20}, primary={"a"})
+    rates = [{"count_cell": "a", "population": 25_000, "rate": 12.0, "multiplier": 100_000, "decimals": 1}]
+    out = audit(cells, [("t", ["a", "b"])], rates=rates)
+    assert _row(out, "a")[:2] == (3, 3)
+    why = explain(cells, [("t", ["a", "b"])], "a", rates=pd.DataFrame(rates))
+    assert "rate" in set(why["source"])
+
+
+def test_percentage_with_suppressed_denominator():
+    # 50.0 % (0 dp) of a suppressed denominator d with count c: 0.495 d <= c <= 0.505 d, c + e = d.
+    cells = _cells({"c": NaN, "e": NaN, "d": NaN, "t": 30, "f": 20}, primary={"c"})
+    rates = [{"count_cell": "c", "population_cell": "d", "population": NaN, "rate": 50.0,
+              "multiplier": 100, "decimals": 0}]
+    out = audit(cells, [("d", ["c", "e"]), ("t", ["d", "f"])], rates=rates)
+    assert _row(out, "c")[:2] == (5, 5)   # d = 10 exactly, so c = 5
+
+
+def test_multi_year_totals_leak_a_difference():
+    # This release: 2019..2023 and a 2019-2023 total; last release published the 2018-2022 total and
+    # 2018. The difference of the totals gives 2023 - 2018, so 2023 is recovered.
+    years = {"y2019": 9, "y2020": 8, "y2021": 10, "y2022": 7, "y2023": NaN, "y2018": 6,
+             "p2019_23": 37, "p2018_22": 40}
+    eqs = [("p2019_23", ["y2019", "y2020", "y2021", "y2022", "y2023"]),
+           ("p2018_22", ["y2018", "y2019", "y2020", "y2021", "y2022"])]
+    # hide every single year too: still the totals differ by y2023 - y2018 = 3 - 6
+    hidden = {k: (NaN if k.startswith("y") else v) for k, v in years.items()}
+    out = audit(_cells(hidden, primary={"y2023"}), eqs)
+    assert _row(out, "y2023")[2] == "narrow" or _row(out, "y2023")[2] == "protected"
+    hidden["y2018"] = 6            # 2018 published in the previous release
+    out = audit(_cells(hidden, primary={"y2023"}), eqs)
+    assert _row(out, "y2023")[:2] == (1, 3) or _row(out, "y2023")[1] < 5
+    assert _row(out, "y2023")[2] in ("narrow", "exact")
+
+
+def test_explain_names_the_pinning_equation():
+    cells = _cells({"a": NaN, "b": 9, "t": 12}, primary={"a"})
+    why = explain(cells, [("t", ["a", "b"])], "a")
+    assert set(why["index"]) == {0} and why["published"].iat[0] == {"t": 12.0, "b": 9.0}
+
+
+# --- bundles and secondary suppression ------------------------------------------------------
+
+def _area_category_table(counts, footprint_of):
+    """LA x category counts (dict la -> list) with footprint, nation and category margins."""
+    rows = [(la, f"c{j}", int(v)) for la, vs in counts.items() for j, v in enumerate(vs)]
+    t = pd.DataFrame(rows, columns=["area", "category", "deaths"])
+    hierarchy = {**footprint_of, **{f: "E92000001" for f in set(footprint_of.values())}}
+    frames, level = [t], t
+    for _ in range(2):
+        level = level.assign(area=level["area"].map(hierarchy)).groupby(["area", "category"], as_index=False)["deaths"].sum()
+        frames.append(level)
+    t = pd.concat(frames, ignore_index=True)
+    t = pd.concat([t, t.groupby("area", as_index=False)["deaths"].sum().assign(category="all")], ignore_index=True)
+    return t, hierarchy
+
+
+def random_partnership_bundle(seed, n_la=None, n_cat=None):
+    """Our own small generator: a partnership of 2-4 LAs (+ a neighbour footprint) x categories,
+    counts Poisson, with LA, footprint, national and category margins."""
+    rng = np.random.default_rng(seed)
+    n_la = n_la or int(rng.integers(2, 5))
+    n_cat = n_cat or int(rng.integers(3, 6))
+    las = [f"L{i}" for i in range(n_la + 2)]
+    footprint_of = {la: ("F1" if i < n_la else "F2") for i, la in enumerate(las)}
+    means = rng.gamma(2.0, 2.5, n_cat)
+    counts = {la: rng.poisson(means) for la in las}
+    table, hierarchy = _area_category_table(counts, footprint_of)
+    return Bundle.from_tables({"t": table}, dims=["area", "category"], hierarchy={"area": hierarchy})
+
+
+def brute_attacker(result, threshold=5):
+    """Independent attacker: integer programs per suppressed cell over the published bundle,
+    written here without cdr's reduction, decomposition or bound propagation."""
+    cells = result.cells.reset_index(drop=True)
+    ids = list(cells["cell"])
+    pos = {c: i for i, c in enumerate(ids)}
+    n = len(ids)
+    rows = []
+    for t, parts in result.bundle.equations:
+        a = np.zeros(n)
+        a[pos[t]] -= 1
+        for p in parts:
+            a[pos[p]] += 1
+        rows.append(a)
+    a = np.array(rows)
+    pub = cells["published"].to_numpy()
+    lb = np.where(np.isnan(pub), 1, pub)
+    ub = np.where(np.isnan(pub), np.inf, pub)
+    out = {}
+    for j in np.flatnonzero(np.isnan(pub)):
+        bounds = []
+        for sense in (1, -1):
+            c = np.zeros(n)
+            c[j] = sense
+            r = milp(c, constraints=[LinearConstraint(a, 0, 0)], integrality=np.ones(n), bounds=Bounds(lb, ub))
+            bounds.append(np.inf if r.status != 0 else sense * r.fun)
+        out[ids[j]] = tuple(bounds)
+    return out
+
+
+def test_table_equations_hierarchy_and_margins():
+    t, h = _area_category_table({"L1": [1, 2], "L2": [3, 4]}, {"L1": "F", "L2": "F"})
+    eqs = dict((k, v) for k, v in table_equations(t, ["area", "category"], hierarchy={"area": h})
+               if k == "area=F|category=c0")
+    assert eqs == {"area=F|category=c0": ["area=L1|category=c0", "area=L2|category=c0"]}
+
+
+def test_shared_margins_link_tables():
+    a = pd.DataFrame({"sex": ["male", "female", "all"], "deaths": [3, 9, 12]})
+    b = pd.DataFrame({"age": ["infant", "child", "all"], "deaths": [8, 4, 12]})
+    bundle = Bundle.from_tables({"sex": a, "age": b}, dims={"sex": ["sex"], "age": ["age"]})
+    assert (bundle.cells["cell"] == "total").sum() == 1 and len(bundle.equations) == 2
+    r = protect(bundle, method="optimal")
+    assert r.passed and r.tables()["sex"]["suppressed"].sum() >= 2
+
+
+def test_optimal_method_is_minimal_on_a_small_table():
+    # 2 LAs x 3 categories: one small cell needs a rectangle of 4 suppressions (known optimum).
+    t, h = _area_category_table({"L1": [2, 10, 12], "L2": [9, 11, 13]}, {"L1": "F", "L2": "F"})
+    r = secondary_suppression(Bundle.from_tables({"t": t}, dims=["area", "category"], hierarchy={"area": h}),
+                              method="optimal", cost="cells")
+    assert r.method == "optimal" and r.passed and r.information_loss["n_suppressed"] == 4
+
+
+def test_previous_release_locks_cells_and_can_make_protection_impossible():
+    now = pd.DataFrame({"sex": ["male", "female", "all"], "deaths": [3, 9, 12]})
+    before = pd.DataFrame({"sex": ["female", "all"], "deaths": [9, 12], "suppressed": [False, False]})
+    bundle = Bundle.from_tables({"sex": now}, dims=["sex"], previous={"old": before})
+    with pytest.raises(DisclosureError, match="fails the disclosure audit"):
+        protect(bundle)
+
+
+def test_rates_of_suppressed_counts_are_withheld():
+    t = pd.DataFrame({"sex": ["male", "female", "unknown", "all"], "deaths": [3, 9, 25, 37]})
+    b = Bundle.from_tables({"s": t}, dims=["sex"]).add_rates(
+        "s", t.assign(population=[50_000, 50_000, 1_000, 101_000]))
+    rates = protect(b).rates().set_index("count_cell")
+    assert np.isnan(rates.loc["sex=male", "published_rate"]) and np.isnan(rates.loc["sex=female", "published_rate"])
+    assert rates.loc["total", "publish"] and rates.loc["total", "flag"] == ""
+
+
+def test_aggregation_alternative_reports_information_loss():
+    t, h = _area_category_table({"L1": [2, 1, 12], "L2": [9, 1, 13]}, {"L1": "F", "L2": "F"})
+    b = Bundle.from_tables({"t": t}, dims=["area", "category"], hierarchy={"area": h})
+    out = compare_aggregations(b, {"merge c0+c1": ("category", {"c0": "c01", "c1": "c01"})})
+    assert list(out["option"]) == ["as is", "merge c0+c1"] and out["passed"].all()
+    assert out.set_index("option").loc["merge c0+c1", "n_suppressed"] < out.set_index("option").loc["as is", "n_suppressed"]
+
+
+@pytest.mark.parametrize("method", ["optimal", "heuristic"])
+def test_attacker_recovers_nothing_from_random_partnerships(method):
+    for seed in range(25):
+        result = secondary_suppression(random_partnership_bundle(seed), method=method)
+        assert result.passed, (seed, result)
+        truth = dict(zip(result.cells["cell"], result.cells["value"]))
+        small = {c for c, v in truth.items() if 1 <= v < 5}
+        for cell, (lo, hi) in brute_attacker(result).items():
+            assert lo <= truth[cell] <= hi
+            assert lo < hi, (seed, cell, "recovered exactly")
+            if cell in small:
+                assert hi >= 5, (seed, cell, "shown to be small")
+
+
+def test_audit_matches_the_brute_force_attacker():
+    result = secondary_suppression(random_partnership_bundle(3, n_la=4, n_cat=5), method="heuristic")
+    ours = audit(pd.DataFrame({"cell": result.cells["cell"], "value": result.cells["published"],
+                               "primary": result.cells["suppression"] == "primary"}), result.bundle.equations)
+    brute = brute_attacker(result)
+    for r in ours.itertuples():
+        assert (r.lower, r.upper) == brute[r.cell]
+
+
+def test_england_size_audit_brackets_the_truth():
+    # Full-size bundle (153 LAs x 10 categories, footprint/region/nation margins, ~2,300 cells):
+    # primary cells plus every footprint-level cell hidden. Every interval must contain the truth,
+    # and statuses must agree with the intervals.
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+    from disclosure import england_like_bundle
+
+    b = england_like_bundle(seed=1)
+    prim = primary_suppression(b.cells["value"])
+    sup = prim | (b.cells["cell"].str.contains("area=F") & (b.cells["value"] > 0)).to_numpy()
+    cells = pd.DataFrame({"cell": b.cells["cell"], "value": np.where(sup, np.nan, b.cells["value"]), "primary": prim})
+    out = audit(cells, b.equations).merge(b.cells[["cell", "value"]], on="cell")
+    assert len(b.cells) > 2000 and len(out) > 1000
+    assert ((out["lower"] <= out["value"]) & (out["value"] <= out["upper"])).all()
+    assert ((out["status"] == "exact") == (out["lower"] == out["upper"])).all()
