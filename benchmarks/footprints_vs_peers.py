@@ -1,0 +1,201 @@
+"""Benchmark: cdr.footprints against PySAL spopt and pygeoda (libgeoda) on the same max-p instances.
+
+Run:  .venv/bin/python benchmarks/footprints_vs_peers.py [--quick] [--no-peers] [--out FILE.json]
+
+Every method gets the same areas, the same threshold variable and the same adjacency: spopt the
+same libpysal W object, pygeoda the same graph written to a GAL file. Instances:
+(a) the embedded England data (153 upper-tier LAs, expected deaths from cdr.reference) at 60,
+(b) square rook lattices of 400 and 2,500 cells with gamma-distributed expected deaths (mean 15 a
+cell, seeded) at 60, and 10,000 cells for cdr alone.
+Reported per method: number of footprints, gap to cdr's proven upper bound, threshold and
+contiguity violations (checked by cdr.footprints.check_design on the same graph), heterogeneity
+(total within-footprint sum of squares of the standardised attributes), wall time, and ratios to
+each peer. Prints a table and one JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+import cdr
+from cdr.footprints import FootprintBuilder, FootprintDesign, check_design, upper_bound
+
+THRESHOLD = 60.0
+
+
+def england():
+    areas = cdr.data.england_areas()
+    from cdr.reference import expected_deaths
+
+    ed = expected_deaths()
+    areas = areas.merge(ed, on="la_code").sort_values("la_code", ignore_index=True)
+    areas["death_rate"] = areas["expected_deaths"] / areas["child_population"]
+    w = cdr.data.contiguity().w
+    return "england_153", areas, w, ["imd_avg_rank", "death_rate"]
+
+
+def lattice(side, seed=0, mean=15.0):
+    import libpysal
+
+    rng = np.random.default_rng(seed)
+    base = libpysal.weights.lat2W(side, side, rook=True)
+    ren = {k: f"L{int(k):05d}" for k in base.id_order}
+    neigh = {ren[k]: sorted(ren[x] for x in v) for k, v in base.neighbors.items()}
+    ids = sorted(neigh)
+    w = libpysal.weights.W(neigh, id_order=ids, silence_warnings=True)
+    n = side * side
+    areas = pd.DataFrame({"la_code": ids, "expected_deaths": rng.gamma(2.0, mean / 2, n), "attr": rng.normal(size=n)})
+    return f"lattice_{n}", areas, w, ["attr"]
+
+
+def _std(areas, attrs):
+    x = areas[attrs].to_numpy(float)
+    return (x - x.mean(0)) / x.std(0)
+
+
+def heterogeneity(labels, z):
+    total = 0.0
+    for lab in np.unique(labels):
+        f = z[labels == lab]
+        total += float(((f - f.mean(0)) ** 2).sum())
+    return total
+
+
+def metrics(name, method, labels, seconds, areas, w, z, bound, runs=1):
+    design = FootprintDesign(pd.Series(labels, index=areas["la_code"]).astype(str),
+                             areas[["la_code", "expected_deaths"]], neighbors={k: list(v) for k, v in w.neighbors.items()},
+                             params={"min_deaths": THRESHOLD})
+    problems = check_design(design, min_deaths=THRESHOLD)
+    k = design.n_footprints
+    return {
+        "instance": name, "method": method, "n_footprints": k, "upper_bound": bound, "gap_to_bound": bound - k,
+        "threshold_violations": int((problems["check"] == "threshold").sum()),
+        "contiguity_violations": int((problems["check"] == "contiguity").sum()),
+        "heterogeneity": round(heterogeneity(np.asarray(labels), z), 2), "seconds": round(seconds, 2), "runs": runs,
+    }
+
+
+def run_cdr(name, areas, w, attrs, exact="auto"):
+    t = time.perf_counter()
+    b = FootprintBuilder(THRESHOLD, contiguity=w, objective={"attributes": attrs, "compactness": 0.0}, exact=exact, seed=0)
+    d = b.fit(areas)
+    sec = time.perf_counter() - t
+    labels = d.labels.reindex(areas["la_code"]).to_numpy()
+    return labels, sec, d
+
+
+def run_spopt(areas, w, attrs):
+    from spopt.region import MaxPHeuristic
+
+    import libpysal
+
+    gdf = areas.reset_index(drop=True).copy()
+    # the same graph, keyed by row position as spopt's max-p indexes it
+    pos = {k: i for i, k in enumerate(gdf["la_code"])}
+    w = libpysal.weights.W({pos[k]: [pos[x] for x in v] for k, v in w.neighbors.items()},
+                           id_order=list(range(len(gdf))), silence_warnings=True)
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MaxPHeuristic(gdf, w, attrs, "expected_deaths", THRESHOLD, top_n=2)
+        np.random.seed(0)  # spopt draws from the global NumPy state
+        model.solve()
+    return np.asarray(model.labels_), time.perf_counter() - t
+
+
+def write_gal(w, path):
+    index = {k: i for i, k in enumerate(w.id_order)}
+    with open(path, "w") as fh:
+        fh.write(f"0 {w.n} areas id\n")
+        for k in w.id_order:
+            nb = [index[x] for x in w.neighbors[k]]
+            fh.write(f"{index[k]} {len(nb)}\n{' '.join(map(str, nb))}\n")
+
+
+def run_pygeoda(areas, w, attrs, algorithm, seeds):
+    import pygeoda
+
+    with tempfile.TemporaryDirectory() as tmp:
+        gal = os.path.join(tmp, "w.gal")
+        write_gal(w, gal)
+        gw = pygeoda.read_gal(gal, [str(i) for i in range(w.n)])
+        data = areas[attrs]
+        bound = areas["expected_deaths"].tolist()
+        fn = {"maxp_greedy": pygeoda.maxp_greedy, "maxp_sa": pygeoda.maxp_sa}[algorithm]
+        best, total = None, 0.0
+        for s in seeds:
+            t = time.perf_counter()
+            res = fn(gw, data, bound, THRESHOLD, random_seed=int(s), cpu_threads=1)
+            total += time.perf_counter() - t
+            labels = np.asarray(res["Clusters"])
+            k = len(np.unique(labels[labels > 0]))
+            if best is None or k > best[0]:
+                best = (k, labels)
+    return best[1], total  # wall time of all seeds: the reported count is their best
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="England and the 400 lattice only")
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--out", default=None, help="write the JSON result here")
+    args = ap.parse_args(argv)
+    instances = [england(), lattice(20)]
+    if not args.quick:
+        instances += [lattice(50), lattice(100)]
+    rows = []
+    for name, areas, w, attrs in instances:
+        n = len(areas)
+        z = _std(areas, attrs)
+        ub = upper_bound(areas, min_deaths=THRESHOLD, contiguity=w, max_sets=50_000)
+        bound = ub.value
+        print(f"# {name}: upper bound {bound} ({ub.method}; LP {ub.lp:.2f}, area-sum {ub.relaxation:.2f})", file=sys.stderr)
+        labels, sec, d = run_cdr(name, areas, w, attrs)
+        rows.append({**metrics(name, f"cdr ({d.path})", labels, sec, areas, w, z, bound), "bound_method": ub.method})
+        if d.path == "exact":
+            labels, sec, d = run_cdr(name, areas, w, attrs, exact=False)
+            rows.append({**metrics(name, "cdr (heuristic)", labels, sec, areas, w, z, bound), "bound_method": ub.method})
+        if args.no_peers or n > 2500:
+            continue
+        seeds = range(10) if n <= 400 else range(3)
+        for algo in ("maxp_greedy", "maxp_sa"):
+            labels, sec = run_pygeoda(areas, w, attrs, algo, seeds)
+            rows.append({**metrics(name, f"pygeoda {algo} (best of {len(seeds)})", labels, sec, areas, w, z, bound,
+                                   runs=len(seeds)), "bound_method": ub.method})
+        labels, sec = run_spopt(areas, w, attrs)
+        rows.append({**metrics(name, "spopt MaxPHeuristic", labels, sec, areas, w, z, bound), "bound_method": ub.method})
+    table = pd.DataFrame(rows)
+    # ratios of cdr (default path) to each peer, per instance
+    ratios = []
+    for inst, grp in table.groupby("instance", sort=False):
+        mine = grp[grp["method"].str.startswith("cdr (")].iloc[0]
+        for _, peer in grp[~grp["method"].str.startswith("cdr")].iterrows():
+            ratios.append({"instance": inst, "peer": peer["method"],
+                           "footprints_ratio": round(mine["n_footprints"] / max(peer["n_footprints"], 1), 3),
+                           "heterogeneity_ratio": round(mine["heterogeneity"] / max(peer["heterogeneity"], 1e-9), 3),
+                           "time_ratio": round(mine["seconds"] / max(peer["seconds"], 1e-9), 3)})
+    pd.set_option("display.width", 200)
+    print(table.to_string(index=False))
+    if ratios:
+        print()
+        print(pd.DataFrame(ratios).to_string(index=False))
+    out = {"benchmark": "footprints_vs_peers", "cdr_version": cdr.__version__, "threshold": THRESHOLD,
+           "results": rows, "ratios": ratios}
+    line = json.dumps(out, default=float)
+    print(line)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""``cdr footprints``: build, evaluate and compare footprint designs (parsing and printing only)."""
+from __future__ import annotations
+
+import pathlib
+
+__all__ = ["register"]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("footprints", help="build, evaluate and compare child death review footprints",
+                              description="Build footprints from data (max-p with a proven upper bound), evaluate "
+                                          "designs and compare them, including the real CDOP footprints.")
+    sub = p.add_subparsers(dest="footprints_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    b = sub.add_parser("build", help="build a design and write footprints.csv, .geojson, summary.json, map.png")
+    b.add_argument("--min-deaths", type=float, default=60, help="expected deaths a year per footprint (default 60)")
+    b.add_argument("--min-probability", type=float, default=None,
+                   help="chance constraint: reach --min-deaths in a Poisson year with this probability (e.g. 0.9)")
+    b.add_argument("--nest-within", default=None, help="column footprints must not cross, e.g. region_code, police_force_area")
+    b.add_argument("--max-population", type=float, default=None, help="largest child population of a footprint")
+    b.add_argument("--on-infeasible", choices=("raise", "merge"), default="raise",
+                   help="areas that cannot reach the threshold: stop with an error (default) or merge with the best neighbour")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--records", default=None, help="records CSV: expected deaths = deaths per year per LA in the records")
+    b.add_argument("--years", default=None, help="with --records: years to use, e.g. 2019-2023")
+    b.add_argument("--areas", default=None, help="GeoPackage/GeoJSON/shapefile of your own areas (with la_code)")
+    b.add_argument("--deaths-column", default="expected_deaths", help="with --areas: column of expected deaths a year")
+    b.add_argument("--out", required=True, help="output directory")
+    b.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    b.set_defaults(func=_build)
+
+    e = sub.add_parser("evaluate", help="metrics of one design (CSV with la_code, footprint_id)")
+    e.add_argument("design", help="design CSV or catalog name (england_min60, cdop_2019_real)")
+    e.add_argument("--min-deaths", type=float, default=None)
+    e.add_argument("--out", default=None, help="directory for evaluation.csv and footprints_table.csv")
+    e.set_defaults(func=_evaluate)
+
+    c = sub.add_parser("compare", help="compare designs side by side")
+    c.add_argument("designs", nargs="+", help="design CSVs or catalog names")
+    c.add_argument("--min-deaths", type=float, default=None)
+    c.add_argument("--out", default=None, help="directory for comparison.csv")
+    c.set_defaults(func=_compare)
+
+
+def _build(args) -> int:
+    from cdr.footprints import FootprintBuilder, read_build_inputs, write_build_files
+
+    areas, deaths = read_build_inputs(records=args.records, years=args.years, areas=args.areas, deaths_column=args.deaths_column)
+    builder = FootprintBuilder(args.min_deaths, min_probability=args.min_probability, nest_within=args.nest_within,
+                               max_population=args.max_population, on_infeasible=args.on_infeasible, seed=args.seed)
+    design = builder.fit(areas, deaths, progress=not args.no_progress)
+    written = write_build_files(design, args.out)
+    print(design.summary())
+    print()
+    for name, path in written.items():
+        print(f"wrote {name}: {path}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    import pandas as pd
+
+    from cdr.footprints import evaluate, load_design
+
+    design = load_design(args.design)
+    row = evaluate(design, min_deaths=args.min_deaths)
+    table = design.table(min_deaths=args.min_deaths)
+    with pd.option_context("display.width", 160, "display.max_columns", 30):
+        print(row.T.to_string(header=False))
+        print()
+        print(table.drop(columns=["la_codes"]).to_string(index=False))
+    if args.out:
+        out = pathlib.Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        row.to_csv(out / "evaluation.csv", index=False)
+        table.to_csv(out / "footprints_table.csv", index=False)
+        print(f"\nwrote {out / 'evaluation.csv'} and {out / 'footprints_table.csv'}")
+    return 0
+
+
+def _compare(args) -> int:
+    import pandas as pd
+
+    from cdr.footprints import compare, load_design
+
+    designs = {pathlib.Path(d).stem: load_design(d) for d in args.designs}
+    table = compare(designs, min_deaths=args.min_deaths)
+    with pd.option_context("display.width", 160, "display.max_columns", 30):
+        print(table.set_index("design").T.to_string())
+    if args.out:
+        out = pathlib.Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / "comparison.csv", index=False)
+        print(f"\nwrote {out / 'comparison.csv'}")
+    return 0
+

@@ -1,0 +1,388 @@
+"""A footprint design: which footprint each area belongs to, with its tables, map and file form."""
+from __future__ import annotations
+
+import io
+import json
+import pathlib
+
+import numpy as np
+import pandas as pd
+from scipy.stats import poisson
+
+from cdr._base import Summary
+from cdr.errors import CdrError
+
+__all__ = ["FootprintDesign", "FILE_MAGIC"]
+
+FILE_MAGIC = "cdr footprint design"
+_STANDARD_ATTRIBUTES = ("imd_avg_rank", "death_rate")
+
+
+class FootprintDesign:
+    """A partition of areas into child death review footprints.
+
+    Built by :class:`~cdr.footprints.FootprintBuilder`, read from a file
+    (:meth:`from_file`, :func:`~cdr.footprints.load_design`) or made by hand from a Series
+    ``la_code -> footprint_id``.
+
+    Parameters
+    ----------
+    labels : pandas.Series or dict
+        ``la_code -> footprint_id``. A missing id (NA) marks an area not covered by the design
+        (a *partial* design, such as the published CDOP footprints).
+    areas : DataFrame, optional
+        Areas with ``la_code`` and ``expected_deaths`` (and, for the full table, ``la_name``,
+        ``child_population``, ``police_force_area``, ``icb_code``, ``imd_avg_rank``, geometry).
+        Default for English LA codes: :func:`cdr.data.england_areas` (needs ``expected_deaths``
+        from :func:`cdr.reference.expected_deaths`).
+    params, info, meta : dict, optional
+        Builder parameters, solver certificate (``n_footprints``, ``upper_bound``, ``path``, ...)
+        and provenance (vintage, version, sources). Written to the file header.
+    notes : list of str, optional
+        Things the user must know (merges, heuristic path, partial coverage).
+    neighbors : dict, optional
+        Contiguity graph used (``la_code -> [la_code]``); default the England graph.
+    locked : list of str, optional
+        Areas that were locked when building.
+    columns : DataFrame, optional
+        Extra per-area columns kept with the labels (e.g. ``footprint_name``, ``status``, ``source_url``).
+
+    Examples
+    --------
+    >>> d = FootprintDesign({"E06000001": "A", "E06000002": "A", "E06000003": "B"})
+    >>> d.n_footprints, d.labels.loc["E06000003"]
+    (2, 'B')
+    """
+
+    def __init__(self, labels, areas=None, *, params=None, info=None, notes=None, neighbors=None, meta=None,
+                 locked=(), columns=None):
+        if isinstance(labels, dict):
+            labels = pd.Series(labels)
+        if isinstance(labels, pd.DataFrame):
+            labels = labels.set_index("la_code")["footprint_id"]
+        labels = labels.copy()
+        labels.index = pd.Index(labels.index.astype(str), name="la_code")
+        labels.name = "footprint_id"
+        labels = labels.astype(object).where(labels.notna(), None).sort_index()
+        if labels.index.duplicated().any():
+            dup = sorted(set(labels.index[labels.index.duplicated()]))
+            raise CdrError(f"FootprintDesign: areas listed more than once: {dup[:10]}; each area belongs to one footprint")
+        self.labels = labels
+        self._areas = None if areas is None else areas.sort_values("la_code", ignore_index=True)
+        self.params = dict(params or {})
+        self.info = dict(info or {})
+        self.notes = list(notes or [])
+        self.neighbors = neighbors
+        self.meta = dict(meta or {})
+        self.locked = list(locked)
+        self.columns = None if columns is None else columns.sort_values("la_code", ignore_index=True)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def n_footprints(self) -> int:
+        """Number of footprints (areas without a footprint not counted)."""
+        return int(self.labels.dropna().nunique())
+
+    @property
+    def upper_bound(self):
+        """Proven upper bound on the number of footprints (None for designs not built here)."""
+        return self.info.get("upper_bound")
+
+    @property
+    def path(self):
+        """``"exact"``, ``"heuristic"`` or ``"mixed"``: how the builder solved the problem."""
+        return self.info.get("path")
+
+    @property
+    def partial(self) -> bool:
+        """True if some areas have no footprint."""
+        return bool(self.labels.isna().any())
+
+    @property
+    def min_deaths(self) -> float:
+        return float(self.params.get("min_deaths", self.meta.get("min_deaths", 60)))
+
+    def __repr__(self) -> str:
+        bits = [f"{self.n_footprints} footprints", f"{len(self.labels)} areas"]
+        if self.upper_bound is not None:
+            bits.append(f"upper_bound={self.upper_bound}")
+        if self.path:
+            bits.append(f"path={self.path!r}")
+        if self.partial:
+            bits.append(f"partial: {int(self.labels.isna().sum())} areas without a footprint")
+        if self.params:
+            bits.append(f"min_deaths={self.params.get('min_deaths')}")
+        return f"FootprintDesign({', '.join(bits)})"
+
+    # ------------------------------------------------------------------ areas
+    def areas(self) -> pd.DataFrame:
+        """The areas the design refers to, with ``expected_deaths`` and ``footprint_id``."""
+        if self._areas is None:
+            self._areas = _default_areas(self.labels.index)
+        out = self._areas.copy()
+        out["footprint_id"] = out["la_code"].map(self.labels)
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per area: ``la_code``, ``footprint_id``, ``expected_deaths`` (and any extra columns)."""
+        areas = self.areas()
+        out = pd.DataFrame({"la_code": self.labels.index, "footprint_id": self.labels.to_numpy()})
+        deaths = areas.set_index("la_code")["expected_deaths"] if "expected_deaths" in areas.columns else None
+        out["expected_deaths"] = out["la_code"].map(deaths) if deaths is not None else np.nan
+        if self.columns is not None:
+            extra = [c for c in self.columns.columns if c not in out.columns]
+            out = out.merge(self.columns[["la_code", *extra]], on="la_code", how="left")
+        return out
+
+    # ------------------------------------------------------------------ tables
+    def table(self, min_deaths=None, min_probability=None) -> pd.DataFrame:
+        """One row per footprint.
+
+        Parameters
+        ----------
+        min_deaths : float, optional
+            Threshold (deaths a year); default the design's ``min_deaths`` (60).
+        min_probability : float, optional
+            Level for ``meets_chance``; default the builder's, else 0.9.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``footprint_id``, ``n_areas``, ``la_codes`` and ``la_names`` (";"-joined),
+            ``child_population``, ``expected_deaths`` (a year), ``p_reach_threshold``
+            (P(Poisson(expected_deaths) >= min_deaths)), ``meets_threshold`` (expected deaths >=
+            min_deaths), ``meets_chance`` (p_reach_threshold >= min_probability), ``contiguous``,
+            ``compactness`` (Polsby-Popper 4*pi*area/perimeter^2 of the dissolved footprint, 1 = a
+            disc; NaN without geometry), ``pfa_majority_share`` and ``icb_majority_share`` (share of
+            child population in the footprint's largest police force area / ICB),
+            ``heterogeneity`` (within-footprint sum of squares of the standardised attributes),
+            ``locked``, ``note`` (merges and other remarks).
+
+        Examples
+        --------
+        >>> import libpysal
+        >>> from cdr.footprints import FootprintBuilder
+        >>> w = libpysal.weights.lat2W(2, 2, id_type="string")
+        >>> areas = pd.DataFrame({"la_code": [str(i) for i in w.id_order], "expected_deaths": 31.0})
+        >>> FootprintBuilder(contiguity=w).fit(areas).table()[["footprint_id", "n_areas", "expected_deaths"]]
+          footprint_id  n_areas  expected_deaths
+        0         F001        2             62.0
+        1         F002        2             62.0
+        """
+        from cdr.footprints._evaluate import footprint_table
+
+        return footprint_table(self, min_deaths=min_deaths, min_probability=min_probability)
+
+    def summary(self) -> Summary:
+        """Text for people: the certificate, the path taken and the smallest footprints."""
+        t = self.table()
+        lines = [f"{self.n_footprints} footprints over {len(self.labels)} areas"
+                 + (f" ({int(self.labels.isna().sum())} areas without a footprint: partial design)" if self.partial else "")]
+        if self.upper_bound is not None:
+            proven = self.info.get("proven_optimal")
+            lines.append(
+                f"upper bound {self.upper_bound} ({self.info.get('bound_method')}); "
+                + ("PROVEN OPTIMAL: no design has more footprints" if proven else
+                   f"gap to bound {self.upper_bound - self.n_footprints}")
+            )
+            lines.append(f"path: {self.path}; threshold {self.info.get('threshold', float('nan')):.2f} expected deaths a year")
+            obj = self.info.get("objective", {})
+            lines.append(
+                "secondary objective: least within-footprint sum of squares of standardised "
+                f"{', '.join(obj.get('attributes', ())) or 'nothing'} plus compactness weight {obj.get('compactness', 0)}"
+            )
+        lines.append(f"expected deaths per footprint: min {t['expected_deaths'].min():.1f}, "
+                     f"median {t['expected_deaths'].median():.1f}, max {t['expected_deaths'].max():.1f}; "
+                     f"{int((~t['meets_threshold']).sum())} below {self.min_deaths:g}")
+        lines += [f"note: {n}" for n in self.notes]
+        cols = ["footprint_id", "n_areas", "expected_deaths", "p_reach_threshold", "la_names"]
+        return Summary(title=repr(self), lines=lines,
+                       tables={"smallest footprints": t.sort_values("expected_deaths")[cols].head(10).reset_index(drop=True)})
+
+    # ------------------------------------------------------------------ geometry and map
+    def geometry(self):
+        """Dissolved footprints: GeoDataFrame with ``footprint_id``, ``n_areas``, ``expected_deaths``, geometry."""
+        import geopandas as gpd
+
+        areas = self.areas()
+        if "geometry" not in areas.columns:
+            raise CdrError("FootprintDesign.geometry: the areas have no geometry (pass a GeoDataFrame as areas)")
+        geo = gpd.GeoDataFrame(areas, geometry="geometry", crs=getattr(areas, "crs", None))
+        geo = geo[geo["footprint_id"].notna()]
+        agg = geo.dissolve(by="footprint_id", aggfunc={"la_code": "count", "expected_deaths": "sum"})
+        agg = agg.rename(columns={"la_code": "n_areas"}).reset_index()
+        return agg[["footprint_id", "n_areas", "expected_deaths", "geometry"]]
+
+    def plot(self, ax=None, *, title=None, label=True):
+        """Map: areas shaded by whether their footprint meets the threshold, footprint boundaries, ids.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        import geopandas as gpd
+        import matplotlib.pyplot as plt
+        from matplotlib.patches import Patch
+
+        areas = self.areas()
+        if "geometry" not in areas.columns:
+            raise CdrError("FootprintDesign.plot: the areas have no geometry (pass a GeoDataFrame as areas)")
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 9))
+        t = self.table().set_index("footprint_id")
+        geo = gpd.GeoDataFrame(areas, geometry="geometry", crs=getattr(areas, "crs", None))
+        status = geo["footprint_id"].map(
+            lambda f: "none" if f is None or pd.isna(f) else ("meets" if t.loc[f, "meets_threshold"] else "below"))
+        colours = {"meets": "#8fbcd4", "below": "#e8a07a", "none": "#d9d9d9"}
+        geo.plot(ax=ax, color=status.map(colours), edgecolor="white", linewidth=0.3)
+        fp = self.geometry()
+        fp.boundary.plot(ax=ax, color="#222222", linewidth=0.9)
+        if label:
+            pts = fp.geometry.representative_point()
+            for fid, p in zip(fp["footprint_id"], pts):
+                ax.annotate(str(fid), (p.x, p.y), ha="center", va="center", fontsize=5)
+        md = self.min_deaths
+        handles = [Patch(color=colours["meets"], label=f">= {md:g} expected deaths a year"),
+                   Patch(color=colours["below"], label=f"< {md:g} expected deaths a year")]
+        if self.partial:
+            handles.append(Patch(color=colours["none"], label="no footprint (not covered)"))
+        handles.append(Patch(facecolor="none", edgecolor="#222222", label="footprint boundary"))
+        ax.legend(handles=handles, loc="upper left", fontsize=7, frameon=False)
+        ax.set_axis_off()
+        if title is None:
+            title = f"{self.n_footprints} child death review footprints"
+            if self.upper_bound is not None:
+                title += f" (upper bound {self.upper_bound})"
+            name = self.meta.get("name")
+            if name:
+                title = f"{name}: {title}"
+        ax.set_title(title, fontsize=10)
+        return ax
+
+    # ------------------------------------------------------------------ files
+    def to_file(self, path) -> pathlib.Path:
+        """Write a CSV (``la_code``, ``footprint_id``, ``expected_deaths``, extra columns) with a
+        ``#``-comment metadata header (parameters, certificate, vintage, seed, version, sources).
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> d = FootprintDesign({"E06000001": "A"}, pd.DataFrame({"la_code": ["E06000001"], "expected_deaths": [1.5]}))
+        >>> p = d.to_file(os.path.join(tempfile.mkdtemp(), "d.csv"))
+        >>> FootprintDesign.from_file(p).labels.to_dict()
+        {'E06000001': 'A'}
+        """
+        path = pathlib.Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = {**self.meta}
+        if self.params:
+            header["parameters"] = self.params
+        cert = {k: v for k, v in self.info.items() if k in
+                ("n_footprints", "upper_bound", "proven_optimal", "bound_method", "lp_bound", "relaxation_bound", "path",
+                 "threshold", "objective", "deaths_source", "n_locked_footprints", "merged")}
+        if cert:
+            header["certificate"] = cert
+        header.setdefault("n_footprints", self.n_footprints)
+        if self.notes:
+            header["notes"] = self.notes
+        lines = [f"# {FILE_MAGIC}"]
+        for key, value in header.items():
+            lines.append(f"# {key}: {json.dumps(_jsonable(value), sort_keys=True)}")
+        frame = self.to_frame()
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            fh.write("\n".join(lines) + "\n")
+            frame.to_csv(fh, index=False, lineterminator="\n", float_format="%.6f")
+        return path
+
+    @classmethod
+    def from_file(cls, path, areas=None) -> "FootprintDesign":
+        """Read a design written by :meth:`to_file` (or any CSV with ``la_code`` and ``footprint_id``).
+
+        ``expected_deaths`` in the file is used when ``areas`` has none; other columns are kept
+        (``design.columns``). Lines starting with ``#`` before the table are metadata.
+        """
+        path = pathlib.Path(path)
+        if not path.exists():
+            raise CdrError(f"FootprintDesign.from_file: no file {str(path)!r}")
+        text = path.read_text(encoding="utf-8")
+        meta, body = {}, []
+        lines = text.splitlines()
+        i = 0
+        while i < len(lines) and lines[i].startswith("#"):
+            line = lines[i][1:].strip()
+            if ":" in line and line != FILE_MAGIC:
+                key, value = line.split(":", 1)
+                try:
+                    meta[key.strip()] = json.loads(value)
+                except json.JSONDecodeError:
+                    meta[key.strip()] = value.strip()
+            i += 1
+        body = "\n".join(lines[i:])
+        frame = pd.read_csv(io.StringIO(body), dtype={"la_code": str, "footprint_id": str}, keep_default_na=False,
+                            na_values={"footprint_id": [""], "expected_deaths": [""]})
+        missing = {"la_code", "footprint_id"} - set(frame.columns)
+        if missing:
+            raise CdrError(f"FootprintDesign.from_file: {path.name} lacks columns {sorted(missing)}")
+        labels = frame.set_index("la_code")["footprint_id"]
+        if areas is None:
+            areas = _default_areas(frame["la_code"], deaths=frame.set_index("la_code").get("expected_deaths"))
+        elif "expected_deaths" not in areas.columns and "expected_deaths" in frame.columns:
+            areas = areas.assign(expected_deaths=areas["la_code"].astype(str).map(frame.set_index("la_code")["expected_deaths"]))
+        params = meta.pop("parameters", {})
+        info = meta.pop("certificate", {})
+        notes = meta.pop("notes", [])
+        meta.setdefault("name", path.stem)
+        meta["file"] = str(path)
+        extra = [c for c in frame.columns if c not in ("footprint_id", "expected_deaths")]
+        columns = frame[extra] if len(extra) > 1 else None
+        return cls(labels, areas, params=params, info=info, notes=notes, meta=meta, columns=columns)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def _default_areas(codes, deaths=None):
+    """England areas for the codes (all LAs of the vintage), with expected deaths from the file or cdr.reference."""
+    from cdr.data import england_areas, la_codes
+
+    codes = set(map(str, codes))
+    for vintage in (2023, 2021):
+        if codes <= set(la_codes(vintage)):
+            areas = england_areas(vintage)
+            break
+    else:
+        frame = pd.DataFrame({"la_code": sorted(codes)})
+        if deaths is not None:
+            frame["expected_deaths"] = frame["la_code"].map(deaths).astype(float)
+        return frame
+    if deaths is not None and pd.Series(deaths).notna().any():
+        areas["expected_deaths"] = areas["la_code"].map(pd.Series(deaths)).astype(float)
+        if areas["expected_deaths"].isna().any():
+            from cdr.footprints._builder import _default_expected_deaths
+
+            fill = areas["la_code"].map(_default_expected_deaths(None))
+            areas["expected_deaths"] = areas["expected_deaths"].fillna(fill)
+    else:
+        from cdr.footprints._builder import _default_expected_deaths
+
+        areas["expected_deaths"] = areas["la_code"].map(_default_expected_deaths(None)).astype(float)
+    return areas
+
+
+def p_reach(expected, min_deaths):
+    """P(Poisson(expected) >= min_deaths), vectorised."""
+    expected = np.asarray(expected, dtype=float)
+    return poisson.sf(np.ceil(min_deaths) - 1, expected)

@@ -1,0 +1,348 @@
+"""cdr.footprints: optimality against brute force, validity invariants, England certificate, catalog, CLI."""
+from __future__ import annotations
+
+import itertools
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.spatial import Delaunay
+from scipy.stats import poisson
+
+import cdr
+from cdr.errors import CdrWarning, InfeasibleFootprintError
+from cdr.footprints import (
+    FootprintBuilder,
+    FootprintDesign,
+    chance_threshold,
+    check_design,
+    compare,
+    evaluate,
+    load_design,
+    simulate,
+    upper_bound,
+)
+from cdr.footprints._catalog import CATALOG_DIR, _frames_equal, default_design, real_cdop_design
+
+T = 60.0
+
+
+# ------------------------------------------------------------------------------------------------
+# instances
+# ------------------------------------------------------------------------------------------------
+def planar_instance(n, seed, low=5.0, high=45.0):
+    """Delaunay triangulation of random points: a connected planar graph; deaths uniform(low, high)."""
+    rng = np.random.default_rng(seed)
+    pts = rng.random((n, 2))
+    tri = Delaunay(pts)
+    codes = [f"A{i:03d}" for i in range(n)]
+    neigh = {c: set() for c in codes}
+    for simplex in tri.simplices:
+        for a, b in itertools.combinations(simplex, 2):
+            neigh[codes[a]].add(codes[b])
+            neigh[codes[b]].add(codes[a])
+    areas = pd.DataFrame({
+        "la_code": codes,
+        "expected_deaths": rng.uniform(low, high, n),
+        "imd_avg_rank": rng.uniform(0, 300, n),
+        "child_population": rng.uniform(10_000, 200_000, n),
+        "unit": np.where(pts[:, 0] < 0.5, "west", "east"),
+    })
+    return areas, {k: sorted(v) for k, v in neigh.items()}
+
+
+@st.composite
+def planar_instances(draw, n_areas=st.integers(6, 40)):
+    return planar_instance(draw(n_areas), draw(st.integers(0, 10_000)))
+
+
+def brute_force_max(areas, neigh, threshold):
+    """Largest number of parts in a partition into connected parts each >= threshold (exhaustive)."""
+    codes = list(areas["la_code"])
+    d = dict(zip(codes, areas["expected_deaths"]))
+
+    def connected(part):
+        part = set(part)
+        start = next(iter(part))
+        seen, stack = {start}, [start]
+        while stack:
+            for j in neigh[stack.pop()]:
+                if j in part and j not in seen:
+                    seen.add(j)
+                    stack.append(j)
+        return seen == part
+
+    best = -1
+
+    def rec(rest, count):
+        nonlocal best
+        if not rest:
+            best = max(best, count)
+            return
+        first, others = rest[0], rest[1:]
+        for r in range(len(others) + 1):
+            for combo in itertools.combinations(others, r):
+                part = (first, *combo)
+                if sum(d[c] for c in part) >= threshold and connected(part):
+                    rec([c for c in others if c not in combo], count + 1)
+
+    rec(codes, 0)
+    return best
+
+
+def fit(areas, neigh, **kw):
+    kw.setdefault("objective", {"attributes": ["imd_avg_rank"], "compactness": 0})
+    return FootprintBuilder(T, contiguity=neigh, **kw).fit(areas)
+
+
+@pytest.fixture(scope="module")
+def england():
+    areas = cdr.data.england_areas()
+    from cdr.reference import expected_deaths
+
+    return areas.merge(expected_deaths(), on="la_code")
+
+
+@pytest.fixture(scope="module")
+def england_design(england):
+    return FootprintBuilder(T, seed=0).fit(england)
+
+
+# ------------------------------------------------------------------------------------------------
+# optimality
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(8))
+def test_builder_matches_brute_force_on_small_instances(seed):
+    areas, neigh = planar_instance(9, seed)
+    expected = brute_force_max(areas, neigh, T)
+    design = fit(areas, neigh, seed=seed)
+    assert design.n_footprints == expected
+    assert design.upper_bound == expected and design.info["proven_optimal"]
+    assert check_design(design, min_deaths=T).empty
+
+
+def test_upper_bound_is_never_below_brute_force():
+    for seed in range(8, 14):
+        areas, neigh = planar_instance(9, seed, low=2, high=30)
+        assert upper_bound(areas, min_deaths=T, contiguity=neigh).value == brute_force_max(areas, neigh, T)
+
+
+def test_england_design_is_proven_optimal(england, england_design):
+    bound = upper_bound(england, min_deaths=T)
+    assert bound.method == "ilp"
+    assert england_design.n_footprints == bound.value == england_design.upper_bound
+    assert england_design.info["proven_optimal"] and england_design.path == "exact"
+    # the certificate is much tighter than total deaths / threshold
+    assert bound.value <= bound.lp < bound.relaxation <= bound.trivial + 1e-9
+    assert check_design(england_design).empty
+
+
+# ------------------------------------------------------------------------------------------------
+# invariants (hypothesis)
+# ------------------------------------------------------------------------------------------------
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instance=planar_instances(), seed=st.integers(0, 99))
+def test_every_built_design_is_valid(instance, seed):
+    areas, neigh = instance
+    if areas["expected_deaths"].sum() < T:
+        return
+    design = fit(areas, neigh, seed=seed)
+    assert sorted(design.labels.index) == sorted(areas["la_code"])  # every area exactly once
+    assert design.labels.notna().all()
+    assert check_design(design, min_deaths=T, contiguity=neigh).empty  # contiguous, >= threshold
+    assert design.n_footprints <= design.upper_bound
+
+
+@settings(max_examples=15, deadline=None)
+@given(instance=planar_instances(n_areas=st.integers(8, 30)), seed=st.integers(0, 99))
+def test_same_seed_and_any_row_order_give_the_same_design(instance, seed):
+    areas, neigh = instance
+    if areas["expected_deaths"].sum() < T:
+        return
+    a = fit(areas, neigh, seed=seed)
+    b = fit(areas, neigh, seed=seed)
+    shuffled = areas.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    c = fit(shuffled, neigh, seed=seed)
+    assert a.labels.equals(b.labels)
+    assert a.labels.equals(c.labels)  # labels are canonical (ordered by smallest code), so equal outright
+
+
+@settings(max_examples=15, deadline=None)
+@given(instance=planar_instances(n_areas=st.integers(10, 40)), seed=st.integers(0, 99))
+def test_nesting_is_respected_or_reported(instance, seed):
+    areas, neigh = instance
+    try:
+        design = fit(areas, neigh, seed=seed, nest_within="unit")
+    except InfeasibleFootprintError as exc:
+        assert "cannot reach the threshold" in str(exc) and len(exc.areas) > 0
+        return
+    assert check_design(design, min_deaths=T, nest_within="unit", contiguity=neigh).empty
+    assert design.n_footprints == upper_bound(areas, min_deaths=T, nest_within="unit", contiguity=neigh).value
+
+
+@settings(max_examples=15, deadline=None)
+@given(instance=planar_instances(n_areas=st.integers(12, 40)), seed=st.integers(0, 99))
+def test_locked_areas_are_kept(instance, seed):
+    areas, neigh = instance
+    if areas["expected_deaths"].sum() < 2 * T:
+        return
+    first = fit(areas, neigh, seed=seed)
+    fid = first.table().sort_values("footprint_id")["footprint_id"].iloc[0]
+    lock = first.labels[first.labels == fid].map(lambda _: "KEEP")
+    try:
+        design = fit(areas, neigh, seed=seed + 1, lock=lock)
+    except InfeasibleFootprintError:
+        return  # the rest cannot form footprints on its own: reported, never silent
+    assert check_design(design, min_deaths=T, lock=lock, contiguity=neigh).empty
+    assert set(design.labels[design.labels == "KEEP"].index) == set(lock.index)
+
+
+# ------------------------------------------------------------------------------------------------
+# chance constraint, nesting on England, infeasibility
+# ------------------------------------------------------------------------------------------------
+def test_chance_threshold_matches_poisson_tail():
+    lam = chance_threshold(60, 0.9)
+    # P(Poisson(lam) >= 60) = 0.9 exactly at lam (scipy.stats.poisson as the independent reference)
+    assert poisson.sf(59, lam) == pytest.approx(0.9, abs=1e-9)
+    assert poisson.sf(59, lam - 0.01) < 0.9
+
+
+def test_chance_constraint_on_england(england):
+    design = FootprintBuilder(T, min_probability=0.9).fit(england)
+    table = design.table()
+    assert (table["p_reach_threshold"] >= 0.9 - 1e-9).all()
+    assert design.n_footprints == design.upper_bound
+    assert design.n_footprints == upper_bound(england, min_deaths=T, min_probability=0.9).value
+    assert check_design(design, min_probability=0.9).empty
+
+
+def test_nesting_by_region_on_england(england):
+    design = FootprintBuilder(T, nest_within="region_code").fit(england)
+    assert check_design(design, nest_within="region_code").empty
+    assert design.n_footprints == upper_bound(england, min_deaths=T, nest_within="region_code").value
+    assert len(design.info["subproblems"]) >= 9
+
+
+def test_police_force_nesting_names_the_infeasible_area(england):
+    with pytest.raises(InfeasibleFootprintError) as info:
+        FootprintBuilder(T, nest_within="police_force_area").fit(england)
+    message = str(info.value)
+    assert "City of London (E09000001)" in message and "on_infeasible='merge'" in message
+    assert "E09000001" in set(info.value.areas["la_code"])
+
+
+def test_merge_fallback_is_reported_not_silent(england):
+    with pytest.warns(CdrWarning, match="merged"):
+        design = FootprintBuilder(T, nest_within="police_force_area", on_infeasible="merge").fit(england)
+    assert any("City of London" in n for n in design.notes)
+    problems = check_design(design, nest_within="police_force_area")
+    assert set(problems["check"]) <= {"nesting"} and len(problems) >= 1
+    assert check_design(design).empty  # contiguous and every footprint reaches 60
+
+
+def test_single_area_below_threshold_alone_is_infeasible():
+    areas = pd.DataFrame({"la_code": ["a", "b"], "expected_deaths": [70.0, 10.0], "imd_avg_rank": [1.0, 2.0]})
+    with pytest.raises(InfeasibleFootprintError, match=r"b: 10.0 expected deaths a year, alone"):
+        FootprintBuilder(T, contiguity={"a": [], "b": []}, objective={"attributes": []}).fit(areas)
+
+
+def test_heuristic_path_is_valid_and_reports_its_gap():
+    areas, neigh = planar_instance(60, 3)
+    design = fit(areas, neigh, exact=False)
+    assert design.path == "heuristic" and design.info["bound_method"] == "relaxation"
+    assert check_design(design, contiguity=neigh).empty
+    assert design.n_footprints <= design.upper_bound
+
+
+# ------------------------------------------------------------------------------------------------
+# evaluate, compare, simulate, files, catalog
+# ------------------------------------------------------------------------------------------------
+def test_simulate_agrees_with_the_poisson_distribution():
+    areas = pd.DataFrame({"la_code": ["a", "b"], "expected_deaths": [60.0, 75.0]})
+    sim = simulate(FootprintDesign({"a": "A", "b": "B"}, areas), n=20_000, seed=2)
+    exact = poisson.cdf(59, [60.0, 75.0])  # P(X < 60)
+    assert sim["p_below_exact"].to_numpy() == pytest.approx(exact, abs=1e-12)
+    assert np.abs(sim["share_years_below"].to_numpy() - exact).max() < 0.015  # ~4 s.e. at n=20,000
+
+
+def test_file_round_trip_keeps_labels_and_metadata(tmp_path, england_design):
+    path = england_design.to_file(tmp_path / "d.csv")
+    assert path.read_text().startswith("# cdr footprint design")
+    back = FootprintDesign.from_file(path)
+    assert back.labels.equals(england_design.labels)
+    assert back.upper_bound == england_design.upper_bound and back.params["seed"] == 0
+
+
+def test_catalog_default_design_is_current():
+    committed = load_design("england_min60").to_frame()
+    fresh = default_design().to_frame()
+    assert _frames_equal(committed, fresh), "run `python -m cdr.footprints.catalog` and commit footprints/"
+
+
+def test_catalog_real_design_is_current_and_partial():
+    committed = load_design("cdop_2019_real")
+    fresh = real_cdop_design()
+    assert _frames_equal(committed.to_frame(), fresh.to_frame())
+    assert committed.partial
+    uncovered = set(committed.labels.index[committed.labels.isna()])
+    assert uncovered == {"E06000061", "E06000062", "E08000026", "E09000006", "E10000031"}  # N/W Northants, Coventry, Bromley, Warwickshire
+    # Cumbria's CDOP covers both 2023 successors; the Isle of Man is dropped and noted
+    assert committed.labels["E06000063"] == committed.labels["E06000064"] == "cumbria_cdop"
+    assert any("Isle of Man" in n for n in committed.notes)
+
+
+def test_compare_real_and_built_designs(england_design):
+    table = compare({"real": load_design("cdop_2019_real"), "built": england_design})
+    real, built = table.set_index("design").loc["real"], table.set_index("design").loc["built"]
+    assert built["n_below_threshold"] == 0 and built["gap_to_bound"] == 0
+    assert real["n_below_threshold"] > 0 and real["n_uncovered_areas"] == 5
+    assert list(table.columns[:3]) == ["design", "n_footprints", "n_areas"]
+
+
+def test_table_and_plot(england_design):
+    import matplotlib.pyplot as plt
+
+    table = england_design.table()
+    assert len(table) == england_design.n_footprints
+    assert table["meets_threshold"].all() and table["contiguous"].all()
+    assert table["compactness"].between(0, 1).all()
+    ax = england_design.plot()
+    assert "footprints" in ax.get_title()
+    plt.close(ax.figure)
+
+
+# ------------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------------
+def test_cli_build_writes_the_four_files(tmp_path, capsys):
+    from cdr.cli import main
+
+    assert main(["footprints", "build", "--out", str(tmp_path), "--no-progress"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["n_footprints"] == summary["upper_bound"]
+    assert summary["min_expected_deaths"] >= 60 and "parameters" in summary and summary["path"] == "exact"
+    frame = pd.read_csv(tmp_path / "footprints.csv")
+    assert list(frame.columns) == ["la_code", "footprint_id", "expected_deaths"] and len(frame) == 153
+    assert (tmp_path / "footprints.geojson").exists() and (tmp_path / "map.png").exists()
+
+
+def test_cli_compare_runs_on_the_catalog(tmp_path, capsys):
+    from cdr.cli import main
+
+    assert main(["footprints", "compare", "cdop_2019_real", "england_min60", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "n_below_threshold" in out
+    assert len(pd.read_csv(tmp_path / "comparison.csv")) == 2
+    assert main(["footprints", "evaluate", "cdop_2019_real", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "footprints_table.csv").exists()
+
+
+def test_catalog_dir_exists():
+    assert CATALOG_DIR.is_dir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_design("england_min60")
