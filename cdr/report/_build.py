@@ -1,0 +1,606 @@
+"""``build_report``: records -> protected tables, figures, page and manifest."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import pathlib
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from cdr.errors import CdrError
+from cdr.report import _figures
+from cdr.report._bundle import MARK_NA, MARK_SUPPRESSED
+from cdr.report._inputs import design_labels, file_sha256, load_records, load_spec
+from cdr.report._periods import Period, parse_period, period_keys, period_label
+from cdr.report._protect import check_passed, protect
+from cdr.report._stats import funnel_limits, rate_ci, wilson_ci
+from cdr.report._tables import NATION, Geography, declare_tables, prepare_records
+
+__all__ = ["build_report", "Report", "LEVELS"]
+
+LEVELS = ("footprint", "region", "nation")
+DEFAULT_THRESHOLD = 5
+ALWAYS = {"headline", "deaths_by_area", "deaths_by_local_authority", "category_by_age_band"}   # tables that carry the bundle's margins
+
+
+@dataclass(repr=False)
+class Report:
+    """An annual statistics bundle, already protected and audited.
+
+    ``tables``: name -> published DataFrame (NaN where a value is not shown; ``marks`` says why:
+    ``"[c]"`` suppressed, ``"[x]"`` not applicable); ``figures``: name -> PNG bytes;
+    ``manifest``: everything needed to reproduce and check the bundle; ``html``: the page;
+    ``cells`` (every count cell: ``cell``, ``value``, ``published``, ``primary``, ``secondary``),
+    ``equations`` (the ``(total, [parts])`` relations among them) and ``audit`` (the attacker's
+    intervals for the suppressed cells) let anyone re-audit the bundle; ``table_info[name]["cells"]``
+    maps each count column of a table to its cell ids.
+    """
+
+    title: str
+    level: str
+    unit: str
+    period: Period
+    tables: dict
+    marks: dict
+    table_info: dict
+    figures: dict
+    manifest: dict
+    sections: list
+    methods: list
+    context: dict
+    synthetic: bool
+    threshold: int
+    audit: pd.DataFrame
+    cells: pd.DataFrame
+    equations: list = field(default_factory=list)
+    html: str = ""
+    files: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (f"Report({self.title!r}, level={self.level!r}, period={self.period.label!r}, tables={len(self.tables)}, "
+                f"figures={len(self.figures)}, audit={self.manifest['disclosure']['certificate_result']!r}"
+                + (", SYNTHETIC" if self.synthetic else "") + ")")
+
+    def to_frame(self) -> pd.DataFrame:
+        """The headline table (published values)."""
+        return self.tables["headline"].copy()
+
+    def summary(self):
+        from cdr._base import Summary
+
+        rec = self.manifest["records"]
+        lines = [f"{self.context['period_long']}; level {self.level}",
+                 f"records: {rec['input']:,} read, {rec['excluded_invalid']:,} invalid, {rec['in_period']:,} in the period",
+                 f"disclosure audit: {self.manifest['disclosure']['certificate_result']} "
+                 f"({self.manifest['disclosure']['n_suppressed_primary']} primary, "
+                 f"{self.manifest['disclosure']['n_suppressed_secondary']} secondary suppressions)"]
+        if self.synthetic:
+            lines.insert(0, "SYNTHETIC DATA")
+        return Summary(self.title, lines, {"headline": self.published("headline")})
+
+    def published(self, name) -> pd.DataFrame:
+        """A table as published in the CSV files: markers in place of values not shown."""
+        table, marks = self.tables[name], self.marks[name]
+        out = table.astype(object).copy()
+        for col in table.columns:
+            m = marks[col].to_numpy() if col in marks else np.array([""] * len(table))
+            hidden = np.isin(m, (MARK_SUPPRESSED, MARK_NA))
+            out.loc[hidden, col] = m[hidden]
+            if col not in self.table_info[name]["count_columns"] and table[col].dtype.kind == "f":
+                show = ~hidden & table[col].notna().to_numpy()
+                if "population" in col:
+                    out.loc[show, col] = table.loc[show, col].round().astype("int64")
+                else:
+                    out.loc[show, col] = table.loc[show, col].round(1)
+        return out
+
+    def write(self, out) -> dict:
+        """Write the bundle to directory ``out``; returns name -> path of every file written."""
+        from cdr.report._write import write_bundle
+
+        self.files = write_bundle(self, pathlib.Path(out))
+        return self.files
+
+
+def _period_long(period: Period) -> str:
+    return f"{period.label}: {period.convention}, {period.start:%d %B %Y} to {period.end:%d %B %Y}"
+
+
+def _resolve_design(design, level):
+    if design is None and level == "region":
+        return None, {}, None
+    if design is None and level == "nation":
+        return None, {}, None
+    return design_labels(design)
+
+
+def build_report(records, *, design=None, footprint=None, level: str = "footprint", region=None, year,
+                 calendar: bool | None = None, spec=None, out=None, mode: str = "strict", threshold=None,
+                 previous=None) -> Report:
+    """Annual child death statistics for a footprint, a region or England, with disclosure control.
+
+    Parameters
+    ----------
+    records : str, path, DataFrame or ReadResult
+        CDR records (``cdr.schema`` columns); a file is read with :func:`cdr.read_records`.
+    design : FootprintDesign, path, DataFrame or Series, optional
+        LA -> footprint assignment (columns ``la_code``, ``footprint_id``). Needed for
+        ``level="footprint"``; for England it adds the funnel plot of all footprints.
+    footprint : str, optional
+        Footprint id for ``level="footprint"``; ``"auto"`` takes the first id in sorted (string) order.
+    level : {"footprint", "region", "nation"}
+    region : str, optional
+        Region code (e.g. ``"E12000001"``) for ``level="region"``.
+    year : str or int
+        ``"2022-23"`` (CDR year, 1 April - 31 March, the default convention) or ``2022``.
+    calendar : bool, optional
+        Use calendar years (``year=2022`` is 1 January - 31 December 2022). Default: the spec's
+        ``[years] type`` (``"reporting"`` in the packaged spec).
+    spec : str, path or dict, optional
+        Analysis specification, read with :func:`cdr.models.load_spec` (default the packaged
+        ``annual`` spec, identical to ``models/annual.toml``). Used: ``[suppression] threshold``
+        (counts 1 to threshold-1 are suppressed), ``[years] type``, ``[rates] low_reliability_below``,
+        ``[trend] family``, ``[years] trend_min_years`` and ``[tables] produce`` (which of the
+        spec's tables appear; ``deaths_by_area`` and ``category_by_age_band`` always do, as they
+        carry the LA and category x age margins). The resolved spec and its hash go in the manifest.
+    out : path, optional
+        Directory to write the bundle to (created if needed). Nothing is written if the audit fails.
+    mode : {"strict", "lenient"}
+        Record validation: strict raises on any invalid record; lenient excludes them (listed in the manifest).
+    threshold : int, optional
+        Overrides the spec's threshold.
+    previous : path, optional
+        An earlier bundle (its directory or its ``manifest.json``). Its published and suppressed
+        cells are public knowledge: cells shared with this release keep their status (published
+        stays published, suppressed stays suppressed) and its equations join the attack. A shared
+        cell whose value has changed since (revised records) raises a DisclosureError.
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    cdr.errors.CdrError
+        Unknown footprint or region, a year with no records, a bad design or spec.
+    cdr.errors.RecordValidationError
+        Records fail validation (strict mode).
+    cdr.errors.DisclosureError
+        The bundle fails the disclosure audit (the message names the cells).
+    """
+    import time
+
+    t0 = time.perf_counter()
+    if level not in LEVELS:
+        raise CdrError(f"build_report: level must be one of {LEVELS}; got {level!r}")
+    spec_dict, spec_path, spec_hash = load_spec(spec)
+    sup_spec = spec_dict.get("suppression") or spec_dict.get("disclosure") or {}
+    if threshold is None:
+        threshold = int(sup_spec.get("threshold", DEFAULT_THRESHOLD))
+    if calendar is None:
+        calendar = (spec_dict.get("years") or {}).get("type", "reporting") == "calendar"
+    rate_spec = spec_dict.get("rates") or {}
+    low_reliability = int(rate_spec.get("low_reliability_below", 20))
+    trend_spec = spec_dict.get("trend") or {}
+    produce = (spec_dict.get("tables") or {}).get("produce")
+    if not (isinstance(threshold, (int, np.integer)) and threshold >= 2):
+        raise CdrError(f"build_report: threshold must be an integer >= 2 (counts 1..threshold-1 are suppressed); got {threshold!r}")
+    period = parse_period(year, calendar=calendar)
+    inputs = []
+    if isinstance(records, (str, os.PathLike)):
+        inputs.append({"role": "records", "path": str(records), "sha256": file_sha256(records)
+                       if pathlib.Path(records).exists() else None})
+    else:
+        inputs.append({"role": "records", "description": f"in-memory {type(records).__name__}"})
+    if spec_path and pathlib.Path(spec_path).is_file():
+        inputs.append({"role": "spec", "path": spec_path, "sha256": file_sha256(spec_path)})
+    prev = None
+    if previous is not None:
+        prev, prev_input = _load_previous(previous)
+        inputs.append(prev_input)
+    recs, exclusions, n_input = load_records(records, mode=mode)
+    if len(recs) == 0:
+        raise CdrError("no valid records to report on"
+                       + (f": all {n_input:,} records failed validation (see the exclusions)" if n_input else ""))
+
+    # geography
+    from cdr.data import ATTRIBUTION, england_areas
+
+    areas = england_areas(2023)
+    la_table = pd.DataFrame(areas[["la_code", "la_name", "region_code", "region_name"]])
+    labels, fp_names, design_source = _resolve_design(design, level)
+    if level == "footprint" and labels is None:  # pragma: no cover - design_labels raises first
+        raise CdrError("level='footprint' needs a design")
+    if isinstance(design, (str, os.PathLike)) and pathlib.Path(design).exists():
+        inputs.append({"role": "design", "path": str(design), "sha256": file_sha256(design)})
+    elif labels is not None:
+        inputs.append({"role": "design", "description": design_source})
+    if labels is not None:
+        la_table["footprint_id"] = la_table["la_code"].map(labels)
+    unit_las, names = {}, {}
+    for r in la_table.itertuples():
+        unit_las.setdefault(f"la:{r.la_code}", set()).add(r.la_code)
+        names[f"la:{r.la_code}"] = r.la_name
+        unit_las.setdefault(f"rgn:{r.region_code}", set()).add(r.la_code)
+        names[f"rgn:{r.region_code}"] = r.region_name
+        unit_las.setdefault(NATION, set()).add(r.la_code)
+        if labels is not None and isinstance(r.footprint_id, str):
+            unit_las.setdefault(f"fp:{r.footprint_id}", set()).add(r.la_code)
+            names[f"fp:{r.footprint_id}"] = fp_names.get(r.footprint_id) or f"Footprint {r.footprint_id}"
+    names[NATION] = "England"
+    unit_las = {k: frozenset(v) for k, v in unit_las.items()}
+    footprint_ids = sorted({u[3:] for u in unit_las if u.startswith("fp:")})
+    regions = sorted({u[4:] for u in unit_las if u.startswith("rgn:")})
+
+    if level == "footprint":
+        if footprint is None:
+            raise CdrError("level='footprint' needs footprint= (a footprint id of the design, or 'auto')")
+        fid = footprint_ids[0] if str(footprint) == "auto" else str(footprint)
+        if fid not in footprint_ids:
+            raise CdrError(f"unknown footprint {footprint!r}: the design has {len(footprint_ids)} footprints, e.g. "
+                           f"{footprint_ids[:8]}. Use one of its footprint_id values, or 'auto' for the first.")
+        focus = f"fp:{fid}"
+        las = unit_las[focus]
+        pop_by_rgn = la_table[la_table["la_code"].isin(las)]
+        rgn = pop_by_rgn["region_code"].value_counts()
+        comparators = [f"rgn:{code}" for code in sorted(rgn.index)] + [NATION]
+        children = [f"la:{c}" for c in sorted(las)]
+        peers = [f"fp:{f}" for f in footprint_ids]
+    elif level == "region":
+        if region is None:
+            raise CdrError(f"level='region' needs region= (a region code, one of {regions})")
+        if str(region) not in regions:
+            raise CdrError(f"unknown region {region!r}: use one of {regions} "
+                           f"({', '.join(names['rgn:' + r] for r in regions)})")
+        focus = f"rgn:{region}"
+        comparators = [NATION]
+        children = [f"la:{c}" for c in sorted(unit_las[focus])]
+        peers = [f"rgn:{r}" for r in regions]
+    else:
+        focus, comparators = NATION, []
+        children = [f"rgn:{r}" for r in regions]
+        peers = [f"fp:{f}" for f in footprint_ids] if labels is not None else [f"rgn:{r}" for r in regions]
+
+    # periods
+    keys = period_keys(recs["date_of_death"], calendar=period.calendar)
+    later = keys > period.key
+    in_period = keys == period.key
+    if not in_period.any():
+        have = sorted(set(keys.tolist()))
+        raise CdrError(
+            f"no records with a date of death in {_period_long(period)}; the records cover "
+            + (", ".join(period_label(k, calendar=period.calendar) for k in have) if have else "no dates")
+            + (". Use --calendar for calendar years." if not period.calendar else "."))
+    trend_keys = sorted({int(k) for k in keys[~later]})
+    trend_keys = list(range(trend_keys[0], period.key + 1))
+    # periods the records only partly cover (e.g. calendar 2019 from records starting 1 April 2019)
+    first_death, last_death = pd.to_datetime(recs["date_of_death"]).agg(["min", "max"])
+    slack = pd.Timedelta(days=31)
+    partial = [k for k in trend_keys if k != period.key and Period(k, period.calendar).start < first_death - slack]
+    trend_keys = [k for k in trend_keys if k not in partial]
+    coverage_note = None
+    if period.end > last_death + slack or period.start < first_death - slack:
+        coverage_note = (f"The records cover deaths from {first_death:%d %B %Y} to {last_death:%d %B %Y}: "
+                         f"{period.label} is only partly covered, so its counts are incomplete.")
+    period_labels = {k: period_label(k, calendar=period.calendar) for k in trend_keys}
+    total_label = f"{period_labels[trend_keys[0]]} to {period_labels[trend_keys[-1]]}" if len(trend_keys) > 1 else None
+
+    # populations (mid-year of the period's first calendar year; carried forward beyond the estimates)
+    from cdr.data import population_for_years
+
+    with warnings.catch_warnings(record=True):  # carried-forward years are flagged in the manifest
+        warnings.simplefilter("always")
+        pop = population_for_years(trend_keys, by=())
+    pop = pop.rename(columns={"year": "period_key"})
+    carried = sorted(pop.loc[pop["carried_forward"], "period_key"].unique().tolist())
+    geo = Geography(la_table, unit_las, names, focus, comparators, children, peers, pop)
+
+    rec = prepare_records(recs.loc[~later].reset_index(drop=True), la_table, period_keys=keys[~later],
+                          review_keys=lambda d: period_keys(d, calendar=period.calendar))
+    bundle, specs = declare_tables(rec, geo, key=period.key, trend_keys=trend_keys if total_label else [period.key],
+                                   period_labels=period_labels, total_label=total_label or period_labels[period.key] + " (all)")
+    if produce is not None:
+        keep = set(produce) | ALWAYS
+        specs = [t for t in specs if t.name in keep]
+        used = {cid for t in specs for col, ids in t.counts.items() for cid in ids if cid is not None}
+        bundle.cells = {k: v for k, v in bundle.cells.items() if k in used}
+    equations = bundle.equations()
+    cells = bundle.frame()
+    protection = protect(cells[["cell", "value"]], equations, threshold=threshold,
+                         time_limit=float(sup_spec.get("time_limit", 10.0)), previous=prev)
+    check_passed(protection, equations)
+    published = protection.published
+
+    rate_fn = lambda c, p: rate_ci(c, p)[:3]  # noqa: E731
+    prop_fn = lambda n, d: wilson_ci(n, d)  # noqa: E731
+    tables, marks, info = {}, {}, {}
+    for spec_t in specs:
+        table, mk = spec_t.render(published, rate_fn=rate_fn, prop_fn=prop_fn, low_reliability=low_reliability)
+        drop = [c for c in table.columns if c.startswith("_")]
+        table, mk = table.drop(columns=drop), mk.drop(columns=drop)
+        tables[spec_t.name], marks[spec_t.name] = table, mk
+        info[spec_t.name] = {
+            "title": spec_t.title, "notes": list(spec_t.notes),
+            "count_columns": [c for c in spec_t.counts if not c.startswith("_")],
+            "label_columns": list(spec_t.labels.columns),
+            "cells": {c: ids for c, ids in spec_t.counts.items() if not c.startswith("_")},
+        }
+
+    synthetic = bool(recs["synthetic"].fillna(False).astype(bool).any()) if "synthetic" in recs else False
+    focus_name = names[focus]
+    england_rate = float(tables["headline"]["rate_per_100000"].iloc[-1]) if focus != NATION else \
+        float(tables["headline"]["rate_per_100000"].iloc[0])
+    if "funnel" in tables:
+        _funnel_positions(tables["funnel"], marks["funnel"], england_rate)
+    trend_info = (_fit_trend(tables["trend"], marks["trend"], focus_name, family=trend_spec.get("family", "auto"),
+                             min_years=int((spec_dict.get("years") or {}).get("trend_min_years", 3)))
+                  if "trend" in tables else {"text": ""})
+    if partial:
+        trend_info["text"] += (" Not shown: " + ", ".join(period_label(k, calendar=period.calendar) for k in partial)
+                               + f" (the records start on {first_death:%d %B %Y}, so only part of it is covered).")
+    head = tables["headline"]
+    pend_note = coverage_note
+    if marks["headline"]["pending"].iloc[0] == "" and int(head["pending"].iloc[0] or 0) > 0:
+        pend_note = ((pend_note + " ") if pend_note else "") + (f"{int(head['pending'].iloc[0]):,} of {int(head['deaths'].iloc[0]):,} reviews of deaths in "
+                     f"{period.label} were still pending when the records were extracted: figures on reviews and "
+                     "modifiable factors are provisional and will change.")
+    elif marks["headline"]["pending"].iloc[0] == MARK_SUPPRESSED:
+        pend_note = ((pend_note + " ") if pend_note else "") + "Some reviews were still pending when the records were extracted (number suppressed): figures on reviews are provisional."
+    from cdr import __version__
+    from cdr._base import SYNTHETIC_NOTE
+
+    title = (f"Child death review annual statistics {period.label}: {focus_name}" if level != "nation"
+             else f"Child death review annual statistics {period.label}: England")
+    context = {
+        "period": period.label, "period_long": _period_long(period), "synthetic": synthetic,
+        "focus_name": focus_name, "focus_code": geo.code(focus), "level": level, "england_rate": england_rate,
+        "peer_kind": geo.kind(peers[0]).lower(),
+        "funnel_limits": lambda target, popn, conf: funnel_limits(target, popn, conf=conf),
+        "trend_fitted": trend_info.get("fitted"), "trend_caption": trend_info.get("caption"),
+        "attribution": ATTRIBUTION, "synthetic_note": SYNTHETIC_NOTE, "pending_note": pend_note,
+    }
+    figures = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # matplotlib glyph/tight-layout chatter only
+        for spec_t in specs:
+            if spec_t.figure:
+                fig = _figures.FIGURES[spec_t.figure](tables[spec_t.name], marks[spec_t.name], context)
+                figures[spec_t.figure] = _figures.render_png(fig)
+        figures["map"] = _figures.render_png(_figures.area_map(_map_frame(areas, geo, tables.get("funnel"), level), context))
+
+    methods = _methods(period, threshold, carried, protection, level, design_source, trend_info, spec_path)
+    unassigned = list(labels.attrs.get("unassigned", [])) if labels is not None else []
+    if unassigned:
+        methods.append(f"The footprint design is partial: {len(unassigned)} LA(s) are in no footprint "
+                       f"({', '.join(unassigned[:10])}{'...' if len(unassigned) > 10 else ''}); they count towards "
+                       "their region and England but not towards any footprint on the funnel plot.")
+    sections = [
+        {"title": "Headline numbers", "tables": ["headline"], "figures": ["headline_rates"]},
+        {"title": "Where", "figures": ["map"], "tables": ["deaths_by_area", "deaths_by_local_authority"]},
+        {"title": "Deaths by age band", "figures": ["deaths_by_age_band"], "tables": ["deaths_by_age_band"]},
+        {"title": "Deaths by sex", "figures": ["deaths_by_sex"], "tables": ["deaths_by_sex"]},
+        {"title": "Deaths by category of death", "figures": ["deaths_by_category"],
+         "tables": ["deaths_by_category", "category_by_age_band"]},
+        {"title": "Deaths by deprivation", "figures": ["deaths_by_deprivation"], "tables": ["deaths_by_deprivation"]},
+        {"title": "Deaths by ethnic group", "figures": ["deaths_by_ethnicity"], "tables": ["deaths_by_ethnicity"]},
+        {"title": "Modifiable factors", "figures": ["modifiable_by_category", "modifiable_by_domain",
+                                                     "modifiable_by_age_band", "modifiable_by_deprivation"],
+         "tables": ["modifiable_by_category", "modifiable_by_domain", "modifiable_by_age_band",
+                    "modifiable_by_deprivation"]},
+        {"title": "Trends over the available years", "text": [trend_info["text"]], "figures": ["trend"],
+         "tables": ["trend"]},
+        {"title": f"Compared with all {geo.kind(peers[0]).lower()}s", "figures": ["funnel"], "tables": ["funnel"]},
+    ]
+    n_excl = len(exclusions)
+    excl_reasons = (exclusions["reason"].value_counts().to_dict() if n_excl and "reason" in exclusions else {})
+    manifest = {
+        "title": title,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "synthetic": synthetic,
+        "level": level, "unit": geo.code(focus), "unit_name": focus_name,
+        "footprint_auto": level == "footprint" and str(footprint) == "auto",
+        "coverage": {"first_death": str(first_death.date()), "last_death": str(last_death.date()),
+                     "partial_periods_left_out_of_trend": [period_label(k, calendar=period.calendar) for k in partial],
+                     "note": coverage_note},
+        "period": {"label": period.label, "convention": "calendar" if period.calendar else "reporting",
+                   "start": str(period.start.date()), "end": str(period.end.date()),
+                   "trend_periods": [period_labels[k] for k in trend_keys]},
+        "inputs": inputs,
+        "design": None if labels is None else {
+            "source": design_source, "n_footprints": len(footprint_ids),
+            "unassigned_las": list(labels.attrs.get("unassigned", [])),
+            "auto_rule": "with footprint='auto' the first footprint_id in sorted (string) order is reported"},
+        "spec": {"source": spec_path, "hash": spec_hash,
+                 "file_sha256": file_sha256(spec_path) if spec_path and pathlib.Path(spec_path).is_file() else None,
+                 "content": _jsonable(spec_dict), "threshold": int(threshold)},
+        "library": {"cdr_version": __version__, "pandas": pd.__version__, "numpy": np.__version__},
+        "records": {
+            "input": int(n_input), "excluded_invalid": int(n_excl), "valid": int(len(recs)),
+            "in_period": int(in_period.sum()), "earlier_periods": int((~in_period & ~later).sum()),
+            "later_periods": int(later.sum()),
+            "excluded_reasons": {str(k): int(v) for k, v in excl_reasons.items()},
+            "exclusions": _jsonable(exclusions.head(1000).to_dict("records")) if n_excl else [],
+            "not_used": {"date of death after the reporting period": int(later.sum())},
+            "reconciles": int(n_input) == int(n_excl) + int(in_period.sum()) + int((~in_period & ~later).sum()) + int(later.sum()),
+        },
+        "population": {"source": "ONS mid-year estimates, ages 0-17 (cdr.data)", "carried_forward_periods":
+                       [period_labels[k] for k in carried]},
+        "tables": {name: {"title": i["title"], "count_columns": i["count_columns"], "csv": f"tables/{name}.csv"}
+                   for name, i in info.items()},
+        "figures": sorted(f"figures/{n}.png" for n in figures),
+        "disclosure": {
+            "method": protection.method, "threshold": int(threshold),
+            "n_cells": int(len(cells)), "n_equations": int(len(equations)),
+            "n_suppressed_primary": int(protection.cells["primary"].sum()),
+            "n_suppressed_secondary": int(protection.cells["secondary"].sum()),
+            "suppressed_cells": [
+                {"cell": r.cell, "reason": "primary" if r.primary else (
+                    "previous_release" if getattr(r, "previous_release", False) else "secondary")}
+                for r in protection.cells.itertuples() if r.primary or r.secondary],
+            "cells": [{"cell": c, "published": (None if np.isnan(v) else int(v))}
+                      for c, v in zip(protection.cells["cell"], protection.cells["published"])],
+            "equations": [[t, list(p)] for t, p in equations],
+            "certificate_result": protection.certificate.get("result") or ("pass" if protection.certificate.get("passed") else "fail"),
+            "certificate": _jsonable(protection.certificate),
+        },
+        "elapsed_seconds": None,
+    }
+    report = Report(title, level, geo.code(focus), period, tables, marks, info, figures, manifest, sections, methods,
+                    context, synthetic, int(threshold), protection.audit, protection.cells, equations)
+    from cdr.report._html import render_html
+
+    report.html = render_html(report)
+    manifest["elapsed_seconds"] = round(time.perf_counter() - t0, 2)
+    if out is not None:
+        report.write(out)
+    return report
+
+
+def _load_previous(previous):
+    """(cells, equations) published by an earlier bundle, and its entry for the manifest's inputs."""
+    path = pathlib.Path(previous)
+    if path.is_dir():
+        path = path / "manifest.json"
+    if not path.is_file():
+        raise CdrError(f"previous release not found: {str(previous)!r}; give the directory of an earlier bundle "
+                       "or its manifest.json.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        d = manifest["disclosure"]
+        cells = pd.DataFrame(d["cells"], columns=["cell", "published"])
+        equations = [(t, list(p)) for t, p in d["equations"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CdrError(f"{str(path)!r} is not the manifest of a cdr report bundle (written by cdr >= 0.1): {exc}") from exc
+    cells["published"] = pd.to_numeric(cells["published"], errors="coerce")
+    return (cells, equations), {"role": "previous release", "path": str(path), "sha256": file_sha256(path),
+                               "period": manifest.get("period", {}).get("label")}
+
+
+def _funnel_positions(table, marks, target):
+    lo95, hi95 = funnel_limits(target, table["population"].to_numpy(), conf=0.95)
+    lo998, hi998 = funnel_limits(target, table["population"].to_numpy(), conf=0.998)
+    rate = pd.to_numeric(table["rate_per_100000"], errors="coerce").to_numpy(dtype=float)
+    table["limit_95_lower"], table["limit_95_upper"] = lo95, hi95
+    table["limit_99_8_lower"], table["limit_99_8_upper"] = lo998, hi998
+    pos = np.select([rate > hi998, rate > hi95, rate < lo998, rate < lo95],
+                    ["above 99.8% limit", "above 95% limit", "below 99.8% limit", "below 95% limit"],
+                    "within 95% limits").astype(object)
+    hidden = ~np.isfinite(rate)
+    pos[hidden] = MARK_SUPPRESSED
+    table["position"] = pos
+    for c in ("limit_95_lower", "limit_95_upper", "limit_99_8_lower", "limit_99_8_upper", "position"):
+        marks[c] = ""
+    marks.loc[hidden, "position"] = MARK_SUPPRESSED
+
+
+def _fit_trend(table, marks, focus_name, *, family="auto", min_years=3):
+    """Log-linear trend in the published yearly counts (only when none is suppressed)."""
+    body = table[table["period_start"].notna()]
+    bmarks = marks.loc[body.index]
+    if len(body) < max(min_years, 3):
+        return {"text": f"{len(body)} period(s) of data: too few for a trend model (the spec asks for at least "
+                        f"{max(min_years, 3)}); observed rates are shown."}
+    if (bmarks["deaths"] == MARK_SUPPRESSED).any():
+        return {"text": "No trend model is shown: a yearly count is suppressed, and a model fitted to it could reveal it."}
+    data = pd.DataFrame({"year": body["period_start"].astype(int).to_numpy(),
+                         "deaths": body["deaths"].astype(int).to_numpy(),
+                         "population": body["population"].to_numpy(dtype=float)})
+    from cdr import trends
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = trends.fit_trend(data, count="deaths", population="population", time="year", family=family)
+    except CdrError as exc:
+        return {"text": f"No trend model: {exc}"}
+    apc = res.apc.iloc[0]
+    fitted_rate = res.fitted["fitted_rate"].to_numpy(dtype=float)
+    how = f"cdr.trends.fit_trend, {apc['family']} family"
+    notes = [str(w.message) for w in caught]
+    caption = f"Annual percent change {apc['apc']:.1f}% (95% CI {apc['apc_lower']:.1f}% to {apc['apc_upper']:.1f}%)"
+    text = (f"{focus_name}: the death rate changed by {apc['apc']:.1f}% a year on average (95% CI "
+            f"{apc['apc_lower']:.1f}% to {apc['apc_upper']:.1f}%, p = {apc['p_value']:.2g}) over "
+            f"{body['period'].iloc[0]} to {body['period'].iloc[-1]}; log-linear model of deaths with a log-population "
+            f"offset ({how}).")
+    if len(body) < 5:
+        text += " With fewer than 5 periods this is indicative only."
+    if notes:
+        text += " " + " ".join(notes)
+    return {"text": text, "caption": caption, "fitted": fitted_rate,
+            "apc": {k: (float(apc[k]) if k != "family" else str(apc[k])) for k in ("apc", "apc_lower", "apc_upper", "p_value", "family")}}
+
+
+def _map_frame(areas, geo, funnel_table, level):
+    import geopandas as gpd
+
+    frame = gpd.GeoDataFrame(areas[["la_code", "geometry"]].copy(), geometry="geometry", crs=areas.crs)
+    frame["in_focus"] = frame["la_code"].isin(geo.unit_las[geo.focus])
+    if level == "nation" and funnel_table is not None:
+        peer_kind = geo.peers[0].split(":")[0]
+        rates = dict(zip(funnel_table["area_code"], pd.to_numeric(funnel_table["rate_per_100000"], errors="coerce")))
+        owner = {}
+        for u in geo.peers:
+            for la in geo.unit_las[u]:
+                owner[la] = geo.code(u)
+        frame["rate"] = frame["la_code"].map(owner).map(rates).astype(float)
+        key = frame["la_code"].map(owner)
+        frame = frame.assign(_key=key).dissolve(by="_key", aggfunc={"rate": "first", "in_focus": "max"}).reset_index()
+        _ = peer_kind
+    return frame
+
+
+def _methods(period, threshold, carried, protection, level, design_source, trend_info, spec_path):
+    out = [
+        f"Period: {_period_long(period)}. Deaths are counted by date of death and the child's local authority "
+        "of residence (upper-tier, April 2023 boundaries).",
+        "Rates: deaths per 100,000 children aged 0-17, ONS mid-year population estimates for the first calendar "
+        "year of the period; 95% confidence intervals by the exact Poisson method below 10 deaths and Byar's method "
+        "from 10 (Fingertips technical guidance). Rates from fewer than 20 deaths are flagged [u] (low reliability). "
+        "Proportions use Wilson score intervals. Funnel limits are exact Poisson 95% and 99.8% limits around the "
+        "England rate.",
+        f"Disclosure control: counts from 1 to {threshold - 1} are suppressed ([c]) following the ONS and NHS "
+        "England practice of suppressing small numbers (e.g. ONS child mortality statistics; NHS Digital's "
+        "'Disclosure control method for HES'); zeros are shown. Further (secondary) cells are suppressed so that no "
+        "suppressed count can be recovered, or shown to be small, from the whole bundle: every table, the LA, "
+        "footprint, region and England totals, category x age margins, each year and the multi-year total are "
+        "treated as one system of equations, and an independent integer-programming attacker audits it "
+        f"({protection.method} implementation). Rates and percentages are shown only where their counts are.",
+        "Reviews: a review is complete when the records give a completion date. Pending reviews are counted and "
+        "shown; modifiable factors and domains are among completed reviews only.",
+    ]
+    if carried:
+        out.append("No ONS population estimate exists yet for " + ", ".join(period_label(k, calendar=period.calendar)
+                   for k in carried) + ": the latest estimate (mid-2022) is used and flagged in the manifest.")
+    if level == "footprint":
+        out.append(f"Footprint design: {design_source}. With the 'auto' option the first footprint id in sorted "
+                   "order is reported.")
+    if spec_path:
+        out.append(f"Analysis specification: {spec_path} (recorded in manifest.json).")
+    return out
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, default=_default))
+
+
+def _default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return None if np.isnan(o) else float(o)
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    if isinstance(o, (pd.Timestamp, _dt.date)):
+        return o.isoformat()
+    if isinstance(o, pd.DataFrame):
+        return o.to_dict("records")
+    if isinstance(o, (set, frozenset, tuple)):
+        return list(o)
+    if o is pd.NA or o is pd.NaT:
+        return None
+    return str(o)
+

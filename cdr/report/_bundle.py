@@ -1,0 +1,237 @@
+"""The cells of a report bundle, the equations that link them, and tables rendered from them.
+
+Every published count is a *cell* with a stable id built from what it counts::
+
+    deaths|fp:F07|2022-23|age_band=1-4;category=infection
+
+(measure, geography unit, period, dimensions). A count shown in several tables (the footprint's
+deaths in the headline, in the age table total and on the funnel plot) is one cell, so
+suppression and the audit see the bundle as a whole. Equations (total = sum of parts) are derived
+from the cell lattice: margins of every dimension, LA -> footprint -> region -> nation where the
+published children partition the parent, each year -> the multi-year total, and
+notified = reviewed + pending, reviewed = with + without modifiable factors.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Bundle", "TableSpec", "MARK_SUPPRESSED", "MARK_NA", "MARK_LOW"]
+
+MARK_SUPPRESSED = "[c]"   # ONS: confidential (suppressed to protect confidentiality)
+MARK_NA = "[x]"           # ONS: not available / not applicable
+MARK_LOW = "[u]"          # ONS: low reliability
+
+# measure relations: total measure = sum of part measures, same unit/period/dims
+MEASURE_RELATIONS = (
+    ("deaths", ("reviewed", "pending")),
+    ("rc_reviews", ("rc_modifiable", "rc_not_modifiable")),
+)
+
+
+def cell_id(measure, unit, period, dims) -> str:
+    return f"{measure}|{unit}|{period}|" + ";".join(f"{k}={v}" for k, v in dims)
+
+
+class Bundle:
+    """Registry of count cells (true values) with the geography and dimensions needed for equations.
+
+    ``unit_las``: unit id (``"la:E06000001"``, ``"fp:F07"``, ``"rgn:E12000001"``, ``"nat:E92000001"``)
+    -> frozenset of LA codes it covers. ``levels``: dimension -> all its levels (a margin equation
+    is written only when every level is published). ``years``/``total_period``: yearly period
+    labels and the label of their multi-year total.
+    """
+
+    def __init__(self, unit_las: dict, levels: dict, years=(), total_period=None):
+        self.unit_las = unit_las
+        self.levels = {k: tuple(v) for k, v in levels.items()}
+        self.years = tuple(years)
+        self.total_period = total_period
+        self.cells: dict[str, dict] = {}
+        self.partitions: dict[str, list] = {}   # dim -> further partitions (merged levels)
+        self.extra: list = []                    # explicit (total, [parts]) equations
+        self.merges: dict = {}                   # (dim, merged level) -> member levels
+
+    def add_partition(self, dim, levels, merges: dict):
+        """Another partition of ``dim``: ``levels``, some of them merged levels ``{merged: members}``."""
+        self.partitions.setdefault(dim, []).append(tuple(levels))
+        for merged, members in merges.items():
+            self.merges[(dim, merged)] = tuple(members)
+
+    def cell(self, measure: str, unit: str, period: str, value, **dims) -> str:
+        dims = tuple(sorted((k, str(v)) for k, v in dims.items()))
+        cid = cell_id(measure, unit, period, dims)
+        value = int(value)
+        old = self.cells.get(cid)
+        if old is not None and old["value"] != value:  # pragma: no cover - internal consistency
+            raise RuntimeError(f"cell {cid} registered with two values {old['value']} and {value}")
+        self.cells[cid] = {"measure": measure, "unit": unit, "period": period, "dims": dims, "value": value}
+        return cid
+
+    def frame(self) -> pd.DataFrame:
+        rows = [{"cell": k, "value": v["value"], "measure": v["measure"], "unit": v["unit"], "period": v["period"],
+                 "dims": ";".join(f"{a}={b}" for a, b in v["dims"])} for k, v in self.cells.items()]
+        return pd.DataFrame(rows, columns=["cell", "value", "measure", "unit", "period", "dims"])
+
+    def equations(self) -> list[tuple[str, list[str]]]:
+        """Every (total, [parts]) relation among the registered cells."""
+        eqs = []
+        cells = self.cells
+        # 1. margins of each dimension
+        by_key = defaultdict(dict)
+        for cid, c in cells.items():
+            dims = dict(c["dims"])
+            for d, v in dims.items():
+                rest = tuple(sorted((k, x) for k, x in dims.items() if k != d))
+                by_key[(c["measure"], c["unit"], c["period"], rest, d)][v] = cid
+        for (measure, unit, period, rest, d), parts in by_key.items():
+            total = cell_id(measure, unit, period, rest)
+            if total not in cells:
+                continue
+            for levels in (self.levels.get(d), *self.partitions.get(d, ())):
+                if levels is not None and set(levels) <= set(parts):
+                    eqs.append((total, [parts[v] for v in levels]))
+        # 2. measure relations
+        for cid, c in cells.items():
+            for total_m, part_ms in MEASURE_RELATIONS:
+                if c["measure"] != total_m:
+                    continue
+                parts = [cell_id(m, c["unit"], c["period"], c["dims"]) for m in part_ms]
+                if all(p in cells for p in parts):
+                    eqs.append((cid, parts))
+        # 3. geography: published children that partition the parent's LAs
+        groups = defaultdict(list)
+        for cid, c in cells.items():
+            groups[(c["measure"], c["period"], c["dims"])].append(c["unit"])
+        for (measure, period, dims), units in groups.items():
+            if len(units) < 2:
+                continue
+            by_kind = defaultdict(list)
+            for u in units:
+                by_kind[u.split(":", 1)[0]].append(u)
+            for parent in units:
+                pset = self.unit_las.get(parent)
+                pkind = parent.split(":", 1)[0]
+                if not pset:
+                    continue
+                for kind, kids in by_kind.items():
+                    if kind == pkind:
+                        continue
+                    inside = [k for k in kids if self.unit_las.get(k) and self.unit_las[k] <= pset and self.unit_las[k] != pset]
+                    if len(inside) < 1:
+                        continue
+                    cover = sum(len(self.unit_las[k]) for k in inside)
+                    if cover == len(pset) and frozenset().union(*(self.unit_las[k] for k in inside)) == pset:
+                        eqs.append((cell_id(measure, parent, period, dims),
+                                    [cell_id(measure, k, period, dims) for k in sorted(inside)]))
+        # 4. years -> multi-year total
+        if self.total_period and self.years:
+            for cid, c in cells.items():
+                if c["period"] != self.total_period:
+                    continue
+                parts = [cell_id(c["measure"], c["unit"], y, c["dims"]) for y in self.years]
+                if all(p in cells for p in parts):
+                    eqs.append((cid, parts))
+        # 5. merged levels = sum of their members, where the members are published too
+        for cid, c in cells.items():
+            dims = dict(c["dims"])
+            for (d, merged), members in self.merges.items():
+                if dims.get(d) != merged:
+                    continue
+                parts = [cell_id(c["measure"], c["unit"], c["period"],
+                                 tuple(sorted({**dims, d: m}.items()))) for m in members]
+                if all(p in cells for p in parts):
+                    eqs.append((cid, parts))
+        eqs += self.extra
+        # unique, deterministic
+        seen, out = set(), []
+        for total, parts in eqs:
+            key = (total, tuple(parts))
+            if key not in seen:
+                seen.add(key)
+                out.append((total, list(parts)))
+        return out
+
+
+@dataclass
+class TableSpec:
+    """A table before suppression: label columns, count columns (cell ids) and derived columns.
+
+    ``derived`` entries: ``("percent", out, num, den)``; ``("proportion_ci", prefix, num, den)``
+    writes ``prefix``, ``prefix_lower_95``, ``prefix_upper_95`` (per cent, Wilson);
+    ``("rate", prefix, count, population)`` writes ``prefix``, ``prefix_lower_95``,
+    ``prefix_upper_95`` per 100,000 and ``prefix_flag`` ("[u]" below 20 events).
+    """
+
+    name: str
+    title: str
+    labels: pd.DataFrame
+    counts: dict                      # column -> list of cell ids (None for "not applicable")
+    values: dict = field(default_factory=dict)   # non-sensitive numeric columns (populations, limits)
+    derived: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    figure: str | None = None
+
+    def render(self, published: dict, *, low_reliability=20, rate_fn=None, prop_fn=None):
+        """(table, marks): numbers with NaN where not shown, and a same-shaped frame of markers."""
+        table = self.labels.reset_index(drop=True).copy()
+        marks = pd.DataFrame("", index=table.index, columns=list(table.columns))
+        for col, ids in self.counts.items():
+            vals, mk = [], []
+            for cid in ids:
+                if cid is None:
+                    vals.append(np.nan)
+                    mk.append(MARK_NA)
+                else:
+                    v = published[cid]
+                    vals.append(np.nan if v is None else float(v))
+                    mk.append(MARK_SUPPRESSED if v is None else "")
+            table[col] = pd.array([None if np.isnan(v) else int(v) for v in vals], dtype="Int64")
+            marks[col] = mk
+        for col, vals in self.values.items():
+            table[col] = np.asarray(vals, dtype=float)
+            marks[col] = ""
+        for spec in self.derived:
+            kind = spec[0]
+            if kind == "percent":
+                _, out, num, den = spec
+                n, d = _num(table[num]), _num(table[den])
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    table[out] = np.where(d > 0, 100 * n / d, np.nan)
+                marks[out] = _derived_marks(marks, [num, den], d > 0)
+            elif kind == "proportion_ci":
+                _, out, num, den = spec
+                n, d = _num(table[num]), _num(table[den])
+                p, lo, hi = prop_fn(n, d)
+                ok = d > 0
+                for suffix, v in (("", p), ("_lower_95", lo), ("_upper_95", hi)):
+                    table[out + suffix] = np.where(ok, 100 * v, np.nan)
+                    marks[out + suffix] = _derived_marks(marks, [num, den], ok)
+            elif kind == "rate":
+                _, out, count, pop = spec
+                c, p = _num(table[count]), _num(table[pop])
+                r, lo, hi = rate_fn(c, p)
+                ok = p > 0
+                for suffix, v in (("", r), ("_lower_95", lo), ("_upper_95", hi)):
+                    table[out + suffix] = np.where(ok, v, np.nan)
+                    marks[out + suffix] = _derived_marks(marks, [count], ok)
+                flag = np.where(np.isfinite(c) & (c < low_reliability) & (c > 0), MARK_LOW, "")
+                table[out + "_flag"] = flag
+                marks[out + "_flag"] = ""
+            else:  # pragma: no cover
+                raise ValueError(kind)
+        return table, marks
+
+
+def _num(series) -> np.ndarray:
+    return pd.to_numeric(series, errors="coerce").astype(float).to_numpy()
+
+
+def _derived_marks(marks, deps, ok):
+    out = np.where(ok, "", MARK_NA).astype(object)
+    for dep in deps:
+        out = np.where(marks[dep].to_numpy() == MARK_SUPPRESSED, MARK_SUPPRESSED, out)
+    return out

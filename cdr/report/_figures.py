@@ -1,0 +1,222 @@
+"""The report's figures, drawn only from published (suppressed) tables; PNG bytes out.
+
+Figures use Matplotlib's object API (no pyplot state), so building a report never opens a window
+or changes the user's current figure.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from cdr.report._bundle import MARK_SUPPRESSED
+
+__all__ = ["FIGURES"]
+
+FOCUS = "#005eb8"     # NHS blue
+OTHER = "#768692"     # NHS mid grey
+ENGLAND = "#ed8b00"   # NHS orange
+DPI = 110
+
+
+def _title(text, synthetic):
+    return ("SYNTHETIC DATA - " if synthetic else "") + text
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    return buf.getvalue()
+
+
+def _num(s):
+    return pd.to_numeric(s, errors="coerce").astype(float).to_numpy()
+
+
+def headline_rates(table, marks, ctx):
+    fig = Figure(figsize=(7, 0.6 + 0.55 * len(table)))
+    ax = fig.subplots()
+    y = np.arange(len(table))[::-1]
+    rate = _num(table["rate_per_100000"])
+    lo, hi = _num(table["rate_per_100000_lower_95"]), _num(table["rate_per_100000_upper_95"])
+    colors = [FOCUS] + [OTHER] * (len(table) - 1)
+    ax.barh(y, np.nan_to_num(rate), color=colors)
+    ok = np.isfinite(rate)
+    ax.errorbar(rate[ok], y[ok], xerr=[rate[ok] - lo[ok], hi[ok] - rate[ok]], fmt="none", ecolor="black", capsize=3)
+    for yi, r, m in zip(y, rate, marks["rate_per_100000"]):
+        if not np.isfinite(r):
+            ax.text(0, yi, f" {m or '[x]'} not shown", va="center")
+    ax.set_yticks(y, table["area_name"])
+    ax.set_xlabel("Deaths per 100,000 children aged 0-17 (95% CI)")
+    ax.set_title(_title(f"Child death rate, {ctx['period']}", ctx["synthetic"]))
+    return fig
+
+
+def _breakdown(table, marks, ctx, title):
+    body = table[table.iloc[:, 0] != "total"]
+    bm = marks.loc[body.index]
+    fig = Figure(figsize=(7.5, 0.8 + 0.42 * len(body)))
+    ax = fig.subplots()
+    y = np.arange(len(body))[::-1]
+    h = 0.38 if "england_percent" in body else 0.7
+    pct = _num(body["percent"])
+    ax.barh(y + (h / 2 if h < 0.5 else 0), np.nan_to_num(pct), height=h, color=FOCUS, label=ctx["focus_name"])
+    for yi, p, m in zip(y, pct, bm["percent"]):
+        if not np.isfinite(p):
+            ax.text(0.2, yi + (h / 2 if h < 0.5 else 0), f"{m or '[x]'} suppressed" if m == MARK_SUPPRESSED else "[x]",
+                    va="center", fontsize=8)
+    if "england_percent" in body:
+        ax.barh(y - h / 2, np.nan_to_num(_num(body["england_percent"])), height=h, color=ENGLAND, label="England")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_yticks(y, body["label"], fontsize=8)
+    ax.set_xlabel("Percent of deaths notified")
+    ax.set_title(_title(f"{title}, {ctx['period']}", ctx["synthetic"]), fontsize=10)
+    return fig
+
+
+def deaths_by_age_band(table, marks, ctx):
+    return _breakdown(table, marks, ctx, "Deaths by age band")
+
+
+def deaths_by_sex(table, marks, ctx):
+    return _breakdown(table, marks, ctx, "Deaths by sex")
+
+
+def deaths_by_category(table, marks, ctx):
+    return _breakdown(table, marks, ctx, "Deaths by category")
+
+
+def deaths_by_deprivation(table, marks, ctx):
+    return _breakdown(table, marks, ctx, "Deaths by deprivation quintile")
+
+
+def _prop_bars(table, marks, ctx, col, labels, title, xlabel):
+    fig = Figure(figsize=(7.5, 0.8 + 0.42 * len(table)))
+    ax = fig.subplots()
+    y = np.arange(len(table))[::-1]
+    p = _num(table[col])
+    lo, hi = _num(table[col + "_lower_95"]), _num(table[col + "_upper_95"])
+    colors = [FOCUS if lab != "Total" else OTHER for lab in labels]
+    ax.barh(y, np.nan_to_num(p), color=colors)
+    ok = np.isfinite(p)
+    ax.errorbar(p[ok], y[ok], xerr=[p[ok] - lo[ok], hi[ok] - p[ok]], fmt="none", ecolor="black", capsize=2)
+    for yi, v, m in zip(y, p, marks[col]):
+        if not np.isfinite(v):
+            ax.text(1, yi, "[c] suppressed" if m == MARK_SUPPRESSED else "[x] no completed reviews", va="center", fontsize=8)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel(xlabel)
+    ax.set_title(_title(f"{title}, {ctx['period']}", ctx["synthetic"]), fontsize=10)
+    return fig
+
+
+def _modifiable(what):
+    def draw(table, marks, ctx):
+        return _prop_bars(table, marks, ctx, "percent_modifiable", list(table["label"]),
+                          f"Completed reviews with modifiable factors, by {what}", "Percent of completed reviews (95% CI)")
+    return draw
+
+
+def deaths_by_ethnicity(table, marks, ctx):
+    return _breakdown(table, marks, ctx, "Deaths by ethnic group")
+
+
+def modifiable_by_domain(table, marks, ctx):
+    return _prop_bars(table, marks, ctx, "percent", list(table["label"]),
+                      "Contributory factors by domain", "Percent of completed reviews (95% CI)")
+
+
+def trend(table, marks, ctx):
+    body = table[table["period_start"].notna()]
+    fig = Figure(figsize=(7.5, 4))
+    ax = fig.subplots()
+    x = np.arange(len(body))
+    r = _num(body["rate_per_100000"])
+    lo, hi = _num(body["rate_per_100000_lower_95"]), _num(body["rate_per_100000_upper_95"])
+    ax.fill_between(x, lo, hi, color=FOCUS, alpha=0.2, label="95% CI")
+    ax.plot(x, r, "o-", color=FOCUS, label=ctx["focus_name"])
+    if "england_rate_per_100000" in body:
+        ax.plot(x, _num(body["england_rate_per_100000"]), "s--", color=ENGLAND, label="England")
+    fitted = ctx.get("trend_fitted")
+    if fitted is not None and len(fitted) == len(x):
+        ax.plot(x, fitted, "-", color="black", lw=1, label="Fitted trend")
+    ax.set_xticks(x, body["period"])
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("Deaths per 100,000 children")
+    sub = ctx.get("trend_caption")
+    ax.set_title(_title("Child death rate over time", ctx["synthetic"]) + (f"\n{sub}" if sub else ""), fontsize=10)
+    ax.legend(fontsize=8, loc="lower left")
+    return fig
+
+
+def funnel(table, marks, ctx):
+    fig = Figure(figsize=(7.5, 5))
+    ax = fig.subplots()
+    pop = _num(table["population"])
+    rate = _num(table["rate_per_100000"])
+    target = ctx["england_rate"]
+    shown = pop[np.isfinite(pop) & np.isfinite(rate)]
+    grid = np.linspace(max(shown.min() * 0.7, 1000), shown.max() * 1.05, 200)
+    for conf, style in ((0.95, "--"), (0.998, ":")):
+        lo, hi = ctx["funnel_limits"](target, grid, conf)
+        ax.plot(grid / 1000, lo, style, color="black", lw=1, label=f"{conf:.1%} limits".replace(".0%", "%"))
+        ax.plot(grid / 1000, hi, style, color="black", lw=1)
+    ax.axhline(target, color=ENGLAND, lw=1, label="England")
+    focus = (table["area_code"] == ctx["focus_code"]).to_numpy()
+    ok = np.isfinite(rate)
+    ax.scatter(pop[ok & ~focus] / 1000, rate[ok & ~focus], s=18, color=OTHER, label=f"Other {ctx['peer_kind']}s")
+    ax.scatter(pop[ok & focus] / 1000, rate[ok & focus], s=70, color=FOCUS, edgecolor="black", zorder=5,
+               label=ctx["focus_name"])
+    ax.set_xlabel("Children aged 0-17 (thousands)")
+    ax.set_ylabel("Deaths per 100,000 children")
+    n_hidden = int((~ok).sum())
+    cap = f"\n{n_hidden} {ctx['peer_kind']}(s) not shown: count suppressed" if n_hidden else ""
+    ax.set_title(_title(f"Funnel plot, {ctx['period']}", ctx["synthetic"]) + cap, fontsize=10)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def area_map(geometry, ctx):
+    """England's LAs, the focus area highlighted (or, for England, peer rates as a choropleth)."""
+    fig = Figure(figsize=(6, 7))
+    ax = fig.subplots()
+    geometry.plot(ax=ax, color="#e8edee", edgecolor="white", linewidth=0.3)
+    sel = geometry[geometry["in_focus"]]
+    if ctx["level"] == "nation" and "rate" in geometry:
+        geometry.plot(ax=ax, column="rate", cmap="Blues", edgecolor="white", linewidth=0.3, legend=True,
+                      legend_kwds={"label": "Deaths per 100,000 children", "shrink": 0.6},
+                      missing_kwds={"color": "#e8edee", "hatch": "///", "label": "suppressed"})
+    else:
+        sel.plot(ax=ax, color=FOCUS, edgecolor="white", linewidth=0.4)
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    if ctx["level"] == "nation" and "rate" in geometry:
+        title = f"England: child death rate by {ctx['peer_kind']}, {ctx['period']}\n(hatched: count suppressed)"
+    else:
+        title = f"{ctx['focus_name']} (blue)"
+    ax.set_title(_title(title, ctx["synthetic"]), fontsize=10)
+    ax.text(0, -0.02, "Boundaries: ONS (OGL v3); contains OS data © Crown copyright and database right.",
+            transform=ax.transAxes, fontsize=6, va="top")
+    return fig
+
+
+FIGURES = {
+    "headline_rates": headline_rates,
+    "deaths_by_age_band": deaths_by_age_band,
+    "deaths_by_sex": deaths_by_sex,
+    "deaths_by_category": deaths_by_category,
+    "deaths_by_deprivation": deaths_by_deprivation,
+    "deaths_by_ethnicity": deaths_by_ethnicity,
+    "modifiable_by_category": _modifiable("category"),
+    "modifiable_by_age_band": _modifiable("age band"),
+    "modifiable_by_deprivation": _modifiable("deprivation quintile"),
+    "modifiable_by_domain": modifiable_by_domain,
+    "trend": trend,
+    "funnel": funnel,
+}
+
+
+def render_png(fig) -> bytes:
+    return _png(fig)

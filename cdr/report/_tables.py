@@ -1,0 +1,391 @@
+"""Count the records into bundle cells and declare the report's tables over them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cdr.report._bundle import Bundle, TableSpec
+from cdr.report._inputs import (
+    AGE_BAND_LABELS, AGE_BANDS, CATEGORY_LABELS, CATEGORY_ORDER, CONTRIBUTORY, DOMAIN_LABELS, DOMAINS,
+    ETHNICITY_LABELS, IMD_QUINTILE_LABELS, IMD_QUINTILES, SEXES,
+)
+
+__all__ = ["Geography", "prepare_records", "declare_tables", "NATION"]
+
+NATION = "nat:E92000001"
+SEX_LABELS = {"male": "Male", "female": "Female", "unknown": "Not known"}
+LEVELS = {"age_band": AGE_BANDS, "sex": SEXES, "category": CATEGORY_ORDER, "imd_quintile": IMD_QUINTILES,
+          "ethnicity": tuple(ETHNICITY_LABELS)}
+
+
+@dataclass
+class Geography:
+    """Units of the report and how they nest. ``focus`` is the unit reported on."""
+
+    la_table: pd.DataFrame     # la_code, la_name, region_code, region_name, footprint_id (may be NA)
+    unit_las: dict             # unit id -> frozenset of LA codes
+    names: dict                # unit id -> display name
+    focus: str                 # unit id
+    comparators: list          # unit ids shown beside the focus in the headline (region(s), England)
+    children: list             # unit ids whose rows make up the focus (LAs, or regions for England)
+    peers: list                # unit ids on the funnel plot
+    populations: pd.DataFrame  # la_code, period_key, population
+
+    def kind(self, unit) -> str:
+        return {"la": "Local authority", "fp": "Footprint", "rgn": "Region", "nat": "Nation"}[unit.split(":")[0]]
+
+    def code(self, unit) -> str:
+        return unit.split(":", 1)[1]
+
+    def population(self, unit, key) -> float:
+        pop = self.populations
+        las = self.unit_las[unit]
+        sel = pop[(pop["period_key"] == key) & pop["la_code"].isin(las)]
+        return float(sel["population"].sum())
+
+
+def prepare_records(records: pd.DataFrame, la_table: pd.DataFrame, *, period_keys, review_keys) -> pd.DataFrame:
+    """Columns the counts need: unit ids per level, period key, review and factor flags.
+
+    One row per death (``deaths``, ``reviewed``, ``pending`` in the period of death) and one more
+    row per completed review (``rc_*`` measures in the period the review was completed: the
+    cohort in which modifiable factors are reported, as in NCMD and DfE statistics).
+    ``review_keys`` maps review dates to period keys.
+    """
+    rec = pd.DataFrame({"case_id": records["case_id"].astype(str).to_numpy()})
+    la = records["la_code"].astype(str).to_numpy()
+    lookup = la_table.set_index("la_code")
+    rec["la"] = "la:" + pd.Series(la)
+    rec["rgn"] = "rgn:" + pd.Series(la).map(lookup["region_code"]).astype(str)
+    fp = pd.Series(la).map(lookup["footprint_id"]) if "footprint_id" in lookup else pd.Series([pd.NA] * len(la))
+    rec["fp"] = np.where(fp.isna(), None, "fp:" + fp.astype(str))
+    rec["nat"] = NATION
+    rec["period_key"] = period_keys
+    rec["age_band"] = records["age_band"].astype(str).to_numpy()
+    rec["sex"] = records["sex"].astype(str).to_numpy()
+    rec["category"] = records["category"].astype(str).to_numpy()
+    rec["ethnicity"] = (records["ethnicity"].astype("string").fillna("unknown").to_numpy() if "ethnicity" in records
+                        else np.array(["unknown"] * len(rec)))
+    dec = pd.to_numeric(pd.Series(records["imd_decile"].to_numpy()), errors="coerce")
+    quint = np.ceil(dec / 2)
+    rec["imd_quintile"] = np.where(quint.isna(), "unknown", quint.fillna(0).astype(int).astype(str))
+    reviewed = records["reviewed"].fillna(False).astype(bool).to_numpy() if "reviewed" in records else \
+        records["review_completed"].notna().to_numpy()
+    rec["deaths"] = 1
+    rec["reviewed"] = reviewed.astype(int)
+    rec["pending"] = (~reviewed).astype(int)
+    for m in REVIEW_MEASURES:
+        rec[m] = 0
+    # the review cohort: one more row per completed review, in the period the review was completed
+    modifiable = records["modifiable"].astype("string").fillna("").to_numpy() if "modifiable" in records else \
+        np.array([""] * len(rec))
+    done = pd.to_datetime(records["review_completed"]) if "review_completed" in records else pd.Series(pd.NaT, index=records.index)
+    has = done.notna().to_numpy() & reviewed
+    rev = rec.loc[has].copy()
+    rev["period_key"] = review_keys(done[has].to_numpy())
+    for m in ("deaths", "reviewed", "pending"):
+        rev[m] = 0
+    rev["rc_reviews"] = 1
+    rev["rc_modifiable"] = (modifiable[has] == "yes").astype(int)
+    rev["rc_not_modifiable"] = (modifiable[has] != "yes").astype(int)
+    for d in DOMAINS:
+        lev = records[d].astype("string").fillna("").to_numpy()[has] if d in records else np.array([""] * int(has.sum()))
+        rev["rc_" + d] = np.isin(lev, CONTRIBUTORY).astype(int)
+    return pd.concat([rec, rev], ignore_index=True)
+
+
+REVIEW_MEASURES = ("rc_reviews", "rc_modifiable", "rc_not_modifiable", *("rc_" + d for d in DOMAINS))
+
+
+def _counts(rec, unit_level, measures, dims=()):
+    """dict (unit, period_key, dims-tuple) -> {measure: count}, by one groupby."""
+    keys = [unit_level, "period_key", *dims]
+    sub = rec[rec[unit_level].notna()]
+    grouped = sub.groupby(keys, sort=False)[list(measures)].sum()
+    return grouped
+
+
+class _Counter:
+    """Looks up counts (zeros where no records) and registers them as bundle cells."""
+
+    def __init__(self, rec, bundle: Bundle, period_labels: dict):
+        self.rec, self.bundle, self.labels = rec, bundle, period_labels
+        self._cache = {}
+        self._merged = {}
+        self.measures = ["deaths", "reviewed", "pending", *REVIEW_MEASURES]
+
+    def _table(self, level, dims):
+        key = (level, tuple(dims))
+        if key not in self._cache:
+            self._cache[key] = _counts(self.rec, level, self.measures, dims).to_dict("index")
+        return self._cache[key]
+
+    def merge(self, dim, merges: dict):
+        for merged, members in merges.items():
+            self._merged[(dim, merged)] = tuple(members)
+
+    def value(self, measure, unit, key, **dims) -> int:
+        for (dim, merged), members in self._merged.items():
+            if dims.get(dim) == merged:
+                return sum(self.value(measure, unit, key, **{**dims, dim: m}) for m in members)
+        names = tuple(sorted(dims))
+        table = self._table(unit.split(":")[0], names)
+        row = table.get((unit, key, *[dims[n] for n in names]))
+        return 0 if row is None else int(row[measure])
+
+    def cell(self, measure, unit, key, **dims):
+        return self.bundle.cell(measure, unit, self.labels.get(key, key), self.value(measure, unit, key, **dims), **dims)
+
+    def total_cell(self, measure, unit, keys, total_label, **dims):
+        value = sum(self.bundle.cells[self.cell(measure, unit, k, **dims)]["value"] for k in keys)
+        return self.bundle.cell(measure, unit, total_label, value, **dims)
+
+
+OTHER = "other"
+OTHER_REVIEWS = "other_reviewed"
+
+
+def _cat_label(v, merges):
+    return _level_label(v, merges, CATEGORY_LABELS)
+
+
+def _level_label(v, merges, labels):
+    if v in merges:
+        if v in (OTHER, OTHER_REVIEWS):
+            return "Other categories combined: " + "; ".join(labels[m] for m in merges[v])
+        return " + ".join(labels[m] for m in merges[v])
+    return labels[v]
+
+
+def merge_small(counts: dict, below: int, merged: str = OTHER):
+    """Levels kept (in order, then `merged`) and ``{merged: members}``.
+
+    Levels with fewer than `below` counts are combined; while the combined level is still below
+    `below`, the smallest remaining level joins it (so no broken-down row rests on a small total).
+    """
+    order = list(counts)
+    members = [v for v in order if counts[v] < below]
+    rest = sorted((v for v in order if v not in members), key=lambda v: (counts[v], order.index(v)))
+    while members and sum(counts[m] for m in members) < below and rest:
+        members.append(rest.pop(0))
+    if len(members) <= 1 and all(counts[m] >= below for m in members):
+        members = []
+    if len(members) == 1:   # a single small level that cannot be merged: it is a row of its own
+        members = []
+    kept = [v for v in order if v not in members]
+    members = [v for v in order if v in members]
+    return (kept + ([merged] if members else [])), ({merged: members} if members else {})
+
+
+def merge_contiguous(counts: dict, below: int):
+    """Ordered levels (e.g. age bands) with neighbours merged until every group reaches `below`.
+
+    Returns the group labels (``"5-9+10-14"`` for a merged group) and ``{label: members}``.
+    """
+    groups = [[v] for v in counts]
+    total = lambda g: sum(counts[v] for v in g)  # noqa: E731
+    while len(groups) > 1:
+        small = [i for i, g in enumerate(groups) if total(g) < below]
+        if not small:
+            break
+        i = min(small, key=lambda k: (total(groups[k]), k))
+        if i == 0:
+            j = 1
+        elif i == len(groups) - 1:
+            j = i - 1
+        else:
+            j = i - 1 if total(groups[i - 1]) <= total(groups[i + 1]) else i + 1
+        lo, hi = min(i, j), max(i, j)
+        groups[lo:hi + 1] = [groups[lo] + groups[hi]]
+    labels = ["+".join(g) for g in groups]
+    return labels, {lab: g for lab, g in zip(labels, groups) if len(g) > 1}
+
+
+def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total_label, merge_below=10):
+    """The bundle of cells and the ordered list of :class:`TableSpec`."""
+    bundle = Bundle(geo.unit_las, LEVELS, years=[period_labels[k] for k in trend_keys], total_period=total_label)
+    c = _Counter(rec, bundle, period_labels)
+    U = geo.focus
+    n_focus = c.value("deaths", U, key)
+    if n_focus < merge_below:
+        from cdr.errors import CdrError
+
+        raise CdrError(
+            f"{geo.names[U]} ({geo.code(U)}) has {'no' if n_focus == 0 else 'fewer than ' + str(merge_below)} deaths "
+            f"in {period_labels[key]}: too few to publish annual statistics without disclosing individual children. "
+            "Report on a larger footprint, a region or England.")
+    tables = []
+    label = period_labels[key]
+
+    def area_labels(units):
+        return pd.DataFrame({"area_code": [geo.code(u) for u in units], "area_name": [geo.names[u] for u in units],
+                             "area_type": [geo.kind(u) for u in units]})
+
+    # headline
+    units = [U, *geo.comparators]
+    tables.append(TableSpec(
+        "headline", f"Deaths notified and reviewed, {label}", area_labels(units),
+        counts={**{m: [c.cell(m, u, key) for u in units] for m in ("deaths", "reviewed", "pending")},
+                "reviews_completed_in_period": [c.cell("rc_reviews", u, key) for u in units]},
+        values={"population": [geo.population(u, key) for u in units]},
+        derived=[("rate", "rate_per_100000", "deaths", "population"), ("percent", "percent_reviewed", "reviewed", "deaths")],
+        notes=["Deaths notified: children (0-17) resident in the area who died in the period. Reviewed: the "
+               "child death review was completed by the date the records were extracted; pending reviews are "
+               "shown as such, not dropped. Reviews completed in the period: reviews finished during the period, whatever "
+               "the year of death (the cohort of the modifiable-factor tables).",
+               "Rate per 100,000 children aged 0-17 (ONS mid-year estimates), 95% confidence interval: exact "
+               "Poisson below 10 deaths, Byar's method from 10. [u]: fewer than 20 deaths, low reliability."],
+        figure="headline_rates"))
+
+    # by area within the focus
+    units = [*geo.children, U]
+    tables.append(TableSpec(
+        "deaths_by_area", f"Deaths by {geo.kind(geo.children[0]).lower() if geo.children else 'area'}, {label}",
+        area_labels(units),
+        counts={"deaths": [c.cell("deaths", u, key) for u in units]},
+        values={"population": [geo.population(u, key) for u in units]},
+        derived=[("rate", "rate_per_100000", "deaths", "population")],
+        notes=["Last row: the whole area. Areas are upper-tier local authorities (2023 boundaries) or regions."]))
+
+    if U == NATION:   # every LA, so the LA -> footprint -> region -> England hierarchy is published whole
+        las = sorted(u for u in geo.unit_las if u.startswith("la:"))
+        lab = area_labels(las)
+        lt = geo.la_table.set_index("la_code")
+        lab["region_code"] = [lt.at[geo.code(u), "region_code"] for u in las]
+        if "footprint_id" in lt.columns:
+            lab["footprint_id"] = [lt.at[geo.code(u), "footprint_id"] for u in las]
+        tables.append(TableSpec(
+            "deaths_by_local_authority", f"Deaths by local authority, {label}", lab,
+            counts={"deaths": [c.cell("deaths", u, key) for u in las]},
+            values={"population": [geo.population(u, key) for u in las]},
+            derived=[("rate", "rate_per_100000", "deaths", "population")],
+            notes=["Upper-tier local authorities of residence (April 2023 boundaries)."]))
+
+    # one-way breakdowns
+    has_england = U != NATION
+    for dim, labels, title, fig in (
+        ("age_band", AGE_BAND_LABELS, "age band", "deaths_by_age_band"),
+        ("sex", SEX_LABELS, "sex", "deaths_by_sex"),
+        ("category", CATEGORY_LABELS, "category of death", "deaths_by_category"),
+        ("imd_quintile", IMD_QUINTILE_LABELS, "deprivation (IMD 2019 quintile of residence)", "deaths_by_deprivation"),
+        ("ethnicity", ETHNICITY_LABELS, "ethnic group", "deaths_by_ethnicity"),
+    ):
+        levels = LEVELS[dim]
+        lab = pd.DataFrame({dim: [*levels, "total"], "label": [labels[v] for v in levels] + ["Total"]})
+        counts = {"deaths": [c.cell("deaths", U, key, **{dim: v}) for v in levels] + [c.cell("deaths", U, key)]}
+        derived = [("percent", "percent", "deaths", "_deaths_total")]
+        counts["_deaths_total"] = [c.cell("deaths", U, key)] * (len(levels) + 1)
+        if has_england:
+            counts["england_deaths"] = [c.cell("deaths", NATION, key, **{dim: v}) for v in levels] + [c.cell("deaths", NATION, key)]
+            counts["_england_deaths_total"] = [c.cell("deaths", NATION, key)] * (len(levels) + 1)
+            derived.append(("percent", "england_percent", "england_deaths", "_england_deaths_total"))
+        notes = ["Percent: share of all deaths notified in the area."]
+        if dim == "imd_quintile":
+            notes.append("Quintile of the Index of Multiple Deprivation 2019 for the child's home neighbourhood "
+                         "(from imd_decile in the records); 1 = most deprived fifth of neighbourhoods in England.")
+        tables.append(TableSpec(fig,
+                                f"Deaths by {title}, {label}", lab, counts=counts, derived=derived, notes=notes,
+                                figure=fig))
+
+    # category x age band: categories and age bands with few deaths are merged first, so that no
+    # published breakdown rests on a small total (an attacker would learn such a total is >= 2)
+    true = {v: c.value("deaths", U, key, category=v) for v in LEVELS["category"]}
+    cats, cat_merges = merge_small(true, merge_below, OTHER)
+    ages_true = {a: c.value("deaths", U, key, age_band=a) for a in AGE_BANDS}
+    ages, age_merges = merge_contiguous(ages_true, merge_below)
+    for dim, levels, merges in (("category", cats, cat_merges), ("age_band", ages, age_merges)):
+        if merges:
+            c.merge(dim, merges)
+            bundle.add_partition(dim, levels, merges)
+    lab = pd.DataFrame({"category": [*cats, "total"], "label": [_cat_label(v, cat_merges) for v in cats] + ["Total"]})
+    counts = {}
+    for a in ages:
+        counts[f"age_{a.replace('-', '_').replace('+', '_to_')}"] = (
+            [c.cell("deaths", U, key, category=v, age_band=a) for v in cats] + [c.cell("deaths", U, key, age_band=a)])
+    counts["all_ages"] = [c.cell("deaths", U, key, category=v) for v in cats] + [c.cell("deaths", U, key)]
+    notes = ["Columns: age bands (neonatal 0-27 days, postneonatal 28-364 days, then years)."]
+    if cat_merges or age_merges:
+        notes.append(f"Categories and neighbouring age bands with fewer than {merge_below} deaths in the period are "
+                     "combined, so that small numbers are not broken down further.")
+    tables.append(TableSpec("category_by_age_band", f"Deaths by category of death and age band, {label}", lab,
+                            counts=counts, notes=notes))
+
+    # modifiable factors, among reviews completed in the period (NCMD/DfE convention), by category,
+    # age band and deprivation: levels merged by number of reviews
+    totals = {m: c.value(m, U, key) for m in ("rc_reviews", "rc_modifiable", "rc_not_modifiable")}
+    small_totals = [m[3:].replace("_", " ") for m, v in totals.items() if m != "rc_reviews" and 0 < v < merge_below]
+    base_notes = ["Reviews completed in the period (whatever the year of death), as in the national child death "
+                  "review statistics. Not modifiable includes reviews where information was insufficient to decide.",
+                  "Percent with modifiable factors: Wilson score 95% confidence interval."]
+    for name, dim, labels, contiguous, title in (
+        ("modifiable_by_category", "category", CATEGORY_LABELS, False, "category of death"),
+        ("modifiable_by_age_band", "age_band", AGE_BAND_LABELS, True, "age band"),
+        ("modifiable_by_deprivation", "imd_quintile", IMD_QUINTILE_LABELS, True, "deprivation (IMD 2019 quintile)"),
+    ):
+        notes = list(base_notes)
+        measures = {"reviews": "rc_reviews", "modifiable": "rc_modifiable", "not_modifiable": "rc_not_modifiable"}
+        derived = [("proportion_ci", "percent_modifiable", "modifiable", "reviews")]
+        levels, merges = [], {}
+        if totals["rc_reviews"] < merge_below:
+            measures, derived = {"reviews": "rc_reviews"}, []
+            notes.append(f"Fewer than {merge_below} reviews were completed: modifiable factors are not shown.")
+        elif small_totals:
+            notes.append(f"Not broken down: fewer than {merge_below} completed reviews were "
+                         f"{' / '.join(small_totals)}, and a breakdown would disclose small numbers.")
+        else:
+            true_r = {v: c.value("rc_reviews", U, key, **{dim: v}) for v in LEVELS[dim]}
+            if contiguous:
+                levels, merges = merge_contiguous(true_r, merge_below)
+            else:
+                levels, merges = merge_small(true_r, merge_below, OTHER_REVIEWS)
+            if merges:
+                c.merge(dim, merges)
+                bundle.add_partition(dim, levels, merges)
+                notes.append(f"Levels with fewer than {merge_below} completed reviews are combined"
+                             + (" with their neighbours." if contiguous else "."))
+        lab = pd.DataFrame({dim: [*levels, "total"], "label": [_level_label(v, merges, labels) for v in levels] + ["Total"]})
+        counts = {col: [c.cell(m, U, key, **{dim: v}) for v in levels] + [c.cell(m, U, key)] for col, m in measures.items()}
+        tables.append(TableSpec(
+            name, f"Completed reviews with modifiable factors, by {title}, {label}", lab, counts=counts,
+            derived=derived, notes=notes, figure=name if derived and levels else None))
+
+    # factors by domain, same cohort
+    lab = pd.DataFrame({"domain": list(DOMAINS), "label": [DOMAIN_LABELS[d] for d in DOMAINS]})
+    counts = {"reviews": [c.cell("rc_reviews", U, key)] * len(DOMAINS),
+              "with_contributory_factor": [c.cell("rc_" + d, U, key) for d in DOMAINS]}
+    tables.append(TableSpec(
+        "modifiable_by_domain", f"Completed reviews with a contributory factor, by domain, {label}", lab, counts=counts,
+        derived=[("proportion_ci", "percent", "with_contributory_factor", "reviews")],
+        notes=["Reviews completed in the period. A factor counts when the review panel scored it as one that may "
+               "have contributed or was sufficient to cause the death. A review can have factors in several domains."],
+        figure="modifiable_by_domain"))
+
+    # trends over the available years, and the multi-year total
+    labs = [period_labels[k] for k in trend_keys]
+    lab = pd.DataFrame({"period": [*labs, total_label], "period_start": [*trend_keys, pd.NA]})
+    counts = {"deaths": [c.cell("deaths", U, k) for k in trend_keys] + [c.total_cell("deaths", U, trend_keys, total_label)]}
+    values = {"population": [geo.population(U, k) for k in trend_keys] + [sum(geo.population(U, k) for k in trend_keys)]}
+    derived = [("rate", "rate_per_100000", "deaths", "population")]
+    if has_england:
+        counts["england_deaths"] = [c.cell("deaths", NATION, k) for k in trend_keys] + \
+            [c.total_cell("deaths", NATION, trend_keys, total_label)]
+        values["england_population"] = [geo.population(NATION, k) for k in trend_keys] + \
+            [sum(geo.population(NATION, k) for k in trend_keys)]
+        derived.append(("rate", "england_rate_per_100000", "england_deaths", "england_population"))
+    tables.append(TableSpec("trend", "Deaths and rates per 100,000 children over the available years", lab,
+                            counts=counts, values=values, derived=derived,
+                            notes=["Last row: all years together (rate per 100,000 child-years)."], figure="trend"))
+
+    # funnel: every peer unit in the year
+    peers = geo.peers
+    lab = area_labels(peers)
+    tables.append(TableSpec(
+        "funnel", f"Rates for all {geo.kind(peers[0]).lower()}s in England, {label}", lab,
+        counts={"deaths": [c.cell("deaths", u, key) for u in peers]},
+        values={"population": [geo.population(u, key) for u in peers]},
+        derived=[("rate", "rate_per_100000", "deaths", "population")],
+        notes=["Control limits: exact Poisson 95% and 99.8% limits around the England rate for the year."],
+        figure="funnel"))
+    return bundle, tables

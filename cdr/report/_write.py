@@ -1,0 +1,70 @@
+"""Writing a protected bundle: report.html, tables.xlsx, tables/*.csv, figures/*.png, manifest.json."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pandas as pd
+
+from cdr.report._bundle import MARK_LOW, MARK_NA, MARK_SUPPRESSED
+
+__all__ = ["write_bundle"]
+
+MARKERS = pd.DataFrame({
+    "marker": [MARK_SUPPRESSED, MARK_NA, MARK_LOW],
+    "meaning": ["suppressed to protect confidentiality (a count from 1 to threshold-1, or a cell that would reveal one)",
+                "not applicable / cannot be computed (e.g. no completed reviews)",
+                "low reliability: rate from fewer than 20 deaths"],
+})
+
+
+def write_bundle(report, out: pathlib.Path) -> dict:
+    from cdr.report._inputs import file_sha256
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tables").mkdir(exist_ok=True)
+    (out / "figures").mkdir(exist_ok=True)
+    files = {}
+    published = {name: report.published(name) for name in report.tables}
+    for name, table in published.items():
+        path = out / "tables" / f"{name}.csv"
+        table.to_csv(path, index=False)
+        files[f"tables/{name}.csv"] = path
+    for name, png in report.figures.items():
+        path = out / "figures" / f"{name}.png"
+        path.write_bytes(png)
+        files[f"figures/{name}.png"] = path
+    xlsx = out / "tables.xlsx"
+    notes = _notes(report)
+    with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
+        notes.to_excel(writer, sheet_name="notes", index=False)
+        for name, table in published.items():
+            table.to_excel(writer, sheet_name=name[:31], index=False)
+    files["tables.xlsx"] = xlsx
+    html = out / "report.html"
+    html.write_text(report.html, encoding="utf-8")
+    files["report.html"] = html
+    manifest = dict(report.manifest)
+    manifest["outputs"] = {k: file_sha256(p) for k, p in sorted(files.items())}
+    path = out / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    files["manifest.json"] = path
+    return files
+
+
+def _notes(report) -> pd.DataFrame:
+    rows = [("title", report.title)]
+    if report.synthetic:
+        rows.append(("WARNING", "SYNTHETIC DATA - generated records, not real child deaths"))
+    rows.append(("period", report.context["period_long"]))
+    for i, text in enumerate(report.methods, 1):
+        rows.append((f"method {i}", text))
+    for marker, meaning in MARKERS.itertuples(index=False):
+        rows.append((f"marker {marker}", meaning))
+    d = report.manifest["disclosure"]
+    rows.append(("disclosure audit", f"{d['certificate_result']}: {d['n_cells']} cells, {d['n_equations']} equations, "
+                 f"{d['n_suppressed_primary']} primary and {d['n_suppressed_secondary']} secondary suppressions"))
+    for name, info in report.table_info.items():
+        rows.append((f"sheet {name[:31]}", info["title"] + ". " + " ".join(info["notes"])))
+    rows.append(("attribution", report.context["attribution"]))
+    return pd.DataFrame(rows, columns=["item", "note"])

@@ -1,0 +1,372 @@
+"""End-to-end tests of the annual statistics bundle (cdr.report, `cdr report`) on synthetic records."""
+from __future__ import annotations
+
+import html.parser
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cdr
+from cdr.errors import CdrError, RecordValidationError
+from cdr.report import build_report, parse_period
+
+YEAR = "2022-23"
+THRESHOLD = 5
+
+
+@pytest.fixture(scope="module")
+def records():
+    return cdr.synthetic.generate_records(years=range(2019, 2024), seed=0)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, records):
+    root = tmp_path_factory.mktemp("report")
+    records.to_csv(root / "records.csv", index=False)
+    # a hand-made design: LAs in code order within each region, in groups of five
+    areas = cdr.data.england_areas()[["la_code", "region_code"]].sort_values(["region_code", "la_code"])
+    areas["footprint_id"] = [f"R{r[-2:]}_{i // 5:02d}" for r, i in
+                             zip(areas["region_code"], areas.groupby("region_code").cumcount())]
+    areas[["la_code", "footprint_id"]].to_csv(root / "design.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def footprint_report(workdir):
+    from cdr.cli import main
+
+    out = workdir / "fp"
+    code = main(["report", "--records", str(workdir / "records.csv"), "--design", str(workdir / "design.csv"),
+                 "--footprint", "auto", "--year", YEAR, "--out", str(out)])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def england_report(workdir, records):
+    out = workdir / "england"
+    report = build_report(records, design=workdir / "design.csv", level="nation", year=YEAR, out=out)
+    return out, report
+
+
+BUNDLE_FILES = ["report.html", "tables.xlsx", "manifest.json", "tables/headline.csv", "tables/funnel.csv",
+                "tables/trend.csv", "tables/category_by_age_band.csv", "figures/map.png", "figures/funnel.png",
+                "figures/trend.png"]
+
+
+def _manifest(out):
+    return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("which", ["footprint", "england"])
+def test_bundle_has_every_file(which, footprint_report, england_report):
+    out = footprint_report if which == "footprint" else england_report[0]
+    missing = [f for f in BUNDLE_FILES if not (out / f).is_file()]
+    assert missing == []
+    manifest = _manifest(out)
+    for name, info in manifest["tables"].items():
+        assert (out / info["csv"]).is_file(), name
+    for fig in manifest["figures"]:
+        assert (out / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("which", ["footprint", "england"])
+def test_manifest_reconciles_record_counts(which, footprint_report, england_report, records):
+    out = footprint_report if which == "footprint" else england_report[0]
+    rec = _manifest(out)["records"]
+    assert rec["input"] == len(records)
+    assert rec["input"] == rec["excluded_invalid"] + rec["in_period"] + rec["earlier_periods"] + rec["later_periods"]
+    # independent count of deaths in the CDR year 1 April 2022 - 31 March 2023
+    dod = pd.to_datetime(records["date_of_death"])
+    assert rec["in_period"] == int(((dod >= "2022-04-01") & (dod <= "2023-03-31")).sum())
+
+
+def test_manifest_records_inputs_spec_version_and_certificate(footprint_report):
+    m = _manifest(footprint_report)
+    assert [i["role"] for i in m["inputs"]] == ["records", "design"]
+    assert all(len(i["sha256"]) == 64 for i in m["inputs"])
+    assert m["library"]["cdr_version"] == cdr.__version__
+    assert m["disclosure"]["certificate_result"] == "pass"
+    assert m["disclosure"]["threshold"] == THRESHOLD
+    assert m["synthetic"] is True
+    assert m["design"]["auto_rule"].startswith("with footprint='auto' the first")
+
+
+def test_england_headline_agrees_with_an_independent_count(england_report, records):
+    _, report = england_report
+    dod = pd.to_datetime(records["date_of_death"])
+    in_year = records[(dod >= "2022-04-01") & (dod <= "2023-03-31")]
+    head = report.tables["headline"].iloc[0]
+    assert int(head["deaths"]) == len(in_year)
+    assert int(head["pending"]) == int(in_year["review_completed"].isna().sum())
+    pop = cdr.data.child_population(years=[2022])["population"].sum()
+    assert head["rate_per_100000"] == pytest.approx(len(in_year) / pop * 1e5, rel=1e-9)
+
+
+class _Cells(html.parser.HTMLParser):
+    """Text of every <td class="... count ..."> in the page."""
+
+    def __init__(self):
+        super().__init__()
+        self.values, self._in = [], False
+
+    def handle_starttag(self, tag, attrs):
+        cls = dict(attrs).get("class") or ""
+        self._in = tag == "td" and "count" in cls.split()
+
+    def handle_data(self, data):
+        if self._in:
+            self.values.append(data.strip())
+            self._in = False
+
+
+def _small(values):
+    nums = pd.to_numeric(pd.Series([str(v).replace(",", "") for v in values], dtype=object), errors="coerce")
+    return sorted(set(nums[(nums >= 1) & (nums < THRESHOLD)].tolist()))
+
+
+@pytest.mark.parametrize("which", ["footprint", "england"])
+def test_no_published_count_is_small(which, footprint_report, england_report):
+    out = footprint_report if which == "footprint" else england_report[0]
+    manifest = _manifest(out)
+    n_counts = 0
+    sheets = pd.read_excel(out / "tables.xlsx", sheet_name=None)
+    for name, info in manifest["tables"].items():
+        csv = pd.read_csv(out / info["csv"], dtype=str)
+        sheet = sheets[name[:31]]
+        for col in info["count_columns"]:
+            n_counts += len(csv)
+            assert _small(csv[col]) == [], f"{name}.csv column {col}"
+            assert _small(sheet[col]) == [], f"tables.xlsx sheet {name} column {col}"
+    parser = _Cells()
+    parser.feed((out / "report.html").read_text(encoding="utf-8"))
+    assert len(parser.values) == n_counts
+    assert _small(parser.values) == []
+    assert "[c]" in parser.values  # the fixture has small numbers, so something was suppressed
+
+
+def test_suppressed_cells_reach_every_output(footprint_report):
+    manifest = _manifest(footprint_report)
+    sup = {c["cell"] for c in manifest["disclosure"]["suppressed_cells"]}
+    assert {c["reason"] for c in manifest["disclosure"]["suppressed_cells"]} <= {"primary", "secondary"}
+    headline = pd.read_csv(footprint_report / "tables" / "deaths_by_area.csv", dtype=str)
+    hidden = headline["deaths"].eq("[c]").sum()
+    assert hidden == sum(c.startswith("deaths|la:") and c.endswith(f"|{YEAR}|") for c in sup)
+
+
+def test_pending_reviews_are_shown(footprint_report):
+    head = pd.read_csv(footprint_report / "tables" / "headline.csv", dtype=str)
+    assert "pending" in head.columns
+    page = (footprint_report / "report.html").read_text(encoding="utf-8")
+    assert "reviews pending" in page
+
+
+@pytest.mark.parametrize("which", ["footprint", "england"])
+def test_synthetic_banner_and_attribution(which, footprint_report, england_report):
+    out = footprint_report if which == "footprint" else england_report[0]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="synthetic-banner"' in page and "SYNTHETIC DATA" in page
+    assert "Open Government Licence" in page
+    assert "http://" not in page and "https://" not in page  # nothing fetched from the network
+    notes = pd.read_excel(out / "tables.xlsx", sheet_name="notes")
+    assert notes["note"].str.contains("SYNTHETIC DATA").any()
+
+
+def test_reporting_and_calendar_years():
+    assert parse_period("2022-23").start == pd.Timestamp("2022-04-01")
+    assert parse_period("2022-23").end == pd.Timestamp("2023-03-31")
+    assert parse_period("2022", calendar=True).end == pd.Timestamp("2022-12-31")
+    with pytest.raises(CdrError, match="following year"):
+        parse_period("2022-24")
+    with pytest.raises(CdrError, match="calendar"):
+        parse_period("2022-23", calendar=True)
+
+
+def test_unknown_footprint_is_a_clear_error(records, workdir):
+    with pytest.raises(CdrError, match=r"unknown footprint 'NOPE'.*footprint_id"):
+        build_report(records, design=workdir / "design.csv", footprint="NOPE", year=YEAR)
+
+
+def test_year_without_data_is_a_clear_error(records, workdir):
+    with pytest.raises(CdrError, match=r"no records with a date of death in 2012-13.*cover 2019-20"):
+        build_report(records, design=workdir / "design.csv", footprint="auto", year="2012-13")
+
+
+def test_invalid_records_are_refused_and_nothing_written(records, workdir, tmp_path):
+    bad = records.head(50).copy()
+    bad.loc[bad.index[3], "la_code"] = "E06999999"
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    with pytest.raises(RecordValidationError, match="E06999999"):
+        build_report(path, design=workdir / "design.csv", footprint="auto", year=YEAR, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_reports_errors_without_traceback(workdir, capsys):
+    from cdr.cli import main
+
+    code = main(["report", "--records", str(workdir / "missing.csv"), "--design", str(workdir / "design.csv"),
+                 "--footprint", "auto", "--year", YEAR, "--out", str(workdir / "never")])
+    assert code == 1
+    assert "records file not found" in capsys.readouterr().err
+
+
+def test_unknown_region_is_a_clear_error(records):
+    with pytest.raises(CdrError, match="unknown region 'E12999999'"):
+        build_report(records, level="region", region="E12999999", year=YEAR)
+
+
+# ------------------------------------------------------------------------- browser
+_CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+
+_PROBE = """<script>
+window.addEventListener('load', function () {
+  var imgs = document.images, out = [];
+  for (var i = 0; i < imgs.length; i++) {
+    out.push(imgs[i].id + ':' + (imgs[i].complete ? imgs[i].naturalWidth : -1));
+  }
+  var p = document.createElement('pre'); p.id = 'probe'; p.textContent = out.join(';');
+  document.body.appendChild(p);
+});
+</script></body>"""
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(_CHROMIUM is None, reason="no Chromium binary found (install the 'chromium' system package)")
+def test_report_opens_in_headless_chromium_and_every_figure_renders(footprint_report, tmp_path):
+    page = (footprint_report / "report.html").read_text(encoding="utf-8")
+    n_images = page.count("<img ")
+    probed = tmp_path / "probe.html"
+    probed.write_text(page.replace("</body>", _PROBE), encoding="utf-8")
+    cmd = [_CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--no-first-run", "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+           "--virtual-time-budget=5000", "--dump-dom", probed.as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
+    assert 'id="probe"' in dom, "page did not finish loading"
+    probe = dom.split('id="probe">', 1)[1].split("</pre>", 1)[0]
+    widths = dict(item.rsplit(":", 1) for item in probe.split(";") if item)
+    assert len(widths) == n_images >= 9
+    assert all(int(w) > 100 for w in widths.values()), widths
+
+
+def test_published_tables_rebuild_a_bundle_that_an_independent_audit_passes(england_report):
+    # Re-read what was written (CSV), map every count back to its cell, and attack it with
+    # cdr.disclosure.audit using the bundle's equations: nothing may be recovered or narrowed.
+    from cdr.disclosure import audit
+
+    out, report = england_report
+    published = {}
+    for name, info in report.table_info.items():
+        csv = pd.read_csv(out / "tables" / f"{name}.csv", dtype=str)
+        for col, ids in info["cells"].items():
+            for text, cid in zip(csv[col], ids):
+                value = np.nan if text == "[c]" else float(text)
+                assert published.setdefault(cid, value) is value or np.isnan(value) == np.isnan(published[cid])
+    truth = report.cells.set_index("cell")
+    cells = pd.DataFrame({"cell": list(published), "value": list(published.values())})
+    cells["primary"] = truth.loc[cells["cell"], "primary"].to_numpy()
+    # every published count is the true count
+    shown = cells["value"].notna()
+    assert (cells.loc[shown, "value"].to_numpy() == truth.loc[cells.loc[shown, "cell"], "value"].to_numpy()).all()
+    eqs = [(t, p) for t, p in report.equations if t in published and all(x in published for x in p)]
+    result = audit(cells, eqs, threshold=THRESHOLD)
+    assert result.attrs["passed"], result[result["status"] != "protected"]
+
+
+@pytest.mark.parametrize("calendar,year", [(False, "2021-22"), (True, "2021")])
+def test_region_report_in_reporting_and_calendar_years(records, calendar, year):
+    report = build_report(records, level="region", region="E12000007", year=year, calendar=calendar)
+    dod = pd.to_datetime(records["date_of_death"])
+    start, end = ("2021-01-01", "2021-12-31") if calendar else ("2021-04-01", "2022-03-31")
+    in_year = records[(dod >= start) & (dod <= end)]
+    london = set(cdr.data.england_areas().query("region_code == 'E12000007'")["la_code"])
+    head = report.tables["headline"]
+    assert int(head["deaths"].iloc[0]) == int(in_year["la_code"].isin(london).sum())
+    assert int(head["deaths"].iloc[1]) == len(in_year)  # England beside London
+    assert report.manifest["period"]["convention"] == ("calendar" if calendar else "reporting")
+    assert report.manifest["disclosure"]["certificate_result"] == "pass"
+
+
+def test_spec_threshold_is_used_and_recorded(records, workdir):
+    # A stricter rule (counts below 10 suppressed) from the spec: no published count is 1-9.
+    report = build_report(records, level="nation", year=YEAR, spec={"suppression": {"threshold": 10}})
+    assert report.manifest["spec"]["threshold"] == 10
+    assert report.manifest["spec"]["content"]["suppression"]["threshold"] == 10
+    for name, info in report.table_info.items():
+        for col in info["count_columns"]:
+            values = pd.to_numeric(report.tables[name][col], errors="coerce")
+            assert not values.between(1, 9).any(), (name, col)
+    assert report.manifest["disclosure"]["certificate_result"] == "pass"
+
+
+def test_footprint_id_alone_uses_the_catalog_design(records):
+    report = build_report(records, footprint="auto", year=YEAR)
+    assert report.manifest["design"]["source"].startswith("catalog design 'england_min60'")
+    first = sorted(cdr.footprints.load_design("england_min60").labels.unique())[0]
+    assert report.unit == first
+
+
+def test_lenient_mode_lists_excluded_records_and_reconciles(records, workdir):
+    bad = records.copy()
+    bad.loc[bad.index[:3], "category"] = "drowning"
+    report = build_report(bad, design=workdir / "design.csv", footprint="auto", year=YEAR, mode="lenient")
+    rec = report.manifest["records"]
+    assert rec["excluded_invalid"] == 3 and rec["input"] == len(records)
+    assert rec["reconciles"] and len(rec["exclusions"]) == 3
+
+
+def test_a_bundle_failing_the_audit_is_refused_naming_the_cells(records, workdir, tmp_path, monkeypatch):
+    import cdr.report._build as build
+    from cdr.errors import DisclosureError
+    from cdr.report._protect import Protection
+
+    def leaky(cells, equations, **kwargs):  # publish everything: every small count is exposed
+        out = cells.assign(published=cells["value"].astype(float), primary=False, secondary=False)
+        small = cells.loc[cells["value"].between(1, THRESHOLD - 1), "cell"]
+        audit = pd.DataFrame({"cell": small, "lower": 1.0, "upper": 1.0, "status": "exact"})
+        return Protection(out, audit, {"result": "fail"}, "test")
+
+    monkeypatch.setattr(build, "protect", leaky)
+    with pytest.raises(DisclosureError, match=r"fails the disclosure audit(.|\n)*deaths\|"):
+        build_report(records, design=workdir / "design.csv", footprint="auto", year=YEAR, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_repair_completes_a_suppression_pattern_that_stops_short():
+    # total 33 = a 3 (small) + b 10 + c 20: with only `a` hidden it is recovered exactly (33 - 10 - 20);
+    # the repair hides the smallest other part, after which a lies in [1, 12] (reaches 1 and 5).
+    from cdr import disclosure
+    from cdr.report._protect import _repair
+
+    ids = np.array(["a", "b", "c", "t"])
+    values = np.array([3, 10, 20, 33])
+    primary = np.array([True, False, False, False])
+    suppressed, audit, rounds = _repair(disclosure, ids, values, primary, primary.copy(), [("t", ["a", "b", "c"])], 5)
+    assert suppressed.tolist() == [True, True, False, False]
+    assert audit.attrs["passed"] and rounds == 1
+    assert audit.set_index("cell").loc["a", ["lower", "upper"]].tolist() == [1.0, 12.0]
+
+
+def test_previous_release_keeps_its_decisions_and_refuses_revisions(records, workdir, tmp_path):
+    design = workdir / "design.csv"
+    first = build_report(records, design=design, footprint="auto", year="2021-22", out=tmp_path / "2021-22")
+    second = build_report(records, design=design, footprint="auto", year=YEAR, previous=tmp_path / "2021-22")
+    before = {c["cell"]: c["published"] for c in first.manifest["disclosure"]["cells"]}
+    after = {c["cell"]: c["published"] for c in second.manifest["disclosure"]["cells"]}
+    shared = sorted(set(before) & set(after))
+    assert shared, "the trend table shares earlier years with the previous release"
+    assert [before[c] is None for c in shared] == [after[c] is None for c in shared]
+    assert second.manifest["disclosure"]["certificate_result"] == "pass"
+    assert "previous release" in [i["role"] for i in second.manifest["inputs"]]
+    # one 2021-22 death removed (a revision): publishing both totals would disclose it
+    dod = pd.to_datetime(records["date_of_death"])
+    fp_las = set(pd.read_csv(design, dtype=str).query(f"footprint_id == '{first.unit}'")["la_code"])
+    drop = records.index[(dod >= "2021-04-01") & (dod <= "2022-03-31") & records["la_code"].isin(fp_las)][0]
+    from cdr.errors import DisclosureError
+
+    with pytest.raises(DisclosureError, match=r"new values(.|\n)*published as"):
+        build_report(records.drop(index=drop), design=design, footprint="auto", year=YEAR, previous=tmp_path / "2021-22")
