@@ -10,7 +10,8 @@ cell, seeded) at 60, and 10,000 cells for cdr alone.
 Reported per method: number of footprints, gap to cdr's proven upper bound, threshold and
 contiguity violations (checked by cdr.footprints.check_design on the same graph), heterogeneity
 (total within-footprint sum of squares of the standardised attributes), wall time, and ratios to
-each peer. Prints a table and one JSON line.
+each peer (heterogeneity at equal count: cdr rebuilt with max_footprints = the peer's count).
+Every cdr row names the path that ran (exact or heuristic). Prints a table and one JSON line.
 """
 from __future__ import annotations
 
@@ -83,9 +84,10 @@ def metrics(name, method, labels, seconds, areas, w, z, bound, runs=1):
     }
 
 
-def run_cdr(name, areas, w, attrs, exact="auto"):
+def run_cdr(name, areas, w, attrs, exact="auto", max_footprints=None):
     t = time.perf_counter()
-    b = FootprintBuilder(THRESHOLD, contiguity=w, objective={"attributes": attrs, "compactness": 0.0}, exact=exact, seed=0)
+    b = FootprintBuilder(THRESHOLD, contiguity=w, objective={"attributes": attrs, "compactness": 0.0}, exact=exact, seed=0,
+                         max_footprints=max_footprints)
     d = b.fit(areas)
     sec = time.perf_counter() - t
     labels = d.labels.reindex(areas["la_code"]).to_numpy()
@@ -159,28 +161,44 @@ def main(argv=None):
         bound = ub.value
         print(f"# {name}: upper bound {bound} ({ub.method}; LP {ub.lp:.2f}, area-sum {ub.relaxation:.2f})", file=sys.stderr)
         labels, sec, d = run_cdr(name, areas, w, attrs)
-        rows.append({**metrics(name, f"cdr ({d.path})", labels, sec, areas, w, z, bound), "bound_method": ub.method})
-        if d.path == "exact":
-            labels, sec, d = run_cdr(name, areas, w, attrs, exact=False)
-            rows.append({**metrics(name, "cdr (heuristic)", labels, sec, areas, w, z, bound), "bound_method": ub.method})
+        rows.append({**metrics(name, f"cdr auto -> {d.path}", labels, sec, areas, w, z, bound), "bound_method": ub.method})
+        # the other path, for the record: the heuristic where auto was exact, the exact path where
+        # auto chose the heuristic and enumeration is still possible (400 cells)
+        other = False if d.path == "exact" else (True if n <= 400 else None)
+        if other is not None:
+            labels, sec, d2 = run_cdr(name, areas, w, attrs, exact=other)
+            rows.append({**metrics(name, f"cdr exact={other} -> {d2.path}", labels, sec, areas, w, z, bound),
+                         "bound_method": ub.method})
         if args.no_peers or n > 2500:
             continue
         seeds = range(10) if n <= 400 else range(3)
+        peer_rows = []
         for algo in ("maxp_greedy", "maxp_sa"):
             labels, sec = run_pygeoda(areas, w, attrs, algo, seeds)
-            rows.append({**metrics(name, f"pygeoda {algo} (best of {len(seeds)})", labels, sec, areas, w, z, bound,
-                                   runs=len(seeds)), "bound_method": ub.method})
+            peer_rows.append({**metrics(name, f"pygeoda {algo} (best of {len(seeds)})", labels, sec, areas, w, z, bound,
+                                        runs=len(seeds)), "bound_method": ub.method})
         labels, sec = run_spopt(areas, w, attrs)
-        rows.append({**metrics(name, "spopt MaxPHeuristic", labels, sec, areas, w, z, bound), "bound_method": ub.method})
+        peer_rows.append({**metrics(name, "spopt MaxPHeuristic", labels, sec, areas, w, z, bound), "bound_method": ub.method})
+        rows += peer_rows
+        # equal count: cdr merged down to each peer's count (max_footprints=k), then its local search
+        for k in sorted({r["n_footprints"] for r in peer_rows if r["n_footprints"] < d.n_footprints}, reverse=True):
+            labels, sec, dk = run_cdr(name, areas, w, attrs, max_footprints=k)
+            rows.append({**metrics(name, f"cdr max_footprints={k} -> {dk.path}", labels, sec, areas, w, z, bound),
+                         "bound_method": ub.method})
     table = pd.DataFrame(rows)
-    # ratios of cdr (default path) to each peer, per instance
+    # ratios of cdr (default exact="auto") to each peer, per instance; heterogeneity at equal count
+    # compares cdr built with max_footprints = the peer's count
     ratios = []
     for inst, grp in table.groupby("instance", sort=False):
-        mine = grp[grp["method"].str.startswith("cdr (")].iloc[0]
+        mine = grp[grp["method"].str.startswith("cdr auto")].iloc[0]
         for _, peer in grp[~grp["method"].str.startswith("cdr")].iterrows():
-            ratios.append({"instance": inst, "peer": peer["method"],
+            same = grp[grp["method"].str.startswith(f"cdr max_footprints={peer['n_footprints']} ")]
+            het_eq = same["heterogeneity"].iloc[0] if len(same) else (
+                mine["heterogeneity"] if mine["n_footprints"] == peer["n_footprints"] else float("nan"))
+            ratios.append({"instance": inst, "peer": peer["method"], "cdr_path": mine["method"].split("-> ")[-1],
                            "footprints_ratio": round(mine["n_footprints"] / max(peer["n_footprints"], 1), 3),
-                           "heterogeneity_ratio": round(mine["heterogeneity"] / max(peer["heterogeneity"], 1e-9), 3),
+                           "heterogeneity_ratio_equal_count": round(het_eq / max(peer["heterogeneity"], 1e-9), 3),
+                           "speedup": round(peer["seconds"] / max(mine["seconds"], 1e-9), 2),
                            "time_ratio": round(mine["seconds"] / max(peer["seconds"], 1e-9), 3)})
     pd.set_option("display.width", 200)
     print(table.to_string(index=False))

@@ -154,16 +154,29 @@ class FootprintBuilder(Estimator):
         areas, or merge the group with the neighbouring footprint that fits best (the merge is
         listed in ``design.notes`` and ``design.table()``, and warned about).
     exact : {"auto", True, False}, default "auto"
-        ``"auto"`` enumerates minimal sets up to ``max_sets`` per subproblem and falls back to the
-        heuristic above it; True always enumerates; False always uses the heuristic.
-    max_sets : int, default 50_000
-        Enumeration budget (minimal sets per subproblem) of the exact path.
+        ``"auto"`` enumerates minimal sets up to ``max_sets`` per subproblem (a count, not a
+        clock, so the path taken never depends on machine speed) and solves the set-packing
+        programme (exact path, proven bound); above the budget it switches to the fast heuristic
+        (the partial enumeration costs about 0.3 s). On England at 60, 80 or 100 deaths a year,
+        with or without ``min_probability``, auto is exact (1,268 to 16,227 sets); on a
+        400-cell lattice (26,686 sets; the exact path takes about 3 s instead of 0.2 s) it is the
+        heuristic. True always enumerates; False always uses the heuristic. ``design.path`` says
+        which path ran.
+    max_sets : int, default 20_000
+        Enumeration budget (minimal sets per subproblem) of ``exact="auto"``.
     time_limit : float, default 60
         Seconds per subproblem (enumeration, LP, local search).
     ilp_time_limit : float, default 20
         Seconds HiGHS may spend proving the packing optimal when the LP bound is not tight. An
         unproven solution is never used (it would depend on machine speed): the LP-guided packing
         is kept and its gap to the LP bound reported.
+    max_footprints : int, optional
+        Build at most this many footprints: after maximising the count, neighbouring footprints
+        are merged, the pair whose merge raises heterogeneity least first (Ward's criterion), and
+        the local search then runs at that count. For comparisons at equal count (e.g. with another
+        method's design); a merge of two valid footprints is valid, so every rule still holds.
+        Needs a single subproblem (no ``nest_within``, no ``lock``, a connected graph). The merge
+        is stated in ``design.notes``; ``proven_optimal`` is then False.
     seed : int or numpy.random.Generator, default 0
 
     Examples
@@ -178,8 +191,8 @@ class FootprintBuilder(Estimator):
     """
 
     def __init__(self, min_deaths=60, *, min_probability=None, nest_within=None, max_population=None, lock=None,
-                 contiguity=None, objective=None, on_infeasible="raise", exact="auto", max_sets=50_000,
-                 time_limit=60.0, ilp_time_limit=20.0, seed=0):
+                 contiguity=None, objective=None, on_infeasible="raise", exact="auto", max_sets=20_000,
+                 time_limit=60.0, ilp_time_limit=20.0, max_footprints=None, seed=0):
         self.min_deaths = min_deaths
         self.min_probability = min_probability
         self.nest_within = nest_within
@@ -192,6 +205,7 @@ class FootprintBuilder(Estimator):
         self.max_sets = max_sets
         self.time_limit = time_limit
         self.ilp_time_limit = ilp_time_limit
+        self.max_footprints = max_footprints
         self.seed = seed
 
     # ------------------------------------------------------------------------------------
@@ -479,7 +493,18 @@ def prepare_problem(builder, areas, deaths):
             d=d[comp], pop=pop[comp], nbrs=nbrs, features=features[comp], threshold=threshold,
             max_population=builder.max_population, seed=sub_seed, exact=builder.exact, max_sets=builder.max_sets,
             time_limit=builder.time_limit, ilp_time_limit=builder.ilp_time_limit, key=key,
+            max_footprints=builder.max_footprints,
         )))
+    if builder.max_footprints is not None:
+        k = builder.max_footprints
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise CdrError(f"{caller}: max_footprints must be a whole number >= 1, e.g. 42; got {k!r}")
+        if len(subs) != 1 or lock or infeasible:
+            raise CdrError(
+                f"{caller}: max_footprints needs a single subproblem, but there are {len(subs)} independent "
+                f"subproblems{', locked areas' if lock else ''}{', infeasible groups' if infeasible else ''} "
+                "(from nest_within, lock or a disconnected graph); build without max_footprints, or without nesting/lock"
+            )
     return {
         "areas": areas, "source": source, "graph": graph, "lock": lock, "threshold": threshold, "min_deaths": min_deaths,
         "codes": codes, "pos": pos, "unit": unit, "pop": pop, "features": features, "attrs": attrs,

@@ -24,6 +24,12 @@ import numpy as np
 __all__ = ["Subproblem", "SubResult", "solve_subproblem", "enumerate_minimal_sets", "relaxation_bound"]
 
 _EPS = 1e-9
+#: Heuristic candidate pool: randomised growth rounds per area, and the sizes (largest first) of
+#: the complete small minimal sets added to the pool when they fit the budget.
+_HEURISTIC_ROUNDS = 3
+_HEURISTIC_SIZES = (5, 4, 3, 2)
+#: Passes of the local search (moves, then swaps when no move helps): a count, not a clock.
+_MAX_PASSES = 40
 
 
 @dataclass
@@ -42,6 +48,7 @@ class Subproblem:
     time_limit: float = 60.0
     ilp_time_limit: float = 20.0
     local_search: bool = True
+    max_footprints: int | None = None  # merge down to this many footprints (equal-count comparisons)
     key: str = ""
 
     @property
@@ -371,11 +378,114 @@ def _attach_leftovers(prob, state):
             return pending.tolist()
 
 
-def _local_search(prob, state, nbr_mask, *, deadline, rng):
-    """Single-area moves between neighbouring footprints that lower the objective.
+def _connected_set(mset, nbrs) -> bool:
+    """Is the area set ``mset`` (a Python set) connected in the neighbour lists ``nbrs``?"""
+    if not mset:
+        return True
+    start = next(iter(mset))
+    seen, stack = {start}, [start]
+    while stack:
+        for j in nbrs[stack.pop()]:
+            if j in mset and j not in seen:
+                seen.add(j)
+                stack.append(j)
+    return len(seen) == len(mset)
 
-    A move keeps every rule: the donor stays connected and at or above the threshold, the
-    receiver stays within ``max_population``; the number of footprints never changes.
+
+def _move_pass(prob, state, members, nbr_mask, order, cap):
+    """One pass of single-area moves (donor stays connected and >= threshold). True if any."""
+    labels = state.labels
+    improved = False
+    for i in order:
+        a = labels[i]
+        if state.cnt[a] <= 1 or state.d[a] - prob.d[i] < prob.threshold - _EPS:
+            continue
+        targets = sorted({labels[j] for j in prob.nbrs[i]} - {a})
+        if not targets:
+            continue
+        base = state.delta_remove(i, a)
+        best = None
+        for b in targets:
+            if state.pop[b] + prob.pop[i] > cap:
+                continue
+            delta = base + state.delta_add(i, b)
+            if delta < -1e-9 and (best is None or delta < best[0]):
+                best = (delta, b)
+        if best is None or not _connected(members[a] & ~(1 << i), nbr_mask):
+            continue
+        b = best[1]
+        members[a] &= ~(1 << i)
+        members[b] |= 1 << i
+        state.move(i, b)
+        improved = True
+    return improved
+
+
+def _swap_pass(prob, state, members, cap):
+    """One pass of swaps: a boundary area of footprint ``a`` exchanged with one of footprint ``b``.
+
+    For each pair of neighbouring footprints, the swap that lowers the objective most while both
+    footprints stay connected, at or above the threshold and within ``max_population`` is made.
+    The number of footprints and their sizes never change. Footprint sizes stay equal, so the
+    change in ``a``'s within sum of squares is ``f_j.f_j - f_i.f_i - (2 s_a.g + g.g) / n_a`` with
+    ``g = f_j - f_i`` (and the mirror for ``b``).
+    """
+    labels = state.labels
+    F = prob.features
+    T = prob.threshold
+    sq = np.einsum("ij,ij->i", F, F) if F.shape[1] else np.zeros(prob.n)
+    border = {}
+    for i in range(prob.n):
+        a = labels[i]
+        for j in prob.nbrs[i]:
+            b = labels[j]
+            if b != a:
+                border.setdefault((a, b), set()).add(i)
+    improved = False
+    for (a, b) in sorted(border):
+        if a > b or (b, a) not in border:
+            continue
+        side_a, side_b = sorted(border[(a, b)]), sorted(border[(b, a)])
+        # only areas still in a / b (an earlier swap this pass may have moved them)
+        side_a = [i for i in side_a if labels[i] == a]
+        side_b = [j for j in side_b if labels[j] == b]
+        if not side_a or not side_b or F.shape[1] == 0:
+            continue
+        ia, jb = np.array(side_a), np.array(side_b)
+        g = F[jb][None, :, :] - F[ia][:, None, :]  # |a| x |b| x k
+        gg = np.einsum("ijk,ijk->ij", g, g)
+        sa, sb = state.sum[a], state.sum[b]
+        na, nb = state.cnt[a], state.cnt[b]
+        delta = (-(2 * np.einsum("ijk,k->ij", g, sa) + gg) / na - (-2 * np.einsum("ijk,k->ij", g, sb) + gg) / nb)
+        dd = prob.d[jb][None, :] - prob.d[ia][:, None]  # a gains d_j - d_i
+        ok = (state.d[a] + dd >= T - _EPS) & (state.d[b] - dd >= T - _EPS) & (delta < -1e-9)
+        if np.isfinite(cap):
+            dp = prob.pop[jb][None, :] - prob.pop[ia][:, None]
+            ok &= (state.pop[a] + dp <= cap) & (state.pop[b] - dp <= cap)
+        if not ok.any():
+            continue
+        cand = np.argwhere(ok)
+        for r, c in cand[np.argsort(delta[ok], kind="stable")].tolist():
+            i, j = side_a[r], side_b[c]
+            mem_a = {x for x in _bits(members[a])} - {i} | {j}
+            mem_b = {x for x in _bits(members[b])} - {j} | {i}
+            if _connected_set(mem_a, prob.nbrs) and _connected_set(mem_b, prob.nbrs):
+                members[a] = (members[a] & ~(1 << i)) | (1 << j)
+                members[b] = (members[b] & ~(1 << j)) | (1 << i)
+                state.move(i, b)
+                state.move(j, a)
+                improved = True
+                break
+    return improved
+
+
+def _local_search(prob, state, nbr_mask, *, deadline, rng):
+    """Area moves and swaps between neighbouring footprints that lower the objective.
+
+    Alternates passes of single-area moves and of pairwise swaps (one boundary area of each of
+    two neighbouring footprints exchanged) until neither improves. Every step keeps every rule:
+    both footprints stay connected and at or above the threshold, within ``max_population``;
+    the number of footprints never changes.
     """
     cap = np.inf if prob.max_population is None else prob.max_population
     labels = state.labels
@@ -383,74 +493,121 @@ def _local_search(prob, state, nbr_mask, *, deadline, rng):
     for i, lab in enumerate(labels.tolist()):
         members.setdefault(lab, 0)
         members[lab] |= 1 << i
-    improved, passes = True, 0
     order = rng.permutation(prob.n).tolist()
     # a pass limit, not the clock, ends the search (the clock is only a safety net), so the
     # result does not depend on machine speed
-    while improved and passes < 12 and time.perf_counter() < deadline:
-        improved, passes = False, passes + 1
-        for i in order:
-            a = labels[i]
-            if state.cnt[a] <= 1 or state.d[a] - prob.d[i] < prob.threshold - _EPS:
+    passes = 0
+    while passes < _MAX_PASSES and time.perf_counter() < deadline:
+        passes += 1
+        moved = _move_pass(prob, state, members, nbr_mask, order, cap)
+        if moved:
+            continue
+        if not _swap_pass(prob, state, members, cap):
+            break
+
+
+def _merge_down(prob, state, target):
+    """Merge neighbouring footprints, cheapest first, until ``target`` remain.
+
+    The cost of merging ``a`` and ``b`` is the rise in the within sum of squares (Ward's
+    criterion, ``n_a n_b / (n_a + n_b) |mean_a - mean_b|^2``); a merge of two connected
+    neighbouring footprints is connected and reaches the threshold. Merges that would exceed
+    ``max_population`` are skipped. Returns the number of footprints left.
+    """
+    cap = np.inf if prob.max_population is None else prob.max_population
+    labels = state.labels
+    k = len(np.unique(labels))
+    while k > target:
+        pairs = set()
+        for i in range(prob.n):
+            for j in prob.nbrs[i]:
+                a, b = labels[i], labels[j]
+                if a < b:
+                    pairs.add((a, b))
+        best = None
+        for a, b in sorted(pairs):
+            if state.pop[a] + state.pop[b] > cap:
                 continue
-            targets = sorted({labels[j] for j in prob.nbrs[i]} - {a})
-            if not targets:
-                continue
-            base = state.delta_remove(i, a)
-            best = None
-            for b in targets:
-                if state.pop[b] + prob.pop[i] > cap:
-                    continue
-                delta = base + state.delta_add(i, b)
-                if delta < -1e-9 and (best is None or delta < best[0]):
-                    best = (delta, b)
-            if best is None or not _connected(members[a] & ~(1 << i), nbr_mask):
-                continue
-            b = best[1]
-            members[a] &= ~(1 << i)
-            members[b] |= 1 << i
-            state.move(i, b)
-            improved = True
+            na, nb = state.cnt[a], state.cnt[b]
+            diff = state.sum[a] / na - state.sum[b] / nb
+            cost = na * nb / (na + nb) * float(diff @ diff)
+            if best is None or cost < best[0] - 1e-12:
+                best = (cost, a, b)
+        if best is None:
+            break
+        _, a, b = best
+        for i in np.flatnonzero(labels == b).tolist():
+            state.move(i, a)
+        k -= 1
+    # relabel 0..k-1 by smallest member, and rebuild the sums
+    order = {}
+    for lab in labels.tolist():
+        order.setdefault(lab, len(order))
+    new = np.array([order[lab] for lab in labels.tolist()], dtype=np.int64)
+    fresh = _State(prob, new)
+    state.__dict__.update(fresh.__dict__)
+    return k
 
 
 # --------------------------------------------------------------------------------------------
 # the subproblem solver
 # --------------------------------------------------------------------------------------------
-def _round(sets, x, d):
+def _members(sets):
+    """Member lists (ascending area indices) of bitmask sets: the hot loops work on these."""
+    return [list(_bits(m)) for m in sets]
+
+
+def _round(sets, x, d, members=None):
     """LP-guided greedy: sets by LP value, then fewest areas and least overshoot."""
-    key = [(-round(float(x[j]), 6), bin(m).count("1"), round(sum(d[i] for i in _bits(m)), 9), m)
-           for j, m in enumerate(sets)]
+    members = _members(sets) if members is None else members
+    darr = np.asarray(d, dtype=float)
+    key = [(-round(float(x[j]), 6), len(mem), round(float(darr[mem].sum()), 9), sets[j])
+           for j, mem in enumerate(members)]
     order = sorted(range(len(sets)), key=key.__getitem__)
-    used, chosen = 0, []
+    used = np.zeros(len(darr), dtype=bool)
+    chosen = []
     for j in order:
-        if sets[j] & used == 0:
+        mem = members[j]
+        if not used[mem].any():
             chosen.append(j)
-            used |= sets[j]
+            used[mem] = True
     return chosen
 
 
-def _improve(sets, chosen, n, deadline):
-    """Set-packing local search: add any set that fits; swap one chosen set for two that fit."""
+def _improve(sets, chosen, n, deadline, members=None):
+    """Set-packing local search: add any set that fits; swap one chosen set for two that fit.
+
+    Works on an owner array (area -> chosen set or -1) and short member lists, never on
+    n-bit masks, so each test costs the size of a set, not of the map. A pair of sets that fits
+    in a chosen set plus the unassigned areas always touches that set (the packing is kept
+    maximal), so only sets overlapping it are candidates.
+    """
+    members = _members(sets) if members is None else members
     cover = [[] for _ in range(n)]
-    for j, m in enumerate(sets):
-        for i in _bits(m):
+    for j, mem in enumerate(members):
+        for i in mem:
             cover[i].append(j)
+    owner = [-1] * n
     chosen = list(chosen)
-    used = 0
+    in_chosen = set(chosen)
     for j in chosen:
-        used |= sets[j]
-    full = (1 << n) - 1
+        for i in members[j]:
+            owner[i] = j
+
+    def take(k):
+        chosen.append(k)
+        in_chosen.add(k)
+        for i in members[k]:
+            owner[i] = k
 
     def add_free(region=None):
-        nonlocal used
         added = False
-        for i in (range(n) if region is None else list(_bits(region))):
-            if (used >> i) & 1:
+        for i in (range(n) if region is None else region):
+            if owner[i] >= 0:
                 continue
             for k in cover[i]:
-                if sets[k] & used == 0:
-                    chosen.append(k)
-                    used |= sets[k]
+                if all(owner[x] < 0 for x in members[k]):
+                    take(k)
                     added = True
                     break
         return added
@@ -460,38 +617,40 @@ def _improve(sets, chosen, n, deadline):
     while improved and time.perf_counter() < deadline:
         improved = False
         for j in sorted(chosen, key=lambda q: sets[q]):
-            if j not in chosen:
+            if j not in in_chosen:
                 continue
-            freed = sets[j] | (full & ~used)
-            cands = sorted({k for i in _bits(sets[j]) for k in cover[i] if k != j and sets[k] & ~freed == 0},
-                           key=lambda q: (bin(sets[q]).count("1"), sets[q]))
+            cands = sorted({k for i in members[j] for k in cover[i]
+                            if k != j and all(owner[x] < 0 or owner[x] == j for x in members[k])},
+                           key=lambda q: (len(members[q]), sets[q]))
             pair = None
             for a_i, a in enumerate(cands):
-                rest = freed & ~sets[a]
+                mem_a = set(members[a])
                 for b in cands[a_i + 1:]:
-                    if sets[b] & ~rest == 0:
+                    if mem_a.isdisjoint(members[b]):
                         pair = (a, b)
                         break
-                if pair is None:
-                    # the second set may lie entirely in the unassigned areas next to the freed set
-                    for i in _bits(rest & ~sets[j]):
-                        for b in cover[i]:
-                            if sets[b] & ~rest == 0:
-                                pair = (a, b)
-                                break
-                        if pair:
-                            break
                 if pair:
                     break
             if pair:
                 chosen.remove(j)
-                used &= ~sets[j]
+                in_chosen.discard(j)
+                for i in members[j]:
+                    owner[i] = -1
                 for q in pair:
-                    chosen.append(q)
-                    used |= sets[q]
-                add_free(sets[j])
+                    take(q)
+                add_free(members[j])
                 improved = True
     return sorted(chosen)
+
+
+def _lp_values(sets, n, *, time_limit, members=None):
+    """LP relaxation of set packing by HiGHS' interior-point method (fast on large families)."""
+    from scipy.optimize import linprog
+
+    A = _incidence(sets, n)
+    res = linprog(-np.ones(len(sets)), A_ub=A, b_ub=np.ones(n), bounds=(0, 1), method="highs-ipm",
+                  options={"time_limit": max(float(time_limit), 1.0)})
+    return res.x if res.x is not None else np.zeros(len(sets))
 
 
 def solve_subproblem(prob: Subproblem) -> SubResult:
@@ -528,7 +687,8 @@ def solve_subproblem(prob: Subproblem) -> SubResult:
         lp = _pack(sets, n, None, time_limit=max(deadline - time.perf_counter(), 5.0), lp_only=True)
         lp_value = float(-lp.fun) if lp.x is not None else np.nan
         x = lp.x if lp.x is not None else np.zeros(len(sets))
-        chosen_idx = _improve(sets, _round(sets, x, dl), n, deadline)
+        mem = _members(sets)
+        chosen_idx = _improve(sets, _round(sets, x, dl, mem), n, deadline, mem)
         lp_floor = int(np.floor(lp_value + 1e-6)) if np.isfinite(lp_value) else int(np.floor(relax + 1e-6))
         if len(chosen_idx) >= lp_floor:
             bound, method = len(chosen_idx), "ilp"  # the LP bound already proves the packing optimal
@@ -553,8 +713,8 @@ def solve_subproblem(prob: Subproblem) -> SubResult:
         chosen = [sets[j] for j in chosen_idx]
     else:
         path = "heuristic"
-        cand, nbr_mask = _heuristic_sets(prob, rng, per_area=3)
-        for size in (4, 3, 2):  # all small minimal sets that fit a budget join the pool
+        cand, nbr_mask = _heuristic_sets(prob, rng, per_area=_HEURISTIC_ROUNDS)
+        for size in _HEURISTIC_SIZES:  # all small minimal sets that fit a budget join the pool
             small = enumerate_minimal_sets(prob.d, prob.nbrs, T, pop=prob.pop, max_population=prob.max_population,
                                            max_sets=max(2 * n, 20_000), max_size=size)
             if small is not None:
@@ -563,10 +723,9 @@ def solve_subproblem(prob: Subproblem) -> SubResult:
         n_sets = len(cand)
         x = np.zeros(len(cand))
         if len(cand):
-            lp = _pack(cand, n, None, time_limit=max(min(deadline - time.perf_counter(), 30.0), 2.0), lp_only=True)
-            if lp.x is not None:
-                x = lp.x
-        chosen_idx = _improve(cand, _round(cand, x, dl), n, deadline)
+            x = _lp_values(cand, n, time_limit=max(min(deadline - time.perf_counter(), 30.0), 2.0))
+        mem = _members(cand)
+        chosen_idx = _improve(cand, _round(cand, x, dl, mem), n, deadline, mem)
         chosen = [cand[j] for j in chosen_idx]
         # grow extra footprints from what is left over
         used = 0
@@ -589,9 +748,13 @@ def solve_subproblem(prob: Subproblem) -> SubResult:
     stuck = _attach_leftovers(prob, state)
     if stuck:
         notes.append(f"{len(stuck)} areas could not be attached without breaking max_population")
+    k = len(chosen)
+    if prob.max_footprints is not None and k > prob.max_footprints and not stuck:
+        k = _merge_down(prob, state, int(prob.max_footprints))
+        notes.append(f"{len(chosen)} footprints merged down to {k} (max_footprints={prob.max_footprints}): "
+                     "neighbouring footprints merged, cheapest rise in heterogeneity first")
     if prob.local_search and not stuck:
         _local_search(prob, state, nbr_mask, deadline=time.perf_counter() + 10 * prob.time_limit, rng=rng)
-    k = len(chosen)
     return SubResult(
         labels=state.labels, n_footprints=k, path=path, bound=bound,
         bound_method=method, lp_bound=lp_value, relaxation=relax, n_sets=n_sets,
