@@ -251,7 +251,7 @@ def aggregate(records, population=None, design=None, level="la", by=(), years=No
         `multiplier` per year; a DSR when `standardise`), ``lower_95``, ``upper_95``,
         ``lower_99_8``, ``upper_99_8``, ``method``, ``period_start``, ``period_end`` and
         ``carried_forward`` (any population year carried forward). ``attrs``: ``synthetic``,
-        ``exclusions`` (``la_code``, ``n_records``, ``reason``), ``n_outside_years`` and ``spec``.
+        ``exclusions`` (a list of records with ``la_code``, ``n_records``, ``reason``; ``pandas.DataFrame(attrs['exclusions'])`` tabulates it), ``n_outside_years`` and ``spec``.
 
     Notes
     -----
@@ -441,7 +441,8 @@ def aggregate(records, population=None, design=None, level="la", by=(), years=No
     table["period_end"] = table["period_end"].astype(np.int64)
     table.attrs = {
         "synthetic": synthetic,
-        "exclusions": exclusions,
+        # plain records, not a DataFrame: pandas compares attrs when frames are merged or concatenated
+        "exclusions": exclusions.to_dict("records"),
         "n_outside_years": n_outside,
         "spec": {"level": level, "by": by, "years": years, "year_type": year_type, "pool": pool,
                  "standardise": standardise, "standard": "CHILD_STANDARD (ESP2013)" if standardise else None,

@@ -17,7 +17,7 @@ def register(subparsers):
         help="modifiable-factor prevalence (CSV) and odds-ratio model with figures (PNG)",
         description=(
             "Among completed reviews, the share with modifiable factors (overall and per domain, Wilson "
-            "95%% limits) by category, age band, sex and deprivation at the chosen level, and a logistic "
+            "95% limits) by category, age band, sex and deprivation at the chosen level, and a logistic "
             "model of the judgement (GEE by footprint when a design is given; Firth's penalised likelihood "
             "when the data separate). Pending reviews and reviews with insufficient information are "
             "counted in their own columns."

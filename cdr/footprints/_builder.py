@@ -236,7 +236,7 @@ class FootprintBuilder(Estimator):
         subs, infeasible = prep["subproblems"], prep["infeasible"]
         if infeasible and self.on_infeasible == "raise":
             raise InfeasibleFootprintError(_infeasible_message(infeasible, prep), areas=_infeasible_frame(infeasible, prep))
-        from tqdm.auto import tqdm
+        from tqdm.std import tqdm  # plain text bar: no ipywidgets needed in notebooks
 
         mapper = executor.map if executor is not None else map
         results = list(tqdm(mapper(solve_subproblem, [s[1] for s in subs]), total=len(subs),
