@@ -62,3 +62,17 @@ def test_trends_with_an_unreadable_record_file_fails_with_a_clear_message(tmp_pa
     assert main(["trends", "--records", str(bad), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "cdr trends: error:" in err
+
+
+def test_trends_at_footprint_level_with_a_catalog_design_and_joinpoints(record_file, tmp_path):
+    out = tmp_path / "trends_fp"
+    assert main(["trends", "--records", str(record_file), "--level", "footprint", "--design", "england_min60",
+                 "--joinpoints", "--joinpoint-method", "nci", "--selection", "bic", "--max-joinpoints", "1",
+                 "--out", str(out)]) == 0
+    apc = pd.read_csv(out / "apc.csv")
+    from cdr.footprints import load_design
+
+    assert set(apc["footprint_id"]) == set(load_design("england_min60").labels.unique())
+    slopes = pd.read_csv(out / "compare_slopes.csv")
+    assert len(slopes) == len(apc)
+    assert (out / "joinpoint_segments.csv").exists()

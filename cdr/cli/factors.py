@@ -46,18 +46,6 @@ def register(subparsers):
     return parser
 
 
-def _read_design(path):
-    try:
-        from cdr.footprints import load_design
-    except ImportError:
-        load_design = None
-    if load_design is not None:
-        return load_design(path)
-    import pandas as pd
-
-    return pd.read_csv(path, dtype=str)
-
-
 def run(args):
     import matplotlib
 
@@ -65,13 +53,14 @@ def run(args):
     import pandas as pd
 
     from cdr.factors import analyse
+    from cdr.footprints import load_design
     from cdr.models import load_spec
     from cdr.schema import read_records
 
     spec = load_spec(args.spec)
     result = read_records(args.records, mode=args.mode, vintage=args.vintage)
     records, exclusions = result
-    design = _read_design(args.design) if args.design else None
+    design = load_design(args.design) if args.design else None
     analysis = analyse(records, spec["factors"], level=args.level, design=design, formula=args.formula,
                        cluster=args.cluster if args.cluster is not None else "settings",
                        vintage=args.vintage)

@@ -9,7 +9,6 @@ import os
 __all__ = ["register"]
 
 _LEVELS = ("la", "footprint", "region", "nation")
-_KEYS = {"la": "la_code", "footprint": "footprint_id", "region": "region_code", "nation": "nation_code"}
 
 
 def register(subparsers):
@@ -64,26 +63,12 @@ def _years(text):
     return range(first, last + 1)
 
 
-def _read_design(path):
-    try:
-        from cdr.footprints import load_design
-    except ImportError:  # pragma: no cover
-        load_design = None
-    if load_design is not None:
-        return load_design(path)
-    import pandas as pd
-
-    return pd.read_csv(path, dtype=str)
-
-
 def run(args):
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from cdr import trends
-    from cdr.aggregate import aggregate
+    from cdr.footprints import load_design
     from cdr.schema import read_records
 
     os.makedirs(args.out, exist_ok=True)
@@ -92,51 +77,13 @@ def run(args):
     if len(exclusions):
         exclusions.to_csv(os.path.join(args.out, "exclusions.csv"), index=False)
         print(f"{len(exclusions)} of {result.n_input} records excluded (see exclusions.csv)")
-    design = _read_design(args.design) if args.design else None
-    common = dict(years=_years(args.years), year_type=args.year_type, vintage=args.vintage)
-    data = aggregate(records, design=design, level=args.level, **common)
-    nation = data if args.level == "nation" else aggregate(records, level="nation", **common)
-    key = _KEYS[args.level]
-    by = None if args.level == "nation" else key
-    covariates = None
-    if args.population_break:
-        data = data.assign(break_2021=trends.population_break(data["period_start"]))
-        covariates = ["break_2021"]
-    fit = trends.fit_trend(data, time="period_start", by=by, family=args.family, covariates=covariates)
-    written = []
-
-    def save_table(frame, name):
-        frame.to_csv(os.path.join(args.out, name), index=False)
-        written.append(name)
-
-    def save_fig(ax, name):
-        ax.figure.tight_layout()
-        ax.figure.savefig(os.path.join(args.out, name), dpi=150)
-        plt.close(ax.figure)
-        written.append(name)
-
-    save_table(fit.apc, "apc.csv")
-    save_table(fit.fitted, "fitted.csv")
-    if covariates:
-        save_table(fit.covariates, "covariates.csv")
-    save_fig(fit.plot_apc(), "apc.png")
-    if len(fit.apc) <= 10:
-        save_fig(fit.plot(), "trend.png")
-    if by is not None:
-        comp = trends.compare_to(fit, nation, time="period_start")
-        save_table(comp.slopes, "compare_slopes.csv")
-        save_table(comp.ratios, "compare_ratios.csv")
-        if len(comp.slopes) <= 10:
-            save_fig(comp.plot(), "compare.png")
-    if args.joinpoints:
-        jp = trends.joinpoint(data, time="period_start", method=args.joinpoint_method, by=by,
-                              max_joinpoints=args.max_joinpoints, selection=args.selection, seed=args.seed)
-        save_table(jp.segments, "joinpoint_segments.csv")
-        save_table(jp.aapc(), "joinpoint_aapc.csv")
-        save_table(jp.selection, "joinpoint_selection.csv")
-        if len(jp.tests):
-            save_table(jp.tests, "joinpoint_tests.csv")
-        if len(jp.fits) <= 10:
-            save_fig(jp.plot(), "joinpoints.png")
+    analysis = trends.analyse(
+        records, level=args.level, design=load_design(args.design) if args.design else None,
+        years=_years(args.years), year_type=args.year_type, vintage=args.vintage, family=args.family,
+        population_break_2021=args.population_break, joinpoints=args.joinpoints,
+        joinpoint_method=args.joinpoint_method, selection=args.selection, max_joinpoints=args.max_joinpoints,
+        seed=args.seed,
+    )
+    written = [os.path.basename(p) for p in analysis.to_dir(args.out)]
     print(f"cdr trends: wrote {len(written)} files to {args.out}: {', '.join(written)}")
     return 0

@@ -1,0 +1,142 @@
+"""One call for the trend tables and figures of a level (what ``cdr trends`` and reports run)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+from cdr._base import Summary
+from cdr.trends._glm import compare_to, fit_trend, population_break
+from cdr.trends._joinpoint import joinpoint
+
+__all__ = ["analyse", "TrendAnalysis", "LEVEL_KEYS"]
+
+#: Key column of each level of the roll-up (:func:`cdr.aggregate.aggregate`).
+LEVEL_KEYS = {"la": "la_code", "footprint": "footprint_id", "region": "region_code", "nation": "nation_code"}
+_MAX_LINES = 10  # figures with more groups than this are unreadable; their tables are still written
+
+
+@dataclass(repr=False)
+class TrendAnalysis:
+    """Trend, comparison and joinpoint results of one level, ready to write.
+
+    Attributes
+    ----------
+    tables : dict of str to pandas.DataFrame
+        ``apc``, ``fitted`` and, where they apply, ``covariates``, ``compare_slopes``,
+        ``compare_ratios``, ``joinpoint_segments``, ``joinpoint_aapc``, ``joinpoint_selection``,
+        ``joinpoint_tests``.
+    trend, comparison, joinpoints
+        The :class:`~cdr.trends.TrendResult`, :class:`~cdr.trends.CompareResult` (None at nation
+        level) and :class:`~cdr.trends.JoinpointResult` (None unless asked for).
+    settings : dict
+        Every argument used.
+    """
+
+    tables: dict
+    trend: object
+    comparison: object
+    joinpoints: object
+    settings: dict
+    figures: dict = field(default_factory=dict)
+
+    def summary(self) -> Summary:
+        lines = [f"Level: {self.settings['level']}; tables: {', '.join(self.tables)}"]
+        return Summary("Trends in child death rates", lines=lines, tables={"Annual percent change": self.tables["apc"]})
+
+    def __repr__(self) -> str:
+        return str(self.summary())
+
+    def plot(self) -> dict:
+        """Build the figures: ``{name: matplotlib.figure.Figure}`` (kept in ``.figures``)."""
+        figs = {"apc": self.trend.plot_apc().figure}
+        if len(self.tables["apc"]) <= _MAX_LINES:
+            figs["trend"] = self.trend.plot().figure
+        if self.comparison is not None and len(self.comparison.slopes) <= _MAX_LINES:
+            figs["compare"] = self.comparison.plot().figure
+        if self.joinpoints is not None and len(self.joinpoints.fits) <= _MAX_LINES:
+            figs["joinpoints"] = self.joinpoints.plot().figure
+        self.figures = figs
+        return figs
+
+    def to_dir(self, out) -> list:
+        """Write every table as ``out/NAME.csv`` and every figure as ``out/NAME.png``; returns the paths."""
+        import matplotlib.pyplot as plt
+
+        os.makedirs(out, exist_ok=True)
+        written = []
+        for name, table in self.tables.items():
+            path = os.path.join(out, f"{name}.csv")
+            table.to_csv(path, index=False)
+            written.append(path)
+        for name, fig in (self.figures or self.plot()).items():
+            path = os.path.join(out, f"{name}.png")
+            fig.tight_layout()
+            fig.savefig(path, dpi=150)
+            plt.close(fig)
+            written.append(path)
+        return written
+
+
+def analyse(records, *, level="nation", design=None, years=None, year_type="reporting", vintage=2023,
+            family="auto", population_break_2021=False, joinpoints=False, joinpoint_method="glm",
+            selection="bic", max_joinpoints=3, seed=0) -> TrendAnalysis:
+    """Aggregate records to a level, fit trends, compare each unit with England, optionally joinpoints.
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        Validated records (:func:`cdr.read_records`).
+    level : {"la", "footprint", "region", "nation"}
+    design : FootprintDesign, pandas.Series or DataFrame, optional
+        LA → footprint; needed for ``level="footprint"``.
+    years : iterable of int, optional
+        Reporting (or calendar) years to use; default all in the records.
+    year_type : {"reporting", "calendar"}
+    vintage : {2023, 2021}
+    family : {"auto", "poisson", "negbin"}
+        Trend family (:func:`fit_trend`).
+    population_break_2021 : bool
+        Add a level shift at 2021 for the break in the population series (:func:`population_break`).
+    joinpoints : bool
+        Also fit joinpoint models (:func:`joinpoint`) with ``joinpoint_method``, ``selection``,
+        ``max_joinpoints`` and ``seed``.
+
+    Returns
+    -------
+    TrendAnalysis
+    """
+    from cdr.aggregate import aggregate
+
+    key = LEVEL_KEYS[level] if level in LEVEL_KEYS else None
+    common = dict(years=years, year_type=year_type, vintage=vintage)
+    data = aggregate(records, design=design, level=level, **common)
+    by = None if level == "nation" else key
+    covariates = None
+    if population_break_2021:
+        data = data.assign(break_2021=population_break(data["period_start"]))
+        covariates = ["break_2021"]
+    trend = fit_trend(data, time="period_start", by=by, family=family, covariates=covariates)
+    tables = {"apc": trend.apc, "fitted": trend.fitted}
+    if covariates:
+        tables["covariates"] = trend.covariates
+    comparison = None
+    if by is not None:
+        nation = aggregate(records, level="nation", **common)
+        comparison = compare_to(trend, nation, time="period_start")
+        tables["compare_slopes"] = comparison.slopes
+        tables["compare_ratios"] = comparison.ratios
+    jp = None
+    if joinpoints:
+        jp = joinpoint(data, time="period_start", method=joinpoint_method, by=by, max_joinpoints=max_joinpoints,
+                       selection=selection, seed=seed)
+        tables["joinpoint_segments"] = jp.segments
+        tables["joinpoint_aapc"] = jp.aapc()
+        tables["joinpoint_selection"] = jp.selection
+        if len(jp.tests):
+            tables["joinpoint_tests"] = jp.tests
+    settings = {"level": level, "years": None if years is None else list(years), "year_type": year_type,
+                "vintage": vintage, "family": family, "population_break_2021": population_break_2021,
+                "joinpoints": joinpoints, "joinpoint_method": joinpoint_method, "selection": selection,
+                "max_joinpoints": max_joinpoints, "seed": seed}
+    return TrendAnalysis(tables=tables, trend=trend, comparison=comparison, joinpoints=jp, settings=settings)
