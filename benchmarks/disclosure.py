@@ -1,10 +1,14 @@
-"""Benchmark: audit and protect an England-size bundle (153 LAs x 10 categories with footprint,
-region and national margins; about 2,200 cells). SYNTHETIC counts from a small generator.
+"""Benchmark: protect and audit an England-size bundle (153 LAs x 10 categories with footprint,
+region and national margins; about 2,300 cells) and partnership bundles built from
+``cdr.synthetic.generate_records`` (a footprint's LAs x category x year with the multi-year total,
+and age band x sex x year, with region and England margins). SYNTHETIC counts throughout.
 
-Run: ``.venv/bin/python benchmarks/disclosure.py`` (prints timings; no pass/fail).
+Run: ``.venv/bin/python benchmarks/disclosure.py`` (prints timings and information loss; no
+pass/fail). The numbers are recorded in ``docs/methods/disclosure.md``.
 """
 from __future__ import annotations
 
+import itertools
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -45,23 +49,84 @@ def england_like_bundle(seed=0, n_la=153, n_regions=9, la_per_footprint=4, death
                               hierarchy={"area": hierarchy})
 
 
+def partnership_bundle(records, footprint_id, design_labels, regions):
+    """A footprint's report bundle from synthetic records (what ``cdr report`` publishes, in short).
+
+    Tables: ``by_area_category`` (each LA of the footprint, the footprint, its region and England x
+    category x reporting year, with category and multi-year margins; LA -> footprint is the only
+    area hierarchy, since the region and England have other children not in the bundle) and
+    ``by_age_sex`` (footprint, region, England x age band x sex x year, with margins). The two
+    share the footprint/region/England totals per year.
+    """
+    las = sorted(design_labels.index[design_labels == footprint_id])
+    region = regions[las[0]]
+    rec = records.assign(period=records["reporting_year"].astype(str))
+    periods = sorted(rec["period"].unique())
+    units = {**{la: [la] for la in las}, footprint_id: las, region: sorted(regions.index[regions == region]),
+             "E92000001": sorted(regions.index)}
+
+    def table(dims):
+        levels = {d: sorted(rec[d].astype(str).unique()) for d in dims}
+        frames = []
+        for unit, members in units.items():
+            if not dims and unit in las:
+                continue
+            if "age_band" in dims and unit in las:
+                continue
+            sub = rec[rec["la_code"].isin(members)]
+            for keep in itertools.product(*[[True, False]] * (len(dims) + 1)):
+                cols = [d for d, k in zip(dims + ["period"], keep) if k]
+                full = pd.MultiIndex.from_product([levels.get(c, periods) for c in cols], names=cols) if cols else None
+                if cols:
+                    g = sub.groupby(cols).size().reindex(full, fill_value=0).reset_index(name="deaths")
+                else:
+                    g = pd.DataFrame({"deaths": [len(sub)]})
+                for c in dims + ["period"]:
+                    if c not in cols:
+                        g[c] = "all"
+                g["area"] = unit
+                frames.append(g)
+        return pd.concat(frames, ignore_index=True)[["area", *dims, "period", "deaths"]]
+
+    tables = {"by_area_category": table(["category"]), "by_age_sex": table(["age_band", "sex"])}
+    dims = {"by_area_category": ["area", "category", "period"], "by_age_sex": ["area", "age_band", "sex", "period"]}
+    return Bundle.from_tables(tables, dims=dims, hierarchy={"area": {la: footprint_id for la in las}})
+
+
+def _report(label, result):
+    loss = result.information_loss
+    t = result.spec["timings_s"]
+    print(f"{label}: {loss['n_cells']} cells; suppression {t['search']:.2f} s, audit {t['audit']:.2f} s; "
+          f"{loss['n_primary']} primary + {loss['n_secondary']} secondary cells "
+          f"({loss['value_secondary']} deaths hidden by secondary suppression); method={result.method}, "
+          f"passed={result.passed}")
+
+
 def main():
+    import cdr
+
     t = time.perf_counter()
     bundle = england_like_bundle()
-    print(f"bundle: {len(bundle.cells)} cells, {len(bundle.equations)} equations "
+    print(f"England-size bundle: {len(bundle.cells)} cells, {len(bundle.equations)} equations "
           f"({time.perf_counter() - t:.2f} s to build)")
-    t = time.perf_counter()
     result = secondary_suppression(bundle, method="heuristic")
-    print(f"heuristic secondary suppression: {time.perf_counter() - t:.2f} s; {result!r}")
+    _report("England, heuristic", result)
     cells = pd.DataFrame({"cell": result.cells["cell"], "value": result.cells["published"],
                           "primary": result.cells["suppression"] == "primary"})
     for label, executor in (("1 core", None), ("2 processes", ProcessPoolExecutor(2))):
         t = time.perf_counter()
         out = audit(cells, bundle.equations, executor=executor)
-        print(f"audit ({label}): {time.perf_counter() - t:.2f} s; {out.attrs['n_suppressed']} suppressed, "
+        print(f"  audit ({label}): {time.perf_counter() - t:.2f} s; {out.attrs['n_suppressed']} suppressed, "
               f"{out.attrs['n_components']} components, passed={out.attrs['passed']}")
         if executor is not None:
             executor.shutdown()
+    records = cdr.synthetic.generate_records(years=range(2019, 2024), seed=0)
+    labels = cdr.footprints.real_cdop_design().labels.dropna()
+    regions = cdr.data.england_areas(vintage=2023).set_index("la_code")["region_code"]
+    for fp in sorted(labels.unique())[:: max(1, labels.nunique() // 6)][:6]:
+        b = partnership_bundle(records, fp, labels, regions)
+        for method in ("heuristic", "auto"):
+            _report(f"{fp} ({method})", secondary_suppression(b, method=method))
 
 
 if __name__ == "__main__":

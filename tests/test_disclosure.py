@@ -283,3 +283,126 @@ def test_england_size_audit_brackets_the_truth():
     assert len(b.cells) > 2000 and len(out) > 1000
     assert ((out["lower"] <= out["value"]) & (out["value"] <= out["upper"])).all()
     assert ((out["status"] == "exact") == (out["lower"] == out["upper"])).all()
+
+
+# --- England-size and partnership bundles, optimality ----------------------------------------
+
+def reduced_ilp_attacker(result, cells_to_check):
+    """Independent attacker on the suppressed subsystem: published values substituted, then one
+    integer program (scipy milp) per bound. Returns {cell: (lower, upper)}."""
+    cells = result.cells.reset_index(drop=True)
+    pub = dict(zip(cells["cell"], cells["published"]))
+    hidden = [c for c, v in pub.items() if np.isnan(v)]
+    pos = {c: i for i, c in enumerate(hidden)}
+    rows, rhs = [], []
+    for t, parts in result.bundle.equations:
+        a, b = np.zeros(len(hidden)), 0.0
+        for c, s in [(t, -1.0)] + [(p, 1.0) for p in parts]:
+            if c in pos:
+                a[pos[c]] += s
+            else:
+                b -= s * pub[c]
+        if a.any():
+            rows.append(a), rhs.append(b)
+    a, rhs = np.array(rows), np.array(rhs)
+    out = {}
+    for cell in cells_to_check:
+        bounds = []
+        for sense in (1, -1):
+            c = np.zeros(len(hidden))
+            c[pos[cell]] = sense
+            r = milp(c, constraints=[LinearConstraint(a, rhs, rhs)], integrality=np.ones(len(hidden)),
+                     bounds=Bounds(1, np.inf))
+            bounds.append(sense * r.fun if r.status == 0 else np.inf)
+        out[cell] = tuple(bounds)
+    return out
+
+
+def _england():
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+    import disclosure
+    return disclosure
+
+
+def test_england_size_bundle_is_protected_quickly_and_resists_an_independent_attacker():
+    bench = _england()
+    b = bench.england_like_bundle(seed=2)
+    result = protect(b, method="heuristic")           # raises if cdr's own audit fails
+    assert result.passed and result.spec["timings_s"]["search"] < 30 and result.spec["timings_s"]["audit"] < 10
+    truth = dict(zip(result.cells["cell"], result.cells["value"]))
+    hidden = result.cells.loc[result.cells["suppressed"], "cell"].tolist()
+    check = hidden[::7]                                # a deterministic sample keeps the test fast
+    for cell, (lo, hi) in reduced_ilp_attacker(result, check).items():
+        assert lo <= truth[cell] <= hi and lo < hi, (cell, lo, hi)
+        if 1 <= truth[cell] < 5:
+            assert hi >= 5, (cell, lo, hi)
+
+
+@pytest.fixture(scope="module")
+def partnership_inputs():
+    import cdr
+    records = cdr.synthetic.generate_records(years=range(2019, 2024), seed=3)
+    labels = cdr.footprints.real_cdop_design().labels.dropna()
+    regions = cdr.data.england_areas(vintage=2023).set_index("la_code")["region_code"]
+    return records, labels, regions
+
+
+@pytest.mark.parametrize("footprint", ["tees_cdop", "hertfordshire_cdop", "milton_keynes_cdop",
+                                       "staffordshire_and_stoke_on_trent_cdop"])
+def test_partnership_bundles_from_synthetic_records_resist_the_attacker(partnership_inputs, footprint):
+    records, labels, regions = partnership_inputs
+    b = _england().partnership_bundle(records, footprint, labels, regions)
+    result = protect(b)
+    assert result.passed and result.spec["timings_s"]["search"] < 15
+    truth = dict(zip(result.cells["cell"], result.cells["value"]))
+    hidden = result.cells.loc[result.cells["suppressed"], "cell"].tolist()
+    for cell, (lo, hi) in reduced_ilp_attacker(result, hidden).items():
+        assert lo <= truth[cell] <= hi and lo < hi, (footprint, cell, lo, hi)
+        if 1 <= truth[cell] < 5:
+            assert hi >= 5, (footprint, cell, lo, hi)
+
+
+def _brute_force_optimum(bundle, cost):
+    """Smallest-cost pattern by enumeration of all subsets of free cells (tiny bundles only)."""
+    cells = bundle.cells
+    prim = primary_suppression(cells["value"])
+    free = [c for c, v, p in zip(cells["cell"], cells["value"], prim) if v > 0 and not p]
+    base = set(cells.loc[prim, "cell"])
+    best = None
+    for k in range(len(free) + 1):
+        for extra in itertools.combinations(free, k):
+            hidden = base | set(extra)
+            total = sum(cost(c) for c in hidden - base)
+            if best is not None and total >= best:
+                continue
+            pub = pd.DataFrame({"cell": cells["cell"], "primary": prim,
+                                "value": np.where(cells["cell"].isin(hidden), np.nan, cells["value"])})
+            if audit(pub, bundle.equations).attrs["passed"]:
+                best = total
+    return best
+
+
+@pytest.mark.parametrize("counts", [{"L1": [2, 10, 12], "L2": [9, 11, 13]},
+                                    {"L1": [1, 7, 3], "L2": [6, 8, 9]},
+                                    {"L1": [4, 6], "L2": [2, 9], "L3": [8, 5]}])
+def test_optimal_method_proves_optimality_against_enumeration(counts):
+    t, h = _area_category_table(counts, {la: "F" for la in counts})
+    b = Bundle.from_tables({"t": t}, dims=["area", "category"], hierarchy={"area": h})
+    values = dict(zip(b.cells["cell"], b.cells["value"]))
+    r = secondary_suppression(b, method="optimal")
+    assert r.method == "optimal" and r.passed and r.spec["search"]["proven_optimal"]
+    assert "fallback" not in r.spec
+    loss = r.cells.loc[r.cells["suppression"] == "secondary", "value"].sum()
+    assert loss == pytest.approx(_brute_force_optimum(b, lambda c: values[c]), abs=0.01)
+
+
+def test_optimal_method_does_not_fall_back_on_partnership_sized_bundles():
+    for seed in range(10):
+        r = secondary_suppression(random_partnership_bundle(seed), method="optimal", time_limit=60)
+        assert r.method == "optimal" and r.spec["search"]["proven_optimal"], (seed, r.spec.get("fallback"))
+
+
+def test_audit_reports_interval_width():
+    out = audit(_cells({"a": NaN, "b": NaN, "c": 20, "t": 26}, primary={"a"}), [("t", ["a", "b", "c"])])
+    assert out.columns.tolist()[:5] == ["cell", "lower", "upper", "width", "status"]
+    assert (out["width"] == out["upper"] - out["lower"]).all() and out["width"].iat[0] == 4

@@ -3,7 +3,8 @@
 The attacker knows every published number, every additivity equation (total = sum of parts) and
 every published rate, and that counts are non-negative integers with every suppressed cell at
 least 1 (zeros are published). For each suppressed cell it solves min and max linear programs
-(scipy's HiGHS), switching to an integer program only where the LP optimum is fractional.
+(HiGHS: one warm-started model per component, see ``_lp.py``), switching to an integer program
+only where the LP optimum is fractional, so every reported bound is the tightest integer bound.
 The system is first reduced to the suppressed cells (published values substituted) and split
 into connected components, which are solved independently (optionally on an executor).
 """
@@ -15,12 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.optimize import linprog
+
+from cdr.disclosure._lp import Model
 
 __all__ = ["audit", "explain", "certificate"]
 
 _TOL = 1e-7
 _STATUS = ("exact", "narrow", "protected")
+_SPLIT = 400   # components with at least this many cells are split between executor workers
 
 
 @dataclass
@@ -190,90 +194,135 @@ def _matrices(names, rows):
     return a_eq, np.array(b_eq) if b_eq else None, a_ub, np.array(b_ub) if b_ub else None
 
 
+def _ranged(names, rows):
+    """Rows as one sparse matrix with lower and upper row bounds (HiGHS's ranged-row form)."""
+    pos = {c: i for i, c in enumerate(names)}
+    r, k, v = [], [], []
+    for i, row in enumerate(rows):
+        for c, a in row.coef.items():
+            r.append(i), k.append(pos[c]), v.append(a)
+    a = sparse.csr_matrix((v, (r, k)), shape=(len(rows), len(names)))
+    return a, np.array([row.lo for row in rows], float), np.array([row.hi for row in rows], float)
+
+
 def _integral(x):
     return x is not None and bool(np.all(np.abs(x - np.round(x)) < 1e-6))
 
 
+def _integer_bound(names, rows, j, sense):
+    """Integer optimum of min sense * x_j over one component (HiGHS branch and bound)."""
+    a, lo, hi = _ranged(names, rows)
+    cost = np.zeros(len(names))
+    cost[j] = sense
+    status, x, obj = Model(a, lo, hi, 1.0, np.inf, cost, integer=True).solve()
+    if status == "unbounded":
+        return np.inf, None
+    if status != "optimal":
+        raise RuntimeError(f"audit: the integer program for cell {names[j]!r} did not solve ({status})")
+    return float(round(sense * obj)), x
+
+
 def _solve_component(task):
-    """Tightest integer interval of every variable of one component. Pure function (picklable)."""
-    names, rows, primary, threshold = task
+    """Tightest integer interval of the variables of one component. Pure function (picklable).
+
+    ``task`` is ``(names, rows, primary, threshold[, which[, decide_only]])``; ``which`` (indices
+    into ``names``) restricts the cells whose bounds are computed (the others come back NaN), so
+    that one large component can be split between workers. With ``decide_only`` (used inside the
+    suppression search) a fractional LP bound is not refined by an integer program when integral
+    feasible points already prove the cell protected.
+
+    One HiGHS model per component: its objective is changed from cell to cell and each LP starts
+    from the previous optimal basis. A bound is certified without an LP where an integral
+    feasible point already attains the outer bound given by interval propagation. An LP optimum
+    at an integral vertex is the integer optimum; a fractional one is replaced by the integer
+    program's optimum, so every returned bound is the tightest integer bound.
+    """
+    names, rows, primary, threshold = task[:4]
     n = len(names)
-    a_eq, b_eq, a_ub, b_ub = _matrices(names, rows)
+    which = np.arange(n) if len(task) < 5 or task[4] is None else np.asarray(task[4], int)
+    decide_only = len(task) > 5 and bool(task[5])
     lower = np.full(n, np.nan)
     upper = np.full(n, np.nan)
     method = ["lp"] * n
-    seen_int_min = np.full(n, np.inf)   # smallest value seen in an integral feasible point
     if not rows:
-        return names, np.ones(n), np.full(n, np.inf), method
-    kw = dict(A_eq=a_eq, b_eq=b_eq, A_ub=a_ub, b_ub=b_ub, bounds=(1, None), method="highs")
-    # One LP pushing everything down certifies lower = 1 for most cells at once.
-    res = linprog(np.ones(n), **kw)
-    if res.status == 2:
+        lower[which], upper[which] = 1.0, np.inf
+        return names, lower, upper, method
+    a, row_lo, row_hi = _ranged(names, rows)
+    model = Model(a, row_lo, row_hi, 1.0, np.inf, np.ones(n))
+    status, x, _ = model.solve()
+    if status == "infeasible":
         raise ValueError("audit: the published bundle is inconsistent (no non-negative integer table "
                          f"fits it) around cells {names[:5]}; check the additivity of the inputs.")
-    if res.status == 0 and _integral(res.x):
-        seen_int_min = np.minimum(seen_int_min, np.round(res.x))
+    if status != "optimal":
+        raise RuntimeError(f"audit: HiGHS could not solve the component of {names[:3]} ({status})")
+    out_lo, out_hi = _propagate(names, rows)
+    seen_min = np.full(n, np.inf)     # extreme values seen in integral feasible points
+    seen_max = np.full(n, -np.inf)
+    cost = np.ones(n)
+
+    def note(x):
+        if _integral(x):
+            xr = np.round(x)
+            np.minimum(seen_min, xr, out=seen_min)
+            np.maximum(seen_max, xr, out=seen_max)
+
+    note(x)
+
+    def objective(new):
+        changed = np.flatnonzero(new != cost)
+        if len(changed):
+            model.set_cost(changed, new[changed])
+            cost[:] = new
 
     def bound(j, sense):
         c = np.zeros(n)
         c[j] = sense
-        r = linprog(c, **kw)
-        if r.status == 3:
-            return np.inf, None
-        if r.status != 0:
-            raise RuntimeError(f"audit: HiGHS failed on cell {names[j]!r}: {r.message}")
-        value = sense * r.fun
-        if _integral(r.x):
-            return float(np.round(value)), r.x
-        # fractional optimum: integrality matters, solve the integer program for this bound
-        integrality = np.ones(n)
-        cons = []
-        if a_eq is not None:
-            cons.append(LinearConstraint(a_eq, b_eq, b_eq))
-        if a_ub is not None:
-            cons.append(LinearConstraint(a_ub, -np.inf, b_ub))
-        m = milp(c, constraints=cons, integrality=integrality, bounds=Bounds(1, np.inf))
-        if m.status != 0:
-            rounded = math.ceil(value - _TOL) if sense > 0 else math.floor(value + _TOL)
-            return float(rounded), None
+        objective(c)
+        status, x, obj = model.solve()
+        if status == "unbounded":
+            return np.inf
+        if status != "optimal":
+            raise RuntimeError(f"audit: HiGHS failed on cell {names[j]!r} ({status})")
+        if _integral(x):
+            note(x)
+            return float(round(sense * obj))
+        if decide_only and seen_max[j] > seen_min[j] and (not primary[j] or seen_max[j] >= threshold):
+            # integral points already prove the cell protected: the rounded LP bound (an outer
+            # bound) is reported instead of the integer program's
+            method[j] = "lp_bound"
+            return float(math.ceil(sense * obj - _TOL) if sense > 0 else math.floor(sense * obj + _TOL))
         method[j] = "ilp"
-        return float(round(sense * m.fun)), m.x
+        value, xi = _integer_bound(names, rows, j, sense)
+        if xi is not None:
+            note(xi)
+        return value
 
-    for j in range(n):
-        if seen_int_min[j] <= 1:
-            lower[j] = 1.0
-        else:
-            lower[j], x = bound(j, 1.0)
-            if x is not None and _integral(x):
-                seen_int_min = np.minimum(seen_int_min, np.round(x))
-    # Upper bounds: outer bounds by propagation, inner bounds from integral feasible points of a few
-    # weighted max-sum LPs; where they meet the bound is tight without a per-cell LP.
-    outer = _propagate(names, rows, lower)
-    seen_int_max = np.full(n, -np.inf)
+    for j in which:
+        lower[j] = seen_min[j] if seen_min[j] <= out_lo[j] else bound(j, 1.0)
+    # inner upper bounds from a few weighted max-sum solves, then one LP per remaining cell
     rng = np.random.default_rng(0)
-    for _ in range(12):
-        todo = np.flatnonzero((seen_int_max < np.floor(outer + _TOL)) & np.isfinite(outer))
+    for _ in range(8):
+        todo = which[(seen_max[which] < out_hi[which]) & np.isfinite(out_hi[which])]
         if len(todo) < 8:
             break
         c = np.zeros(n)
         c[todo] = -rng.uniform(1.0, 2.0, len(todo))
-        r = linprog(c, **kw)
-        if r.status != 0 or not _integral(r.x):
+        objective(c)
+        status, x, _ = model.solve()
+        before = int((seen_max >= out_hi).sum())
+        if status != "optimal" or not _integral(x):
             break
-        before = int((seen_int_max >= np.floor(outer + _TOL)).sum())
-        seen_int_max = np.maximum(seen_int_max, np.round(r.x))
-        if int((seen_int_max >= np.floor(outer + _TOL)).sum()) - before < max(2, len(todo) // 50):
+        note(x)
+        if int((seen_max >= out_hi).sum()) - before < max(2, len(todo) // 50):
             break
-    for j in range(n):
-        if np.isfinite(outer[j]) and seen_int_max[j] >= np.floor(outer[j] + _TOL):
-            upper[j] = float(np.floor(outer[j] + _TOL))
-        else:
-            upper[j], _ = bound(j, -1.0)
+    for j in which:
+        upper[j] = seen_max[j] if seen_max[j] >= out_hi[j] else bound(j, -1.0)
     return names, lower, upper, method
 
 
-def _propagate(names, rows, lower, rounds=30):
-    """Upper bounds implied row by row (interval constraint propagation); valid outer bounds."""
+def _propagate(names, rows, rounds=50):
+    """Outer integer bounds by interval constraint propagation (valid: every feasible point lies
+    inside); starts from ``[1, inf)``."""
     pos = {c: i for i, c in enumerate(names)}
     ineq = []   # (indices, coefficients, hi): sum a x <= hi
     for row in rows:
@@ -283,25 +332,36 @@ def _propagate(names, rows, lower, rounds=30):
             ineq.append((idx, a, row.hi))
         if np.isfinite(row.lo):
             ineq.append((idx, -a, -row.lo))
-    low = np.asarray(lower, float)
+    low = np.ones(len(names))
     up = np.full(len(names), np.inf)
     for _ in range(rounds):
         changed = False
         for idx, a, hi in ineq:
             contrib = np.where(a > 0, a * low[idx], a * up[idx])   # minimum of each term
-            n_inf = int(np.isinf(contrib).sum())
-            total = contrib[np.isfinite(contrib)].sum()
-            for k in np.flatnonzero(a > 0):
-                if n_inf - (1 if np.isinf(contrib[k]) else 0) > 0:
+            finite = np.isfinite(contrib)
+            n_inf = int((~finite).sum())
+            if n_inf > 1:
+                continue
+            total = contrib[finite].sum()
+            for k in range(len(idx)):
+                if n_inf == 1 and finite[k]:
                     continue
-                rest = total - (contrib[k] if np.isfinite(contrib[k]) else 0.0)
+                rest = total - (contrib[k] if finite[k] else 0.0)
                 b = (hi - rest) / a[k]
-                if b < up[idx[k]] - 1e-9:
-                    up[idx[k]] = np.floor(b + _TOL)
-                    changed = True
+                i = idx[k]
+                if a[k] > 0:
+                    b = np.floor(b + _TOL)
+                    if b < up[i]:
+                        up[i] = b
+                        changed = True
+                else:
+                    b = np.ceil(b - _TOL)
+                    if b > low[i]:
+                        low[i] = b
+                        changed = True
         if not changed:
             break
-    return up
+    return low, up
 
 
 def _classify(lower, upper, primary, threshold):
@@ -371,8 +431,8 @@ def audit(cells, equations, *, threshold=5, rates=None, executor=None):
     Returns
     -------
     pandas.DataFrame
-        One row per suppressed cell: ``cell``, ``lower``, ``upper`` (integers; ``upper`` is inf when
-        unbounded), ``status`` (``"exact"``, ``"narrow"`` or ``"protected"``), ``primary``,
+        One row per suppressed cell: ``cell``, ``lower``, ``upper`` (the tightest integer bounds;
+        ``upper`` is inf when unbounded), ``width`` (``upper - lower``), ``status`` (``"exact"``, ``"narrow"`` or ``"protected"``), ``primary``,
         ``component`` (index of its connected component) and ``method`` (``"lp"`` when the LP
         optimum was integral, ``"ilp"`` when an integer program was needed).
         ``.attrs`` holds ``passed`` (bool), ``threshold``, ``n_cells``, ``n_suppressed``,
@@ -404,18 +464,39 @@ def audit(cells, equations, *, threshold=5, rates=None, executor=None):
     suppressed, rows = _reduce(cells, equations, rates)
     primary = dict(zip(cells["cell"], cells["primary"]))
     comps = _components(suppressed, rows)
-    tasks = [(names, [rows[i] for i in idx], [primary[c] for c in names], threshold) for names, idx in comps]
+    workers = max(1, int(getattr(executor, "_max_workers", 2))) if executor is not None else 1
+    tasks, owner = [], []
+    for k, (names, idx) in enumerate(comps):
+        comp_rows = [rows[i] for i in idx]
+        pieces = workers if len(names) >= _SPLIT and workers > 1 else 1
+        for part in np.array_split(np.arange(len(names)), pieces):
+            tasks.append((names, comp_rows, [primary[c] for c in names], threshold,
+                          part if pieces > 1 else None))
+            owner.append(k)
     mapper = executor.map if executor is not None else map
+    merged = {}
+    for k, (names, lower, upper, method) in zip(owner, mapper(_solve_component, tasks)):
+        if k not in merged:
+            merged[k] = (names, lower.copy(), upper.copy(), list(method))
+        else:
+            _, lo, up, me = merged[k]
+            done = ~np.isnan(lower)
+            lo[done], up[done] = lower[done], upper[done]
+            for j in np.flatnonzero(done):
+                me[j] = method[j]
     records = []
-    for k, (names, lower, upper, method) in enumerate(mapper(_solve_component, tasks)):
+    for k in sorted(merged):
+        names, lower, upper, method = merged[k]
         for j, c in enumerate(names):
             records.append((c, lower[j], upper[j], _classify(lower[j], upper[j], primary[c], threshold),
                             primary[c], k, method[j]))
     out = pd.DataFrame(records, columns=["cell", "lower", "upper", "status", "primary", "component", "method"])
+    out.insert(3, "width", out["upper"] - out["lower"])
     order = {c: i for i, c in enumerate(cells["cell"])}
     out = out.sort_values("cell", key=lambda s: s.map(order)).reset_index(drop=True)
     out["lower"] = out["lower"].astype(float)
     out["upper"] = out["upper"].astype(float)
+    out["width"] = out["upper"] - out["lower"]
     groups = _group_sums(rows, out, threshold)
     out.attrs.update(
         passed=bool((out["status"] == "protected").all() and groups.empty),

@@ -1,17 +1,15 @@
 """Secondary suppression: choose further cells so that the audit passes, losing little information.
 
-Two methods share one audit (:func:`cdr.disclosure.audit`):
+Two searches share one audit (:func:`cdr.disclosure.audit`); both are in ``_search.py``:
 
-- ``"optimal"``: an integer program (scipy ``milp``/HiGHS) over suppress/publish decisions with
-  constraint generation. The master problem minimises the suppressed cost subject to necessary
-  conditions (every suppressed cell needs another suppressed cell in each of its equations; a small
-  cell needs enough *capacity* in each equation to move between 1 and the threshold). Each master
-  solution is audited; every failing cell adds a cut "suppress at least one more cell among the
-  cells of the equations touching its component" (valid because widening a pattern only widens
-  intervals). The first pattern that passes is optimal for the cost.
-- ``"heuristic"``: deterministic greedy repair. Audit; for each failing cell, suppress the cheapest
-  eligible cell of its tightest equation; repeat (re-solving only components that changed); then
-  drop secondary suppressions that the audit shows are not needed, largest first.
+- ``"optimal"``: Fischetti-Salazar cutting planes over a binary suppress/publish integer program
+  (scipy ``milp``/HiGHS). Each master pattern is audited; each failing cell adds a capacity cut
+  from the dual of the attacker's LP (or, where only integrality fails, a cover cut). Valid cuts
+  only, so the first pattern that passes is optimal for the cost (``spec["search"]["proven_optimal"]``).
+- ``"heuristic"``: deterministic. Primary cells one at a time get the cheapest deviation that lifts
+  them to the threshold (one warm-started LP each; already hidden cells are almost free); every
+  cell that moves is hidden; then audit and repair with small integer programs to a fixed point,
+  then removal of secondary cells the audit shows are not needed.
 """
 from __future__ import annotations
 
@@ -20,44 +18,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
 
-from cdr.disclosure._audit import _components, _reduce, _solve_component, _classify, audit, certificate, explain
+from cdr.disclosure._audit import audit, certificate, explain
+from cdr.disclosure._search import _Attacker, _heuristic, _optimal
 from cdr.disclosure._bundle import Bundle
 from cdr.disclosure._primary import DEFAULT_THRESHOLD, _threshold, primary_suppression, rate_rules
 from cdr.errors import DisclosureError
 
 __all__ = ["secondary_suppression", "protect", "SuppressionResult", "compare_aggregations"]
-
-
-class _Attacker:
-    """Audit of a suppression pattern, re-solving only components that changed."""
-
-    def __init__(self, cells, equations, threshold):
-        self.cells = cells
-        self.equations = equations
-        self.threshold = threshold
-        self.cache = {}
-        self.primary = dict(zip(cells["cell"], cells["small"]))
-
-    def failing(self, suppressed):
-        frame = pd.DataFrame({"cell": self.cells["cell"], "primary": self.cells["small"],
-                              "value": np.where(self.cells["cell"].isin(suppressed), np.nan,
-                                                self.cells["value"].astype(float))})
-        sup, rows = _reduce(frame, self.equations, None)
-        out = []
-        for names, idx in _components(sup, rows):
-            key = tuple(names)
-            if key not in self.cache:
-                task = (names, [rows[i] for i in idx], [self.primary[c] for c in names], self.threshold)
-                _, lower, upper, _ = _solve_component(task)
-                self.cache[key] = [(c, lo, up) for c, lo, up in zip(names, lower, upper)]
-            for c, lo, up in self.cache[key]:
-                status = _classify(lo, up, self.primary[c], self.threshold)
-                if status != "protected":
-                    out.append((c, status, names))
-        return out
 
 
 def _prepare(bundle, threshold):
@@ -68,154 +36,6 @@ def _prepare(bundle, threshold):
     cells["must"] = must
     cells["eligible"] = ~cells["locked"] & (cells["value"] > 0)
     return cells
-
-
-def _structural(suppressed, equations, eligible, value, small, cost, threshold):
-    """Greedy pass enforcing, equation by equation, the necessary conditions without any LP."""
-    changed = True
-    while changed:
-        changed = False
-        for t, parts in equations:
-            members = [t, *parts]
-            sup = [m for m in members if m in suppressed]
-            if not sup:
-                continue
-            for p in sup:
-                others = [m for m in sup if m != p]
-                if small[p]:
-                    same = [m for m in others if m != t and p != t]
-                    opposite = [m for m in others if not (m != t and p != t)]
-                    up = threshold if opposite else sum(value[m] - 1 for m in same)
-                    down = threshold if same else sum(value[m] - 1 for m in opposite)
-                    ok = up >= threshold - value[p] and down >= value[p] - 1
-                else:
-                    ok = bool(others)
-                if ok:
-                    continue
-                cands = [m for m in members if m not in suppressed and m in eligible]
-                if not cands:
-                    continue
-                need = threshold - value[p] + 1 if small[p] else 1
-                pick = min(cands, key=lambda m: (m == t, value[m] < need, cost[m], m))
-                suppressed.add(pick)
-                changed = True
-    return suppressed
-
-
-def _heuristic(cells, equations, attacker, cost, deadline):
-    suppressed = set(cells.loc[cells["must"], "cell"])
-    eligible = set(cells.loc[cells["eligible"], "cell"])
-    value = dict(zip(cells["cell"], cells["value"]))
-    eqs_of = {}
-    for k, (t, parts) in enumerate(equations):
-        for c in [t, *parts]:
-            eqs_of.setdefault(c, []).append(k)
-    threshold = attacker.threshold
-    suppressed = _structural(suppressed, equations, eligible, value, attacker.primary, cost, threshold)
-    for _ in range(10_000):
-        failing = attacker.failing(suppressed)
-        if not failing or time.monotonic() > deadline:
-            break
-        added = set()
-        for c, status, _names in sorted(failing):
-            best = None
-            for k in eqs_of.get(c, []):
-                t, parts = equations[k]
-                members = [t, *parts]
-                others = [m for m in members if m != c and m in suppressed]
-                cands = [m for m in members if m not in suppressed and m in eligible]
-                if not cands:
-                    continue
-                need = threshold - value[c] + 1 if attacker.primary[c] else 1
-                cand = min(cands, key=lambda m: (m == t, value[m] < need, cost[m], m))
-                score = (len(others), sum(value[m] for m in others), value[cand] < need, cost[cand], cand)
-                if best is None or score < best[0]:
-                    best = (score, cand)
-            if best is not None:
-                added.add(best[1])
-                continue
-            # no free cell in its own equations: widen through the equations touching its component
-            names = set(_names)
-            touching = {m for t, parts in equations for m in [t, *parts]
-                        if any(x in names for x in [t, *parts])}
-            cands = sorted((m for m in touching if m not in suppressed and m in eligible),
-                           key=lambda m: (cost[m], m))
-            if cands:
-                added.add(cands[0])
-        if not added:
-            break
-        suppressed |= added
-        suppressed = _structural(suppressed, equations, eligible, value, attacker.primary, cost, threshold)
-    # drop unneeded secondary suppressions, most costly first
-    secondary = sorted(suppressed - set(cells.loc[cells["must"], "cell"]), key=lambda m: (-cost[m], m))
-    for m in secondary:
-        if time.monotonic() > deadline:
-            break
-        trial = suppressed - {m}
-        if not attacker.failing(trial):
-            suppressed = trial
-    return suppressed
-
-
-def _optimal(cells, equations, attacker, cost, deadline, max_iter):
-    ids = cells["cell"].tolist()
-    pos = {c: i for i, c in enumerate(ids)}
-    n = len(ids)
-    value = cells["value"].to_numpy(float)
-    lb = np.where(cells["must"], 1.0, 0.0)
-    ub = np.where(cells["must"] | cells["eligible"], 1.0, 0.0)
-    small = cells["small"].to_numpy()
-    threshold = attacker.threshold
-    rows, lo = [], []
-
-    def add(coefs, bound):
-        rows.append(coefs)
-        lo.append(bound)
-
-    for t, parts in equations:
-        members = [t, *parts]
-        for p in members:
-            # any suppressed cell needs another suppressed cell in each of its equations
-            add({**{pos[m]: 1.0 for m in members if m != p}, pos[p]: -1.0}, 0.0)
-            if small[pos[p]] and cells["must"].iat[pos[p]]:
-                up, down = {}, {}
-                for m in members:
-                    if m == p:
-                        continue
-                    same = m != t and p != t
-                    up[pos[m]] = (value[pos[m]] - 1) if same else threshold
-                    down[pos[m]] = threshold if same else (value[pos[m]] - 1)
-                add(up, threshold - value[pos[p]])
-                add(down, value[pos[p]] - 1)
-    c = np.array([cost[i] for i in ids], float)
-    for _ in range(max_iter):
-        if time.monotonic() > deadline:
-            return None
-        r, k, v = [], [], []
-        for i, coefs in enumerate(rows):
-            for j, a in coefs.items():
-                r.append(i), k.append(j), v.append(a)
-        a = sparse.csr_matrix((v, (r, k)), shape=(len(rows), n))
-        res = milp(c, constraints=[LinearConstraint(a, np.array(lo), np.inf)], integrality=np.ones(n),
-                   bounds=Bounds(lb, ub),
-                   options={"time_limit": max(1.0, deadline - time.monotonic()), "disp": False})
-        if res.status != 0 or res.x is None:
-            return None
-        suppressed = {ids[i] for i in np.flatnonzero(res.x > 0.5)}
-        failing = attacker.failing(suppressed)
-        if not failing:
-            return suppressed
-        for cell, _status, names in failing:
-            touching = set()
-            for t, parts in equations:
-                members = [t, *parts]
-                if any(m in names for m in members):
-                    touching.update(members)
-            free = [m for m in touching if m not in suppressed and ub[pos[m]] > 0]
-            if not free and cells["must"].iat[pos[cell]]:
-                return None   # no pattern can protect this cell (locked neighbours)
-            add({**{pos[m]: 1.0 for m in free}, pos[cell]: -1.0}, 0.0)
-    return None
 
 
 @dataclass(frozen=True, repr=False)
@@ -316,7 +136,8 @@ class SuppressionResult:
 
 
 def secondary_suppression(bundle, *, threshold=DEFAULT_THRESHOLD, method="auto", cost="value",
-                          max_optimal=300, time_limit=30.0, executor=None):
+                          max_optimal=300, time_limit=30.0, executor=None, max_iter=500,
+                          cleanup=None):
     """Primary and secondary suppression of a bundle so that the independent audit passes.
 
     Parameters
@@ -333,8 +154,17 @@ def secondary_suppression(bundle, *, threshold=DEFAULT_THRESHOLD, method="auto",
         Information loss to minimise: the suppressed total count (cells with larger counts cost
         more, so margins are kept), the number of cells, or a ``{cell: cost}`` mapping.
     max_optimal : int, default 300
+        Largest number of free cells (positive, not primary, not locked) for ``"auto"`` to choose
+        the integer program.
     time_limit : float, default 30.0
-        Seconds for the search (the final audit always runs).
+        Seconds for the optimal search (the heuristic has no time limit: it is deterministic and
+        always runs to its fixed point; the final audit always runs).
+    max_iter : int, default 500
+        Cutting-plane iterations of the optimal search before it falls back to the heuristic.
+    cleanup : bool, optional
+        Whether the heuristic tries to publish again each secondary cell, most costly first,
+        keeping each removal the audit allows (default: when the bundle has at most 1,000 cells;
+        each try is one audit of the changed component).
     executor : concurrent.futures.Executor, optional
         Used by the final audit.
 
@@ -369,17 +199,21 @@ def secondary_suppression(bundle, *, threshold=DEFAULT_THRESHOLD, method="auto",
     attacker = _Attacker(cells, bundle.equations, threshold)
     n_free = int((cells["eligible"] & ~cells["must"]).sum())
     use = method if method != "auto" else ("optimal" if n_free <= max_optimal else "heuristic")
+    if cleanup is None:
+        cleanup = len(cells) <= 1000
     spec = {"threshold": threshold, "method": method, "cost": cost if not isinstance(cost, dict) else "custom",
-            "max_optimal": max_optimal, "time_limit": time_limit}
+            "max_optimal": max_optimal, "time_limit": time_limit, "max_iter": max_iter, "cleanup": cleanup}
     suppressed = None
     if use == "optimal":
-        suppressed = _optimal(cells, bundle.equations, attacker, costs, deadline, max_iter=200)
+        suppressed, info = _optimal(cells, bundle.equations, attacker, costs, deadline, max_iter=max_iter)
+        spec["search"] = info
         if suppressed is None:
-            spec["fallback"] = "integer program did not finish within time_limit/iterations; heuristic used"
+            spec["fallback"] = f"integer program stopped ({info.get('stopped')}); heuristic used"
             use = "heuristic"
-    t_search = time.monotonic()
     if suppressed is None:
-        suppressed = _heuristic(cells, bundle.equations, attacker, costs, max(deadline, time.monotonic() + 10.0))
+        suppressed, info = _heuristic(cells, bundle.equations, attacker, costs, cleanup=cleanup)
+        spec["search"] = {**spec.get("search", {}), **info}
+    spec["search"]["audits"] = attacker.calls
     t_search = time.monotonic() - start
     cells["suppressed"] = cells["cell"].isin(suppressed)
     cells["published"] = np.where(cells["suppressed"], np.nan, cells["value"].astype(float))
