@@ -518,3 +518,22 @@ def test_funnel_limits_agree_with_phstatsmethods(statistic):
         return
     for ours_col, ref_col in pairs.items():
         np.testing.assert_allclose(ours[ours_col].to_numpy(), ref[ref_col].to_numpy(), rtol=tol, atol=1e-12)
+
+
+def test_dsr_table_groups_like_pandas_groupby_with_nan_and_categorical_keys():
+    # dsr_table numbers groups with factorize; the order and membership must equal groupby(sort=True, dropna=False)
+    from cdr.rates._tables import _group_codes
+
+    rng = np.random.default_rng(3)
+    n = 400
+    frame = pd.DataFrame({
+        "region": pd.Categorical(rng.choice(["north", "south", "east", None], n), categories=["south", "north", "east"]),
+        "sex": rng.choice(["male", "female", None], n),
+        "year": rng.integers(2019, 2023, n),
+    })
+    code, groups = _group_codes(frame, ["region", "sex", "year"])
+    grouped = frame.groupby(["region", "sex", "year"], sort=True, dropna=False, observed=True)
+    expected = grouped.size().reset_index()[["region", "sex", "year"]]
+    pd.testing.assert_frame_equal(groups.reset_index(drop=True), expected, check_dtype=False, check_categorical=False,
+                                  check_column_type=False)
+    np.testing.assert_array_equal(code, grouped.ngroup().to_numpy())

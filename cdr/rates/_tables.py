@@ -29,6 +29,26 @@ def _group_sums(frame, columns, by, caller, extra_keys=()):
     return sums[columns].reset_index()
 
 
+def _group_codes(frame, by):
+    """Group number of every row (groups in the sorted order ``groupby(by, sort=True)`` uses) and the groups.
+
+    One hash pass per key column (``pandas.factorize``) instead of a ``groupby``; NaN keys form their
+    own group, last, as with ``dropna=False``.
+    """
+    codes, uniques = [], []
+    for column in by:
+        c, u = pd.factorize(frame[column], sort=True, use_na_sentinel=False)
+        codes.append(c)
+        uniques.append(u)
+    if len(by) == 1:
+        return codes[0], pd.DataFrame({by[0]: uniques[0]})
+    flat = np.ravel_multi_index(codes, [len(u) for u in uniques])
+    present, code = np.unique(flat, return_inverse=True)
+    parts = np.unravel_index(present, [len(u) for u in uniques])
+    groups = pd.DataFrame({column: u.take(p) for column, u, p in zip(by, uniques, parts)})
+    return code.reshape(-1), groups
+
+
 def _finish(sums, stats, frame):
     out = pd.concat([sums.reset_index(drop=True), stats.reset_index(drop=True)], axis=1)
     out.attrs = {k: v for k, v in frame.attrs.items() if k == "synthetic"}
@@ -193,9 +213,7 @@ def dsr_table(frame, count="deaths", population="population", age_band="age_band
     w = _standard_array(standard, len(standard), caller)
     band = _band_positions(frame[age_band], standard, caller, age_band)
     if by:
-        grouped = frame.groupby(by, sort=True, dropna=False, observed=True)
-        code = grouped.ngroup().to_numpy()  # 0..groups-1 in the sorted order of grouped.size()
-        groups = grouped.size().reset_index()[by]
+        code, groups = _group_codes(frame, by)
     else:
         code = np.zeros(len(frame), dtype=np.int64)
         groups = pd.DataFrame(index=pd.RangeIndex(1))
