@@ -213,7 +213,6 @@ def generate_records(years=range(2019, 2024), areas=None, seed=0, *, year_type: 
     >>> bool(rec["synthetic"].all()), bool(rec["case_id"].str.startswith("SYN").all())
     (True, True)
     """
-    rng = as_generator(seed)
     periods = _periods(years, year_type)
     as_of = periods["end"].max() if as_of is None else pd.Timestamp(as_of).normalize()
     today = pd.Timestamp.today().normalize()
@@ -224,6 +223,41 @@ def generate_records(years=range(2019, 2024), areas=None, seed=0, *, year_type: 
     if as_of < periods["end"].max():
         raise CdrError(f"generate_records: as_of ({as_of:%Y-%m-%d}) is before the end of the last period "
                        f"({periods['end'].max():%Y-%m-%d})")
+    if isinstance(seed, np.random.Generator):
+        streams = [(list(periods["period"]), seed)]      # one stream for all periods
+    else:
+        # One independent stream per period, keyed by (seed, year): the records of a year do not
+        # depend on which other years are generated alongside it.
+        entropy = np.random.SeedSequence(seed).entropy if seed is None else int(seed)
+        streams = [([y], np.random.default_rng([entropy, int(y)])) for y in periods["period"]]
+    drawn = [_draw_period_records(ys, periods, areas, g, year_type=year_type, vintage=vintage, as_of=as_of,
+                                  review_lag=review_lag) for ys, g in streams]
+    rec = pd.concat([d[0] for d in drawn], ignore_index=True)
+    population_years = sorted({y for d in drawn for y in d[1]})
+
+    # identifiers: sorted by LA, period, date, then a random key, so ids never depend on input order
+    rec = rec.sort_values(["la_code", "period", "date_of_death", "_key"], ignore_index=True)
+    seq = rec.groupby(["la_code", "period"]).cumcount() + 1
+    rec["case_id"] = "SYN" + rec["period"].astype(str) + "-" + rec["la_code"] + "-" + seq.astype(str).str.zfill(4)
+    rec["synthetic"] = True
+    rec = rec[list(schema.RECORD_COLUMNS)]
+    for col in ("case_id", "sex", "la_code", "category", "ethnicity"):
+        rec[col] = rec[col].astype("str")
+    rec = schema._add_derived(rec).sort_values("case_id", ignore_index=True)
+    rec.attrs.update({
+        "synthetic": True,
+        "note": SYNTHETIC_NOTE,
+        "spec": {"years": list(periods["period"]), "year_type": year_type, "review_lag": review_lag,
+                 "vintage": vintage, "as_of": f"{as_of:%Y-%m-%d}",
+                 "seed": seed if not isinstance(seed, np.random.Generator) else "Generator",
+                 "population_years": population_years, **version_stamp()},
+    })
+    return rec
+
+
+def _draw_period_records(years, periods, areas, rng, *, year_type, vintage, as_of, review_lag):
+    """Records of the given periods drawn from one random stream (see :func:`generate_records`)."""
+    periods = periods[periods["period"].isin(years)]
     counts = simulate_area_counts(years, areas, rng, year_type=year_type, vintage=vintage)
     reps = counts["deaths"].to_numpy()
     n = int(reps.sum())
@@ -266,25 +300,8 @@ def generate_records(years=range(2019, 2024), areas=None, seed=0, *, year_type: 
     for col, values in domains.items():
         rec[col] = pd.Series(np.where(reviewed, values, None), dtype="str")
 
-    # identifiers: sorted by LA, period, date, then a random key, so ids never depend on input order
-    rec["_key"] = rng.random(n)
-    rec = rec.sort_values(["la_code", "period", "date_of_death", "_key"], ignore_index=True)
-    seq = rec.groupby(["la_code", "period"]).cumcount() + 1
-    rec["case_id"] = "SYN" + rec["period"].astype(str) + "-" + rec["la_code"] + "-" + seq.astype(str).str.zfill(4)
-    rec["synthetic"] = True
-    rec = rec[list(schema.RECORD_COLUMNS)]
-    for col in ("case_id", "sex", "la_code", "category", "ethnicity"):
-        rec[col] = rec[col].astype("str")
-    rec = schema._add_derived(rec).sort_values("case_id", ignore_index=True)
-    rec.attrs.update({
-        "synthetic": True,
-        "note": SYNTHETIC_NOTE,
-        "spec": {"years": list(periods["period"]), "year_type": year_type, "review_lag": review_lag,
-                 "vintage": vintage, "as_of": f"{as_of:%Y-%m-%d}",
-                 "seed": seed if not isinstance(seed, np.random.Generator) else "Generator",
-                 "population_years": sorted(set(counts["population_year"])), **version_stamp()},
-    })
-    return rec
+    rec["_key"] = rng.random(n)  # tie-break for identifiers, drawn from this period's stream
+    return rec, set(counts["population_year"])
 
 
 def _draw_rows(prob: np.ndarray, rng) -> np.ndarray:

@@ -277,7 +277,7 @@ def test_published_tables_rebuild_a_bundle_that_an_independent_audit_passes(engl
     assert result.attrs["passed"], result[result["status"] != "protected"]
 
 
-@pytest.mark.parametrize("calendar,year", [(False, "2021-22"), (True, "2021")])
+@pytest.mark.parametrize("calendar,year", [(False, "2021-22")])   # calendar: the CLI test below
 def test_region_report_in_reporting_and_calendar_years(records, calendar, year):
     report = build_report(records, level="region", region="E12000007", year=year, calendar=calendar)
     dod = pd.to_datetime(records["date_of_death"])
@@ -336,21 +336,6 @@ def test_a_bundle_failing_the_audit_is_refused_naming_the_cells(records, workdir
     assert not (tmp_path / "out").exists()
 
 
-def test_repair_completes_a_suppression_pattern_that_stops_short():
-    # total 33 = a 3 (small) + b 10 + c 20: with only `a` hidden it is recovered exactly (33 - 10 - 20);
-    # the repair hides the smallest other part, after which a lies in [1, 12] (reaches 1 and 5).
-    from cdr import disclosure
-    from cdr.report._protect import _repair
-
-    ids = np.array(["a", "b", "c", "t"])
-    values = np.array([3, 10, 20, 33])
-    primary = np.array([True, False, False, False])
-    suppressed, audit, rounds = _repair(disclosure, ids, values, primary, primary.copy(), [("t", ["a", "b", "c"])], 5)
-    assert suppressed.tolist() == [True, True, False, False]
-    assert audit.attrs["passed"] and rounds == 1
-    assert audit.set_index("cell").loc["a", ["lower", "upper"]].tolist() == [1.0, 12.0]
-
-
 def test_previous_release_keeps_its_decisions_and_refuses_revisions(records, workdir, tmp_path):
     design = workdir / "design.csv"
     first = build_report(records, design=design, footprint="auto", year="2021-22", out=tmp_path / "2021-22")
@@ -370,3 +355,119 @@ def test_previous_release_keeps_its_decisions_and_refuses_revisions(records, wor
 
     with pytest.raises(DisclosureError, match=r"new values(.|\n)*published as"):
         build_report(records.drop(index=drop), design=design, footprint="auto", year=YEAR, previous=tmp_path / "2021-22")
+
+
+# ------------------------------------------------------------------ levels, calendar years, rewriting
+def test_cli_region_report_in_calendar_years_writes_the_bundle(workdir, records):
+    from cdr.cli import main
+
+    out = workdir / "north_east_2021"
+    code = main(["report", "--records", str(workdir / "records.csv"), "--level", "region", "--region", "E12000001",
+                 "--calendar", "--year", "2021", "--out", str(out)])
+    assert code == 0
+    assert [f for f in BUNDLE_FILES if not (out / f).is_file()] == []
+    m = _manifest(out)
+    assert (m["level"], m["unit"], m["period"]["convention"]) == ("region", "E12000001", "calendar")
+    assert (m["period"]["start"], m["period"]["end"]) == ("2021-01-01", "2021-12-31")
+    # independent count: deaths in calendar 2021 of children resident in the North East
+    ne = set(cdr.data.england_areas().query("region_code == 'E12000001'")["la_code"])
+    dod = pd.to_datetime(records["date_of_death"])
+    head = pd.read_csv(out / "tables" / "headline.csv", dtype=str)
+    assert int(head["deaths"].iloc[0]) == int(((dod.dt.year == 2021) & records["la_code"].isin(ne)).sum())
+
+
+def test_england_report_covers_every_region_and_local_authority(england_report):
+    out, report = england_report
+    assert report.level == "nation" and report.unit == "E92000001"
+    by_area = pd.read_csv(out / "tables" / "deaths_by_area.csv", dtype=str)
+    assert len(by_area) == 9 + 1   # the nine English regions and England
+    by_la = pd.read_csv(out / "tables" / "deaths_by_local_authority.csv", dtype=str)
+    assert set(by_la["area_code"]) == set(cdr.data.la_codes(2023))
+
+
+def test_rewriting_a_bundle_removes_only_files_an_earlier_run_wrote(england_report, tmp_path):
+    _, report = england_report
+    out = tmp_path / "bundle"
+    report.write(out)
+    # an earlier run wrote a table this one does not; a user's own file sits beside the bundle
+    (out / "tables" / "old_table.csv").write_text("x\n1\n")
+    (out / "my_notes.txt").write_text("keep me")
+    (out / "tables" / "unlisted.csv").write_text("x\n")
+    manifest = _manifest(out)
+    manifest["outputs"]["tables/old_table.csv"] = "0" * 64
+    manifest["outputs"]["../outside.txt"] = "0" * 64          # never followed outside the directory
+    (tmp_path / "outside.txt").write_text("keep me too")
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    files = report.write(out)
+    assert not (out / "tables" / "old_table.csv").exists()
+    assert (out / "my_notes.txt").is_file() and (out / "tables" / "unlisted.csv").is_file()
+    assert (tmp_path / "outside.txt").is_file()
+    assert all(p.is_file() for p in files.values())
+    assert _manifest(out)["removed_from_earlier_run"] == ["tables/old_table.csv"]
+
+
+# ------------------------------------------------------------------ over-suppression: aggregation
+def test_cross_table_is_merged_where_a_small_cell_would_hide_the_age_table():
+    # Footprint F001 of the demo design, 2022-23 (66 deaths): perinatal deaths are all neonatal, so
+    # the small cell other x neonatal = 4 has zeros beside it in its column's other row; hiding
+    # it costs the neonatal and postneonatal margins of the one-way age table (4 of 6 bands hidden
+    # before this change). Merging neonatal + postneonatal in the cross table leaves no small cell.
+    from cdr.report._tables import refine_cross
+
+    ages = ["neonatal", "postneonatal", "1-4", "5-9", "10-14", "15-17"]
+    other = dict(zip(ages, [4, 18, 6, 2, 7, 7]))
+    cross = {("perinatal_neonatal", a): (22 if a == "neonatal" else 0) for a in ages}
+    cross.update({("abuse_neglect", a): v for a, v in other.items()})   # one category stands for "other"
+    older = "1-4+5-9+10-14+15-17"
+    rows, _, cols, col_merges, options = refine_cross(
+        cross, ["perinatal_neonatal", "abuse_neglect"], {}, ["neonatal", "postneonatal", older],
+        {older: ["1-4", "5-9", "10-14", "15-17"]}, threshold=5)
+    assert cols == ["neonatal+postneonatal", older]
+    chosen, first = options[options["chosen"]].iloc[0], options.iloc[0]
+    assert chosen["small_interior"] == 0 and first["small_interior"] == 1
+    # one-way cells: 6 age bands + 2 categories + total; only 5-9 (2) and one partner need hiding after
+    assert chosen["published_one_way"] == first["published_one_way"] + 2
+
+
+def test_cross_table_is_not_merged_when_suppression_costs_less():
+    from cdr.report._tables import refine_cross
+
+    cross = {("a", "x"): 30, ("a", "y"): 3, ("b", "x"): 30, ("b", "y"): 40, ("c", "x"): 25, ("c", "y"): 35}
+    rows, _, cols, _, options = refine_cross(cross, ["a", "b", "c"], {}, ["x", "y"], {}, threshold=5)
+    # merging x and y would leave one column, i.e. no breakdown: suppression (a 2x2 rectangle) is kept
+    assert cols == ["x", "y"] and len(options) == 1 and options["chosen"].iloc[0]
+
+
+# ------------------------------------------------------------------ factor model
+def test_factor_model_table_reaches_every_output(footprint_report):
+    m = _manifest(footprint_report)
+    fm = m["factor_model"]
+    assert fm["level"] == "nation" and fm["cluster"] == "footprint" and fm["periods"][-1] == YEAR
+    csv = pd.read_csv(footprint_report / "tables" / "factor_model.csv", dtype=str)
+    assert {"variable", "level", "reference", "odds_ratio", "lower_95", "upper_95", "p_value"} <= set(csv.columns)
+    assert "factor_model" in pd.read_excel(footprint_report / "tables.xlsx", sheet_name=None)
+    page = (footprint_report / "report.html").read_text(encoding="utf-8")
+    assert 'id="table-factor_model"' in page and 'id="figure-factor_model"' in page
+    assert "figures/factor_model.png" in m["figures"] and "tables/factor_model.csv" in m["outputs"]
+    shown = pd.to_numeric(csv["odds_ratio"], errors="coerce").notna()
+    lo, hi, orr = (pd.to_numeric(csv.loc[shown, c]) for c in ("lower_95", "upper_95", "odds_ratio"))
+    assert ((lo <= orr) & (orr <= hi)).all()
+
+
+def test_factor_model_withholds_terms_with_few_events(records):
+    # Make malignancy reviews almost never modifiable (3 events): its odds ratio rests on 3 children,
+    # so it is withheld; every other term keeps >= 5 events and non-events and is shown.
+    from cdr.report._factors import factor_model_table
+    from cdr.report._periods import period_keys
+
+    recs = records.copy()
+    mal = recs.index[(recs["category"] == "malignancy") & (recs["modifiable"] == "yes")]
+    recs.loc[mal[3:], "modifiable"] = "no"
+    keys = period_keys(recs["date_of_death"], calendar=False)
+    table, hide, info = factor_model_table(recs, keys=keys, pooled=[2019, 2020, 2021, 2022],
+                                           period_labels={k: f"{k}-{(k + 1) % 100:02d}" for k in range(2019, 2023)},
+                                           labels=None, threshold=THRESHOLD, spec={"cluster": "la"})
+    levels = table.labels["level"].tolist()
+    assert hide[levels.index("malignancy")]
+    assert hide.sum() == 1 and info["n_withheld"] == 1
+    assert np.isnan(table.values["odds_ratio"][levels.index("malignancy")])

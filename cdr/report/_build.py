@@ -95,7 +95,7 @@ class Report:
                 if "population" in col:
                     out.loc[show, col] = table.loc[show, col].round().astype("int64")
                 else:
-                    out.loc[show, col] = table.loc[show, col].round(1)
+                    out.loc[show, col] = table.loc[show, col].round(self.table_info[name].get("decimals", {}).get(col, 1))
         return out
 
     def write(self, out) -> dict:
@@ -302,16 +302,27 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     rec = prepare_records(recs.loc[~later].reset_index(drop=True), la_table, period_keys=keys[~later],
                           review_keys=lambda d: period_keys(d, calendar=period.calendar))
     bundle, specs = declare_tables(rec, geo, key=period.key, trend_keys=trend_keys if total_label else [period.key],
-                                   period_labels=period_labels, total_label=total_label or period_labels[period.key] + " (all)")
+                                   period_labels=period_labels, total_label=total_label or period_labels[period.key] + " (all)",
+                                   threshold=int(threshold))
     if produce is not None:
         keep = set(produce) | ALWAYS
         specs = [t for t in specs if t.name in keep]
         used = {cid for t in specs for col, ids in t.counts.items() for cid in ids if cid is not None}
         bundle.cells = {k: v for k, v in bundle.cells.items() if k in used}
+    withheld = None
+    factor_info = None
+    if produce is None or "factor_model" in produce:
+        from cdr.report._factors import factor_model_table
+
+        fm_spec, withheld, factor_info = factor_model_table(
+            recs, keys=keys, pooled=trend_keys if total_label else [period.key], period_labels=period_labels,
+            labels=labels, threshold=int(threshold), spec=spec_dict.get("factors") or {})
+        if fm_spec is not None:
+            at = next((i for i, t in enumerate(specs) if t.name == "trend"), len(specs))
+            specs.insert(at, fm_spec)
     equations = bundle.equations()
     cells = bundle.frame()
-    protection = protect(cells[["cell", "value"]], equations, threshold=threshold,
-                         time_limit=float(sup_spec.get("time_limit", 10.0)), previous=prev)
+    protection = protect(cells[["cell", "value"]], equations, threshold=threshold, previous=prev)
     check_passed(protection, equations)
     published = protection.published
 
@@ -322,12 +333,19 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         table, mk = spec_t.render(published, rate_fn=rate_fn, prop_fn=prop_fn, low_reliability=low_reliability)
         drop = [c for c in table.columns if c.startswith("_")]
         table, mk = table.drop(columns=drop), mk.drop(columns=drop)
+        decimals = {}
+        if spec_t.name == "factor_model":
+            from cdr.report._factors import DECIMALS, mark_withheld
+
+            mark_withheld(table, mk, withheld)
+            decimals = dict(DECIMALS)
         tables[spec_t.name], marks[spec_t.name] = table, mk
         info[spec_t.name] = {
             "title": spec_t.title, "notes": list(spec_t.notes),
             "count_columns": [c for c in spec_t.counts if not c.startswith("_")],
             "label_columns": list(spec_t.labels.columns),
             "cells": {c: ids for c, ids in spec_t.counts.items() if not c.startswith("_")},
+            "decimals": decimals,
         }
 
     synthetic = bool(recs["synthetic"].fillna(False).astype(bool).any()) if "synthetic" in recs else False
@@ -372,7 +390,8 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                 figures[spec_t.figure] = _figures.render_png(fig)
         figures["map"] = _figures.render_png(_figures.area_map(_map_frame(areas, geo, tables.get("funnel"), level), context))
 
-    methods = _methods(period, threshold, carried, protection, level, design_source, trend_info, spec_path)
+    methods = _methods(period, threshold, carried, protection, level, design_source, trend_info, spec_path,
+                       factor_info, getattr(bundle, "design_options", None))
     unassigned = list(labels.attrs.get("unassigned", [])) if labels is not None else []
     if unassigned:
         methods.append(f"The footprint design is partial: {len(unassigned)} LA(s) are in no footprint "
@@ -391,6 +410,8 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                                                      "modifiable_by_age_band", "modifiable_by_deprivation"],
          "tables": ["modifiable_by_category", "modifiable_by_domain", "modifiable_by_age_band",
                     "modifiable_by_deprivation"]},
+        {"title": "Modifiable factors: odds ratios (England, pooled years)", "figures": ["factor_model"],
+         "tables": ["factor_model"]},
         {"title": "Trends over the available years", "text": [trend_info["text"]], "figures": ["trend"],
          "tables": ["trend"]},
         {"title": f"Compared with all {geo.kind(peers[0]).lower()}s", "figures": ["funnel"], "tables": ["funnel"]},
@@ -446,7 +467,13 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
             "equations": [[t, list(p)] for t, p in equations],
             "certificate_result": protection.certificate.get("result") or ("pass" if protection.certificate.get("passed") else "fail"),
             "certificate": _jsonable(protection.certificate),
+            "aggregation": None if getattr(bundle, "design_options", None) is None else {
+                "table": "category_by_age_band",
+                "rule": "designs compared by cells published after protecting the one-way and cross tables; "
+                        "one-way cells count twice; ties go to the finer design",
+                "options": _jsonable(bundle.design_options.to_dict("records"))},
         },
+        "factor_model": None if factor_info is None else _jsonable(factor_info),
         "elapsed_seconds": None,
     }
     report = Report(title, level, geo.code(focus), period, tables, marks, info, figures, manifest, sections, methods,
@@ -553,7 +580,8 @@ def _map_frame(areas, geo, funnel_table, level):
     return frame
 
 
-def _methods(period, threshold, carried, protection, level, design_source, trend_info, spec_path):
+def _methods(period, threshold, carried, protection, level, design_source, trend_info, spec_path,
+             factor_info=None, design_options=None):
     out = [
         f"Period: {_period_long(period)}. Deaths are counted by date of death and the child's local authority "
         "of residence (upper-tier, April 2023 boundaries).",
@@ -572,6 +600,33 @@ def _methods(period, threshold, carried, protection, level, design_source, trend
         "Reviews: a review is complete when the records give a completion date. Pending reviews are counted and "
         "shown; modifiable factors and domains are among completed reviews only.",
     ]
+    if design_options is not None and len(design_options) > 1:
+        chosen = design_options[design_options["chosen"]].iloc[0]
+        first = design_options.iloc[0]
+        out.append(
+            "Aggregation instead of suppression: the category x age table had interior counts from 1 to "
+            f"{threshold - 1}. {len(design_options)} designs were compared by protecting each (with the one-way age "
+            "and category tables) and counting the cells left published: "
+            + "; ".join(f"{r.design}: {r.interior_cells} cells, {r.published_one_way} one-way and "
+                        f"{r.published_interior} cross-table cells published" for r in design_options.itertuples())
+            + f". Chosen: {chosen['design']}"
+            + ("" if chosen["step"] == 0 else f" (one-way cells published: {chosen['published_one_way']} instead of "
+               f"{first['published_one_way']})")
+            + ". The choice depends on the counts, as any table redesign does; the whole bundle is then audited. "
+              "The comparison is in manifest.json (disclosure.aggregation).")
+    if factor_info is not None:
+        if factor_info.get("error"):
+            out.append(f"Factor model: not fitted ({factor_info['error']}).")
+        else:
+            out.append(
+                "Factor model (odds ratios): cdr.factors.factor_model, fitted for England on every death in "
+                f"{factor_info['periods'][0]} to {factor_info['periods'][-1]} with a completed review "
+                f"({factor_info['n_obs']:,} reviews), clustered by {factor_info['cluster'] or 'nothing'} "
+                f"({factor_info.get('n_clusters')} clusters). It is published at national level in every report "
+                "because a footprint (about 60 deaths a year) or a region (as few as 3 footprints as clusters) "
+                "gives unstable odds ratios and cluster-robust errors for a model with 15 terms. A term is withheld "
+                f"([c]) when its level or the reference level has fewer than {threshold} reviews with, or without, "
+                f"modifiable factors ({factor_info['n_withheld']} of {factor_info['n_terms']} withheld).")
     if carried:
         out.append("No ONS population estimate exists yet for " + ", ".join(period_label(k, calendar=period.calendar)
                    for k in carried) + ": the latest estimate (mid-2022) is used and flagged in the manifest.")

@@ -54,6 +54,7 @@ class Bundle:
         self.partitions: dict[str, list] = {}   # dim -> further partitions (merged levels)
         self.extra: list = []                    # explicit (total, [parts]) equations
         self.merges: dict = {}                   # (dim, merged level) -> member levels
+        self.design_options = None               # category x age designs compared (refine_cross)
 
     def add_partition(self, dim, levels, merges: dict):
         """Another partition of ``dim``: ``levels``, some of them merged levels ``{merged: members}``."""

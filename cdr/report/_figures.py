@@ -202,7 +202,25 @@ def area_map(geometry, ctx):
     return fig
 
 
+def factor_model(table, marks, ctx):
+    """Forest plot of the published odds ratios (log scale); withheld terms are listed as [c]."""
+    fig = Figure(figsize=(7.5, 0.9 + 0.32 * len(table)))
+    ax = fig.subplots()
+    y = np.arange(len(table))[::-1]
+    orr, lo, hi = _num(table["odds_ratio"]), _num(table["lower_95"]), _num(table["upper_95"])
+    ok = np.isfinite(orr) & np.isfinite(lo) & np.isfinite(hi)
+    ax.errorbar(orr[ok], y[ok], xerr=[orr[ok] - lo[ok], hi[ok] - orr[ok]], fmt="o", color=FOCUS, ecolor=FOCUS, capsize=2)
+    ax.axvline(1.0, color=OTHER, lw=1, ls="--")
+    ax.set_xscale("log")
+    labels = [f"{v}: {lv}" + ("  [c]" if not k else "") for v, lv, k in zip(table["variable"], table["level"], ok)]
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlabel("Odds ratio of modifiable factors (95% CI), log scale")
+    ax.set_title(_title("Factors associated with modifiable factors, England", ctx["synthetic"]), fontsize=10)
+    return fig
+
+
 FIGURES = {
+    "factor_model": factor_model,
     "headline_rates": headline_rates,
     "deaths_by_age_band": deaths_by_age_band,
     "deaths_by_sex": deaths_by_sex,

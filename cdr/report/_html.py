@@ -29,7 +29,7 @@ footer{font-size:.8rem;color:#4c6272;margin-top:2rem;border-top:1px solid #aeb7b
 """
 
 
-def format_cell(value, mark, column) -> str:
+def format_cell(value, mark, column, decimals=1) -> str:
     if mark in ("[c]", "[x]"):
         return mark
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
@@ -40,10 +40,10 @@ def format_cell(value, mark, column) -> str:
         return f"{int(value):,}"
     if "population" in column:
         return f"{value:,.0f}"
-    return f"{value:,.1f}"
+    return f"{value:,.{decimals}f}"
 
 
-def _table_html(name, table, marks, count_columns, label_columns):
+def _table_html(name, table, marks, count_columns, label_columns, decimals=None):
     esc = html.escape
     head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
     rows = []
@@ -55,7 +55,7 @@ def _table_html(name, table, marks, count_columns, label_columns):
         for col in table.columns:
             mark = marks[col].iloc[i] if col in marks else ""
             value = table[col].iloc[i]
-            text = str(value) if col in label_columns and not pd.isna(value) else format_cell(value, mark, col)
+            text = str(value) if col in label_columns and not pd.isna(value) else format_cell(value, mark, col, (decimals or {}).get(col, 1))
             cls = []
             if col in label_columns:
                 cls.append("label")
@@ -124,7 +124,7 @@ def render_html(report) -> str:
             spec = report.table_info[name]
             parts.append(f"<h3>{esc(spec['title'])}</h3>")
             parts.append(_table_html(name, report.tables[name], report.marks[name], spec["count_columns"],
-                                     spec["label_columns"]))
+                                     spec["label_columns"], spec.get("decimals")))
             for note in spec["notes"]:
                 parts.append(f'<p class="note">{esc(note)}</p>')
     parts.append("<h2>Methods and data provenance</h2>")

@@ -203,7 +203,147 @@ def merge_contiguous(counts: dict, below: int):
     return labels, {lab: g for lab, g in zip(labels, groups) if len(g) > 1}
 
 
-def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total_label, merge_below=10):
+def refine_cross(cross: dict, rows, row_merges: dict, cols, col_merges: dict, *, threshold: int,
+                 merged_row: str = OTHER):
+    """Choose how far to merge a two-way table (category x age) by the information each design keeps.
+
+    ``cross``: ``{(row level, column level): count}`` over the original levels; ``rows``/``cols``
+    and ``*_merges`` are the groups already chosen from the margins (:func:`merge_small`,
+    :func:`merge_contiguous`). Candidate designs come from a greedy sequence: each step takes, of
+    every merge of two neighbouring column groups and every move of a row group into
+    ``merged_row`` (when the table has one), the one leaving the fewest interior cells from 1 to ``threshold - 1``. Every
+    candidate (the margin-merged design and each step) is then protected as a small bundle: the
+    one-way tables of both dimensions (every original level, with their total), the two-way
+    interior and its margins, with all their equations, by
+    :func:`cdr.disclosure.secondary_suppression`. The design that publishes the most cells wins,
+    one-way cells counting twice (they are the tables people read first); ties go to the finer
+    design. The whole bundle is protected and audited afterwards as usual; this only chooses a design.
+
+    Why: a small interior cell whose row and column margins are published can only be protected
+    by hiding at least three more cells, in the margins when the other cells of its row or column
+    are zeros (zeros are shown), so a fine cross table can cost most of the one-way age table.
+
+    A design is never merged down to one row or one column: that is the one-way table again.
+
+    Returns ``(rows, row_merges, cols, col_merges, options)``; ``options`` is a DataFrame, one row
+    per candidate: ``step``, ``design`` (merges in words), ``interior_cells``, ``small_interior``,
+    ``published_one_way``, ``published_interior``, ``suppressed``, ``information``, ``chosen``.
+    """
+    def members(level, merges):
+        return merges.get(level, [level])
+
+    def value(r, c, rm, cm):
+        return sum(cross.get((a, b), 0) for a in members(r, rm) for b in members(c, cm))
+
+    def small(rows_, rm, cols_, cm):
+        return sum(0 < value(r, c, rm, cm) < threshold for r in rows_ for c in cols_)
+
+    design = (list(rows), dict(row_merges), list(cols), dict(col_merges), "margins only")
+    candidates = [design]
+    current = small(*design[:4])
+    while current:
+        rows, row_merges, cols, col_merges, _ = candidates[-1]
+        options = []
+        for i in range(len(cols) - 1 if len(cols) > 2 else 0):   # never down to one column: no breakdown left
+            a, b = cols[i], cols[i + 1]
+            label = "+".join(members(a, col_merges) + members(b, col_merges))
+            cm = {k: v for k, v in col_merges.items() if k not in (a, b)}
+            cm[label] = members(a, col_merges) + members(b, col_merges)
+            new_cols = cols[:i] + [label] + cols[i + 2:]
+            options.append((small(rows, row_merges, new_cols, cm), -len(rows) * len(new_cols),
+                            (rows, row_merges, new_cols, cm, f"merge columns {a} and {b}")))
+        for r in rows:
+            if r == merged_row or merged_row not in rows or len(rows) < 3:
+                continue
+            rm = dict(row_merges)
+            rm[merged_row] = [v for v in members(merged_row, row_merges) if v != merged_row] + members(r, row_merges)
+            new_rows = [v for v in rows if v not in (r, merged_row)] + [merged_row]
+            options.append((small(new_rows, rm, cols, col_merges), -len(new_rows) * len(cols),
+                            (new_rows, rm, cols, col_merges, f"move row {r} into {merged_row}")))
+        if not options:
+            break
+        best = min(options, key=lambda o: (o[0], o[1]))
+        if best[0] >= current:
+            break
+        current = best[0]
+        candidates.append(best[2])
+    rows_all = sorted({r for r, _ in cross}, key=lambda v: [r for r, _ in cross].index(v))
+    cols_all = sorted({c for _, c in cross}, key=lambda v: [c for _, c in cross].index(v))
+    rows_out = []
+    for step, (rws, rm, cls, cm, what) in enumerate(candidates):
+        loss = _cross_information(cross, rows_all, cols_all, rws, rm, cls, cm, threshold=threshold)
+        rows_out.append({"step": step, "design": what if step <= 1 else "; ".join(
+                         c[4] for c in candidates[1:step + 1]), "interior_cells": len(rws) * len(cls),
+                         "small_interior": small(rws, rm, cls, cm), **loss})
+    options = pd.DataFrame(rows_out)
+    best = int(options.sort_values(["information", "step"], ascending=[False, True])["step"].iloc[0])
+    options["chosen"] = options["step"] == best
+    rows, row_merges, cols, col_merges, _ = candidates[best]
+    return rows, row_merges, cols, col_merges, options
+
+
+def _cross_information(cross, rows_all, cols_all, rows, rm, cols, cm, *, threshold):
+    """Cells published when a one-way x one-way + two-way bundle is protected (see :func:`refine_cross`)."""
+    from cdr import disclosure
+
+    def members(level, merges):
+        return merges.get(level, [level])
+
+    vals = {}
+    eqs = []
+    total = sum(cross.values())
+    vals["T"] = total
+    for r in rows_all:
+        vals[f"R:{r}"] = sum(cross.get((r, c), 0) for c in cols_all)
+    for c in cols_all:
+        vals[f"C:{c}"] = sum(cross.get((r, c), 0) for r in rows_all)
+    eqs.append(("T", [f"R:{r}" for r in rows_all]))
+    eqs.append(("T", [f"C:{c}" for c in cols_all]))
+    for r in rows:
+        rid = f"R:{r}"
+        if r not in rm or len(members(r, rm)) == 1:
+            rid = f"R:{members(r, rm)[0]}"
+        else:
+            vals[rid] = sum(vals[f"R:{m}"] for m in members(r, rm))
+            eqs.append((rid, [f"R:{m}" for m in members(r, rm)]))
+        for c in cols:
+            vals[f"X:{r}|{c}"] = sum(cross.get((a, b), 0) for a in members(r, rm) for b in members(c, cm))
+        eqs.append((rid, [f"X:{r}|{c}" for c in cols]))
+    for c in cols:
+        cid = f"C:{c}"
+        if c not in cm or len(members(c, cm)) == 1:
+            cid = f"C:{members(c, cm)[0]}"
+        else:
+            vals[cid] = sum(vals[f"C:{m}"] for m in members(c, cm))
+            eqs.append((cid, [f"C:{m}" for m in members(c, cm)]))
+        eqs.append((cid, [f"X:{r}|{c}" for r in rows]))
+    frame = pd.DataFrame({"cell": list(vals), "value": list(vals.values())})
+    frame["tables"] = [["cross"]] * len(frame)
+    frame["locked"] = False
+    frame["previously_suppressed"] = False
+    bundle = disclosure.Bundle(cells=frame, equations=eqs, tables={}, spec={"source": "cdr.report design choice"})
+    res = disclosure.secondary_suppression(bundle, threshold=threshold).cells.set_index("cell")["suppressed"]
+    one_way = [k for k in vals if k[:2] in ("R:", "C:") and "+" not in k and k[2:] in set(rows_all) | set(cols_all)]
+    interior = [k for k in vals if k.startswith("X:")]
+    pub_one = int((~res.loc[one_way]).sum())
+    pub_int = int((~res.loc[interior]).sum())
+    return {"published_one_way": pub_one, "published_interior": pub_int, "suppressed": int(res.sum()),
+            "information": 2 * pub_one + pub_int}
+
+
+def _age_column(level: str) -> str:
+    """Column name of an age group: ``age_neonatal``, ``age_under_1``, ``age_0_4``, ``age_28d_4``, ``age_1_17``."""
+    parts = level.split("+")
+    if len(parts) == 1:
+        return "age_" + level.replace("-", "_")
+    start = {"neonatal": "0", "postneonatal": "28d"}.get(parts[0], parts[0].split("-")[0])
+    if parts[-1] == "postneonatal":
+        return "age_under_1" if start == "0" else "age_28d_364d"
+    return f"age_{start}_{parts[-1].split('-')[-1]}"
+
+
+def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total_label, merge_below=10,
+                   threshold=5):
     """The bundle of cells and the ordered list of :class:`TableSpec`."""
     bundle = Bundle(geo.unit_las, LEVELS, years=[period_labels[k] for k in trend_keys], total_period=total_label)
     c = _Counter(rec, bundle, period_labels)
@@ -295,6 +435,11 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
     cats, cat_merges = merge_small(true, merge_below, OTHER)
     ages_true = {a: c.value("deaths", U, key, age_band=a) for a in AGE_BANDS}
     ages, age_merges = merge_contiguous(ages_true, merge_below)
+    cross = {(v, a): c.value("deaths", U, key, category=v, age_band=a) for v in LEVELS["category"] for a in AGE_BANDS}
+    cats, cat_merges, ages, age_merges, design_options = refine_cross(cross, cats, cat_merges, ages, age_merges,
+                                                                      threshold=threshold)
+    steps = int(design_options.loc[design_options["chosen"], "step"].iloc[0])
+    bundle.design_options = design_options
     for dim, levels, merges in (("category", cats, cat_merges), ("age_band", ages, age_merges)):
         if merges:
             c.merge(dim, merges)
@@ -302,13 +447,20 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
     lab = pd.DataFrame({"category": [*cats, "total"], "label": [_cat_label(v, cat_merges) for v in cats] + ["Total"]})
     counts = {}
     for a in ages:
-        counts[f"age_{a.replace('-', '_').replace('+', '_to_')}"] = (
+        counts[_age_column(a)] = (
             [c.cell("deaths", U, key, category=v, age_band=a) for v in cats] + [c.cell("deaths", U, key, age_band=a)])
     counts["all_ages"] = [c.cell("deaths", U, key, category=v) for v in cats] + [c.cell("deaths", U, key)]
     notes = ["Columns: age bands (neonatal 0-27 days, postneonatal 28-364 days, then years)."]
     if cat_merges or age_merges:
         notes.append(f"Categories and neighbouring age bands with fewer than {merge_below} deaths in the period are "
                      "combined, so that small numbers are not broken down further.")
+    if steps:
+        notes.append(f"Further combined ({steps} step(s)) because a category x age cell would otherwise be a count "
+                     f"from 1 to {threshold - 1}: protecting it by suppression would hide cells of the one-way age and "
+                     "category tables instead. The one-way tables keep every age band and category.")
+    if age_merges:
+        notes.append("Age groups: " + "; ".join(f"{_age_column(g)} = " + " + ".join(AGE_BAND_LABELS[m] for m in mem)
+                                                 for g, mem in age_merges.items()) + ".")
     tables.append(TableSpec("category_by_age_band", f"Deaths by category of death and age band, {label}", lab,
                             counts=counts, notes=notes))
 

@@ -19,9 +19,16 @@ MARKERS = pd.DataFrame({
 
 
 def write_bundle(report, out: pathlib.Path) -> dict:
+    """Write every file of the bundle to ``out``; files an earlier bundle wrote there and this one does not are removed.
+
+    Only files listed in the ``outputs`` of an earlier ``out/manifest.json`` (written by this
+    function) are candidates for removal, and only inside ``out``; anything else in the directory is
+    left alone.
+    """
     from cdr.report._inputs import file_sha256
 
     out.mkdir(parents=True, exist_ok=True)
+    owned = _previous_outputs(out)
     (out / "tables").mkdir(exist_ok=True)
     (out / "figures").mkdir(exist_ok=True)
     files = {}
@@ -46,10 +53,33 @@ def write_bundle(report, out: pathlib.Path) -> dict:
     files["report.html"] = html
     manifest = dict(report.manifest)
     manifest["outputs"] = {k: file_sha256(p) for k, p in sorted(files.items())}
+    stale = sorted(owned - set(files) - {"manifest.json"})
+    for rel in stale:
+        (out / rel).unlink(missing_ok=True)
+    if stale:
+        manifest["removed_from_earlier_run"] = stale
     path = out / "manifest.json"
     path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     files["manifest.json"] = path
     return files
+
+
+def _previous_outputs(out: pathlib.Path) -> set:
+    """Relative paths of the files an earlier bundle in ``out`` wrote (its manifest's ``outputs``), inside ``out``."""
+    path = out / "manifest.json"
+    if not path.is_file():
+        return set()
+    try:
+        listed = json.loads(path.read_text(encoding="utf-8")).get("outputs") or {}
+    except (ValueError, AttributeError):
+        return set()   # not a manifest of ours: remove nothing
+    root = out.resolve()
+    owned = set()
+    for rel in listed:
+        target = (out / str(rel)).resolve()
+        if root in target.parents and target.is_file():
+            owned.add(pathlib.PurePosixPath(target.relative_to(root)).as_posix())
+    return owned
 
 
 def _notes(report) -> pd.DataFrame:

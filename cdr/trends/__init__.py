@@ -4,8 +4,9 @@
   log-population offset, an overdispersion test and annual percent change (APC).
 - :func:`compare_to` — each group's trend against a reference (e.g. national) trend: rate ratio over
   time and a test of different slopes (group x time interaction).
-- :func:`joinpoint` — segmented (joinpoint) regression, either as a Poisson GLM (``method="glm"``)
-  or reproducing the NCI Joinpoint Regression Program (``method="nci"``).
+- :func:`joinpoint` — segmented (joinpoint) regression, either as a Poisson / negative binomial GLM
+  with optional covariates such as the 2021 level shift (``method="glm"``) or reproducing the NCI
+  Joinpoint Regression Program (``method="nci"``, with its BIC, BIC3, weighted BIC and permutation tests).
 - :func:`analyse` — all of the above for one level of the roll-up, from records, ready to write.
 - :func:`population_break` — the 2021 level-shift indicator for the population series break.
 

@@ -25,7 +25,8 @@ class TrendAnalysis:
     tables : dict of str to pandas.DataFrame
         ``apc``, ``fitted`` and, where they apply, ``covariates``, ``compare_slopes``,
         ``compare_ratios``, ``joinpoint_segments``, ``joinpoint_aapc``, ``joinpoint_selection``,
-        ``joinpoint_tests``.
+        ``joinpoint_tests``, ``joinpoint_families`` (glm) and ``joinpoint_covariates`` (glm with the
+        2021 break).
     trend, comparison, joinpoints
         The :class:`~cdr.trends.TrendResult`, :class:`~cdr.trends.CompareResult` (None at nation
         level) and :class:`~cdr.trends.JoinpointResult` (None unless asked for).
@@ -97,7 +98,8 @@ def analyse(records, *, level="nation", design=None, years=None, year_type="repo
     family : {"auto", "poisson", "negbin"}
         Trend family (:func:`fit_trend`).
     population_break_2021 : bool
-        Add a level shift at 2021 for the break in the population series (:func:`population_break`).
+        Add a level shift at 2021 for the break in the population series (:func:`population_break`),
+        to the trend model and, with ``joinpoint_method="glm"``, to the joinpoint models.
     joinpoints : bool
         Also fit joinpoint models (:func:`joinpoint`) with ``joinpoint_method``, ``selection``,
         ``max_joinpoints`` and ``seed``.
@@ -128,13 +130,18 @@ def analyse(records, *, level="nation", design=None, years=None, year_type="repo
         tables["compare_ratios"] = comparison.ratios
     jp = None
     if joinpoints:
+        jp_cov = covariates if joinpoint_method == "glm" else None   # NCI's WLS model takes no covariates
         jp = joinpoint(data, time="period_start", method=joinpoint_method, by=by, max_joinpoints=max_joinpoints,
-                       selection=selection, seed=seed)
+                       selection=selection, seed=seed, covariates=jp_cov)
         tables["joinpoint_segments"] = jp.segments
         tables["joinpoint_aapc"] = jp.aapc()
         tables["joinpoint_selection"] = jp.selection
         if len(jp.tests):
             tables["joinpoint_tests"] = jp.tests
+        if joinpoint_method == "glm":
+            tables["joinpoint_families"] = jp.families
+            if jp_cov:
+                tables["joinpoint_covariates"] = jp.covariates
     settings = {"level": level, "years": None if years is None else list(years), "year_type": year_type,
                 "vintage": vintage, "family": family, "population_break_2021": population_break_2021,
                 "joinpoints": joinpoints, "joinpoint_method": joinpoint_method, "selection": selection,

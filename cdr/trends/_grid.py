@@ -6,8 +6,9 @@ Two engines share one list of candidate joinpoint placements:
   has an orthonormal basis ``Q`` (batched QR), and the residual sum of squares of any response
   vector is ``||y_w||^2 - ||Q^T y_w||^2``. One batched matrix product scores every placement for
   many responses at once (the observed series and thousands of permuted series).
-- :func:`poisson_grid` — Poisson log-linear GLM with an offset, fitted for every placement at once
-  by batched iteratively reweighted least squares.
+- :func:`poisson_grid` — log-linear GLM with an offset (Poisson, or negative binomial NB2 with a fixed
+  ``alpha``) and optional covariate columns, fitted for every placement at once by batched
+  iteratively reweighted least squares.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["placements", "design", "wls_grid", "poisson_grid", "max_feasible"]
+__all__ = ["placements", "design", "wls_grid", "poisson_grid", "max_feasible", "nb_deviance"]
 
 _CHUNK_ELEMENTS = 4_000_000  # floats per working array (~32 MB)
 
@@ -58,22 +59,27 @@ def max_feasible(n, min_end, min_between) -> int:
     return span // (min_between + 1) + 1
 
 
-def design(x, taus) -> np.ndarray:
-    """Design matrix [1, x, (x - tau_1)+, ...] for one placement (x in the caller's units)."""
+def design(x, taus, Z=None) -> np.ndarray:
+    """Design matrix [1, x, (x - tau_1)+, ..., Z] for one placement (x in the caller's units)."""
     x = np.asarray(x, dtype=float)
     cols = [np.ones_like(x), x] + [np.clip(x - t, 0.0, None) for t in np.atleast_1d(taus)]
+    if Z is not None and np.size(Z):
+        cols += list(np.asarray(Z, dtype=float).reshape(len(x), -1).T)
     return np.column_stack(cols)
 
 
-def _batched_design(xs, combos) -> np.ndarray:
-    """(m, n, 2 + k) designs for all placements; ``xs`` already centred/scaled."""
+def _batched_design(xs, combos, Z=None) -> np.ndarray:
+    """(m, n, 2 + k + q) designs for all placements; ``xs`` already centred/scaled; ``Z`` (n, q) last."""
     m, k = combos.shape
     n = len(xs)
-    X = np.empty((m, n, 2 + k))
+    q = 0 if Z is None else Z.shape[1]
+    X = np.empty((m, n, 2 + k + q))
     X[:, :, 0] = 1.0
     X[:, :, 1] = xs
     for j in range(k):
         X[:, :, 2 + j] = np.clip(xs[None, :] - xs[combos[:, j]][:, None], 0.0, None)
+    if q:
+        X[:, :, 2 + k:] = Z[None, :, :]
     return X
 
 
@@ -134,8 +140,24 @@ def wls_grid(x, y, w, k, min_end, min_between, Y=None):
     return np.asarray(best_combo, dtype=np.int64), max(best_sse, 0.0), best_many
 
 
-def _irls_poisson(X, y, offset, n_iter=30, tol=1e-10):
-    """Batched Poisson IRLS. X (m, n, p); y (B, n); returns deviance (B, m) and beta (B, m, p)."""
+def nb_deviance(y, mu, alpha):
+    """Deviance of a log-linear model: Poisson (``alpha=0``) or NB2 with fixed ``alpha`` (broadcasts)."""
+    y = np.asarray(y, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ylog = np.where(y > 0, y * np.log(y / mu), 0.0)
+        if alpha > 0:
+            r = 1.0 / alpha
+            term = ylog - (y + r) * np.log((1.0 + alpha * y) / (1.0 + alpha * mu))
+        else:
+            term = ylog - (y - mu)
+    return 2.0 * np.sum(term, axis=-1)
+
+
+def _irls_poisson(X, y, offset, n_iter=30, tol=1e-10, alpha=0.0):
+    """Batched IRLS of a log-link GLM: Poisson, or NB2 with fixed ``alpha`` (IRLS weight mu/(1 + alpha mu)).
+
+    X (m, n, p); y (B, n); returns deviance (B, m) and beta (B, m, p).
+    """
     B, n = y.shape
     m, _, p = X.shape
     eta = np.broadcast_to(np.log(y + 0.5)[:, None, :], (B, m, n)).copy()
@@ -144,8 +166,9 @@ def _irls_poisson(X, y, offset, n_iter=30, tol=1e-10):
     for _ in range(n_iter):
         mu = np.exp(eta)
         z = eta - offset + (y[:, None, :] - mu) / mu
-        XtWX = np.einsum("mni,bmn,mnj->bmij", X, mu, X) + ridge
-        XtWz = np.einsum("mni,bmn->bmi", X, mu * z)
+        wt = mu / (1.0 + alpha * mu) if alpha > 0 else mu
+        XtWX = np.einsum("mni,bmn,mnj->bmij", X, wt, X) + ridge
+        XtWz = np.einsum("mni,bmn->bmi", X, wt * z)
         new = np.linalg.solve(XtWX, XtWz[..., None])[..., 0]
         delta = np.max(np.abs(new - beta))
         beta = new
@@ -153,30 +176,30 @@ def _irls_poisson(X, y, offset, n_iter=30, tol=1e-10):
         if delta < tol:
             break
     mu = np.exp(eta)
-    yy = y[:, None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.where(yy > 0, yy * np.log(yy / mu), 0.0)
-    dev = 2.0 * np.sum(term - (yy - mu), axis=2)
+    dev = nb_deviance(y[:, None, :], mu, alpha)
     return dev, beta
 
 
-def poisson_grid(x, counts, offset, k, min_end, min_between, Ycounts=None):
-    """Best placement of k joinpoints in a Poisson GLM with offset (minimum deviance).
+def poisson_grid(x, counts, offset, k, min_end, min_between, Ycounts=None, Z=None, alpha=0.0):
+    """Best placement of k joinpoints in a log-linear GLM with offset (minimum deviance).
 
-    Returns ``(combo, deviance, dev_many)`` like :func:`wls_grid`; ``Ycounts`` is (n, B).
+    Poisson when ``alpha == 0``, else negative binomial (NB2) with that fixed ``alpha``; ``Z`` (n, q)
+    are extra covariate columns (e.g. a level shift). Returns ``(combo, deviance, dev_many)`` like
+    :func:`wls_grid`; ``Ycounts`` is (n, B).
     """
     combos = placements(len(x), k, min_end, min_between)
     if len(combos) == 0:
         raise ValueError(f"no admissible placement of {k} joinpoints in {len(x)} observations")
     xs = _scale(x)
+    Z = None if Z is None or np.size(Z) == 0 else np.asarray(Z, dtype=float).reshape(len(x), -1)
     offset = np.asarray(offset, dtype=float)
     y = np.asarray(counts, dtype=float)[None, :]
-    n, p = len(x), 2 + k
+    n, p = len(x), 2 + k + (0 if Z is None else Z.shape[1])
     step = max(1, _CHUNK_ELEMENTS // (n * p * p))
     best_dev, best_combo = np.inf, None
     for start in range(0, len(combos), step):
         chunk = combos[start:start + step]
-        dev, _ = _irls_poisson(_batched_design(xs, chunk), y, offset)
+        dev, _ = _irls_poisson(_batched_design(xs, chunk, Z), y, offset, alpha=alpha)
         i = int(np.argmin(dev[0]))
         if dev[0, i] < best_dev:
             best_dev, best_combo = float(dev[0, i]), chunk[i]
@@ -190,6 +213,7 @@ def poisson_grid(x, counts, offset, k, min_end, min_between, Ycounts=None):
             yb = Yc[b0:b0 + bstep]
             for start in range(0, len(combos), cstep):
                 chunk = combos[start:start + cstep]
-                dev, _ = _irls_poisson(_batched_design(xs, chunk), yb, offset, n_iter=25, tol=1e-8)
+                dev, _ = _irls_poisson(_batched_design(xs, chunk, Z), yb, offset, n_iter=25, tol=1e-8,
+                                       alpha=alpha)
                 many[b0:b0 + bstep] = np.minimum(many[b0:b0 + bstep], dev.min(axis=1))
     return np.asarray(best_combo, dtype=np.int64), max(best_dev, 0.0), many

@@ -23,6 +23,7 @@ MULTIPLIER = 100_000
 _METHODS = ("glm", "nci")
 _VARIANCES = ("poisson", "se", "constant")
 _SELECTIONS = ("permutation", "bic", "bic3", "wbic")
+_FAMILIES = ("auto", "poisson", "negbin")
 _OVERDISPERSION_P = 0.05
 
 
@@ -51,7 +52,12 @@ class _SeriesFit:
     sse: float = np.nan
     deviance: float = np.nan
     family: str = "wls"
-    dispersion: float = 1.0
+    dispersion: float = 1.0              # quasi-Poisson scale (1 unless the NB fallback was needed)
+    alpha: float = 0.0                   # NB2 ancillary parameter (0 = Poisson)
+    pearson_dispersion: float = np.nan   # Pearson chi2/df of the Poisson fit of the largest model
+    overdispersion_p: float = np.nan
+    Z: np.ndarray | None = None          # glm covariate columns (n, q)
+    covariate_names: list = field(default_factory=list)
     selection: pd.DataFrame | None = None
     tests: pd.DataFrame | None = None
     notes: list = field(default_factory=list)
@@ -60,9 +66,16 @@ class _SeriesFit:
     def joinpoints(self) -> list:
         return [_py(v) for v in self.x[self.combo]]
 
+    def covariates_at(self, xg):
+        """Covariate values at times ``xg``: those of the latest observed time <= xg (a step function)."""
+        if self.Z is None:
+            return None
+        i = np.clip(np.searchsorted(self.x, xg, side="right") - 1, 0, len(self.x) - 1)
+        return self.Z[i]
+
     def fitted_rate(self, xgrid=None) -> np.ndarray:
         xg = self.x if xgrid is None else np.asarray(xgrid, dtype=float)
-        eta = design(xg - self.x[0], self.x[self.combo] - self.x[0]) @ self.beta
+        eta = design(xg - self.x[0], self.x[self.combo] - self.x[0], self.covariates_at(xg)) @ self.beta
         if self.method == "glm":
             return np.exp(eta) * self.rate_scale
         return np.exp(eta)
@@ -82,12 +95,13 @@ def _py(v):
 def joinpoint(data, *, time="year", count="deaths", population="population", rate=None, se=None,
               method="glm", variance="poisson", max_joinpoints=3, n_joinpoints=None, min_obs_end=2,
               min_obs_between=2, selection="permutation", n_permutations=4499, alpha=0.05, seed=0,
-              by=None):
+              by=None, covariates=None, family="auto"):
     """Joinpoint regression: continuous segmented log-linear trends with changes at observed times.
 
     Two models share one exhaustive grid search over joinpoint locations at the observed times.
-    ``method="glm"`` (default for death counts) is a Poisson log-linear GLM of counts with a
-    ln(population) offset (quasi-Poisson when overdispersed). ``method="nci"`` is the model of the
+    ``method="glm"`` (default for death counts) is a log-linear GLM of counts with a ln(population)
+    offset: Poisson, or negative binomial (NB2) when the counts are overdispersed, optionally with
+    covariates such as the 2021 population-series level shift. ``method="nci"`` is the model of the
     US National Cancer Institute's Joinpoint Regression Program: weighted least squares on ln(rate),
     with Joinpoint 4.x's parametric confidence limits, and reproduces its exported results.
 
@@ -126,16 +140,29 @@ def joinpoint(data, *, time="year", count="deaths", population="population", rat
         Randomness of the permutation tests only; same seed, same result.
     by : str or list of str, optional
         Group columns: one independent fit per group.
+    covariates : str or list of str, optional
+        ``method="glm"`` only: numeric columns added to every model (constant within a group and
+        time), e.g. ``"break_2021"`` from :func:`cdr.trends.population_break` for the step in the
+        population series at 2021. Joinpoints, APCs and AAPCs are then net of the covariates; their
+        rate ratios are in ``.covariates``.
+    family : {"auto", "poisson", "negbin"}, default "auto"
+        ``method="glm"`` only. ``"auto"``: Poisson unless the Pearson chi-square test of the largest
+        model rejects (p < 0.05), then negative binomial NB2 with alpha estimated once by maximum
+        likelihood on that model and held fixed for the grid search, selection and limits (an
+        :class:`~cdr.errors.OverdispersionWarning` says so). ``"negbin"`` always does the latter.
+        If the NB fit fails, quasi-Poisson (Pearson dispersion) is used instead and the result says so.
 
     Returns
     -------
     JoinpointResult
         ``.joinpoints`` (list of times; a dict keyed by group when `by`), ``.segments`` (group
         columns, ``segment``, ``start``, ``end``, ``apc``, ``apc_lower``, ``apc_upper``,
-        ``p_value``, ``slope``, ``slope_se``, ``df``, ``method``), ``.sse`` (weighted residual sum
-        of squares; for ``glm`` the Pearson chi-square), ``.aapc(start, end)``, ``.selection``
-        (criteria per number of joinpoints), ``.tests`` (permutation tests), ``.fitted``,
-        ``.summary()``, ``.to_frame()``, ``.plot()``.
+        ``p_value``, ``slope``, ``slope_se``, ``df``, ``method`` — for ``glm`` the family used:
+        ``poisson``, ``negbin`` or ``quasipoisson``), ``.sse`` (weighted residual sum of squares; for
+        ``glm`` the Pearson chi-square), ``.aapc(start, end)``, ``.selection`` (criteria per number
+        of joinpoints), ``.tests`` (permutation tests), ``.families`` (family, NB alpha and the
+        overdispersion test per group), ``.covariates`` (rate ratios), ``.fitted``, ``.summary()``,
+        ``.to_frame()``, ``.plot()``.
 
     Notes
     -----
@@ -145,7 +172,8 @@ def joinpoint(data, *, time="year", count="deaths", population="population", rat
     joinpoint, with the residual variance pooled over segments on n - 3k - 2 degrees of freedom
     (t quantile); the AAPC variance is sum w_i^2 var(b_i) (normal quantile; the APC's own t-based
     limits when the range lies in one segment). ``glm``: Wald limits from the GLM covariance,
-    conditional on the selected joinpoints (normal; t with n - 2k - 2 df when quasi-Poisson).
+    conditional on the selected joinpoints and, for NB, on alpha (normal; t with n - p - k df when
+    quasi-Poisson).
     The R equivalents are NCI's Joinpoint program (``nih.joinpoint``) and ``segmented``.
 
     Examples
@@ -170,6 +198,12 @@ def joinpoint(data, *, time="year", count="deaths", population="population", rat
     if method == "glm" and selection == "wbic":
         raise ValueError(f"{caller}: selection='wbic' is defined for the WLS model; use method='nci', "
                          "or selection='bic'/'bic3'/'permutation' with method='glm'.")
+    if family not in _FAMILIES:
+        raise ValueError(f"{caller}: 'family' must be one of {_FAMILIES}; got {family!r}.")
+    covariates = as_list(covariates)
+    if method == "nci" and (covariates or family != "auto"):
+        raise ValueError(f"{caller}: 'covariates' and 'family' apply to method='glm'; NCI's WLS model "
+                         "has neither. Use method='glm' (counts and populations) to adjust for a level shift.")
     if method == "glm" and (rate is not None or se is not None or variance != "poisson"):
         raise ValueError(f"{caller}: method='glm' models counts with a population offset; 'rate', 'se' "
                          "and 'variance' apply to method='nci'. Pass count= and population= instead.")
@@ -189,25 +223,32 @@ def joinpoint(data, *, time="year", count="deaths", population="population", rat
     if variance == "poisson" and method == "nci" and count is None:
         raise ValueError(f"{caller}: variance='poisson' weights by the count; give count= or choose "
                          "variance='se' (with se=) or 'constant'.")
-    needed = [time, *by] + [c for c in (count, population, rate, se) if c is not None]
+    needed = [time, *by] + [c for c in (count, population, rate, se) if c is not None] + covariates
     frame = check_frame(data, needed, caller)
+    for c in covariates:
+        if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])) \
+                or not np.all(np.isfinite(frame[c].to_numpy(dtype=float))):
+            raise ValueError(f"{caller}: covariate '{c}' must be numeric with no missing values "
+                             f"(e.g. population_break(data['{time}'])); got dtype {frame[c].dtype}.")
     if count is not None:
         check_counts(frame, count, population if rate is None or method == "glm" else None, caller)
     rng = as_generator(seed)
 
     fits = []
     for key, sub in group_keys(frame, by):
-        series = _prepare(sub, key, caller, method, time, count, population, rate, se, variance)
+        series = _prepare(sub, key, caller, method, time, count, population, rate, se, variance,
+                          covariates)
         _fit_series(series, method=method, max_joinpoints=max_joinpoints, n_joinpoints=n_joinpoints,
                     min_end=min_obs_end, min_between=min_obs_between, selection=selection,
-                    n_permutations=n_permutations, alpha=alpha, rng=rng)
+                    n_permutations=n_permutations, alpha=alpha, rng=rng, family=family)
         fits.append(series)
 
     spec = dict(function="cdr.trends.joinpoint", time=time, count=count, population=population,
                 rate=rate, se=se, method=method, variance=variance if method == "nci" else "poisson",
                 max_joinpoints=max_joinpoints, n_joinpoints=n_joinpoints, min_obs_end=min_obs_end,
                 min_obs_between=min_obs_between, selection=None if n_joinpoints is not None else selection,
-                n_permutations=n_permutations, alpha=alpha,
+                n_permutations=n_permutations, alpha=alpha, covariates=covariates,
+                family=family if method == "glm" else None, overdispersion_p=_OVERDISPERSION_P,
                 seed=seed if not isinstance(seed, np.random.Generator) else "Generator", by=by,
                 rate_units="per 100,000 person-years" if rate is None else f"units of '{rate}'",
                 synthetic=bool(getattr(data, "attrs", {}).get("synthetic", False)
@@ -225,7 +266,7 @@ def _where(key):
     return "" if not key else " in group " + ", ".join(f"{k}={v!r}" for k, v in key.items())
 
 
-def _prepare(sub, key, caller, method, time, count, population, rate, se, variance):
+def _prepare(sub, key, caller, method, time, count, population, rate, se, variance, covariates=()):
     sub = sub.sort_values(time, kind="stable")
     x = pd.to_numeric(sub[time], errors="coerce").to_numpy(dtype=float)
     if not np.all(np.isfinite(x)):
@@ -243,8 +284,17 @@ def _prepare(sub, key, caller, method, time, count, population, rate, se, varian
     if method == "glm":
         r = cnt / pop * MULTIPLIER
         lo, hi = exact_rate_ci(cnt, pop, 0.95, MULTIPLIER)
+        Z = None
+        if covariates:
+            Z = sub[list(covariates)].to_numpy(dtype=float)
+            X = design(x - x[0], [], Z)
+            if np.linalg.matrix_rank(X) < X.shape[1]:
+                raise ValueError(f"{caller}: the covariates {list(covariates)} are constant or collinear with "
+                                 f"time{_where(key)} (e.g. a 2021 break with no years on one side); drop them "
+                                 "for this group or fit it separately.")
         return _SeriesFit(key=key, method="glm", x=x, rate=r, rate_lower=lo, rate_upper=hi, y=cnt,
-                          w=pop, count=cnt, population=pop, rate_scale=MULTIPLIER, family="poisson")
+                          w=pop, count=cnt, population=pop, rate_scale=MULTIPLIER, family="poisson",
+                          Z=Z, covariate_names=list(covariates))
     if rate is not None:
         r = pd.to_numeric(sub[rate], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(r) | (r <= 0)
@@ -284,7 +334,7 @@ def _prepare(sub, key, caller, method, time, count, population, rate, se, varian
 # fitting one series
 # --------------------------------------------------------------------------------------------
 def _fit_series(s, *, method, max_joinpoints, n_joinpoints, min_end, min_between, selection,
-                n_permutations, alpha, rng):
+                n_permutations, alpha, rng, family="auto"):
     n = len(s.x)
     kmax_data = max_feasible(n, min_end, min_between)
     if n_joinpoints is not None:
@@ -308,10 +358,14 @@ def _fit_series(s, *, method, max_joinpoints, n_joinpoints, min_end, min_between
         if method == "nci":
             combo, sse, _ = wls_grid(s.x, s.y, s.w, k, min_end, min_between)
         else:
-            combo, sse, _ = poisson_grid(s.x, s.y, np.log(s.w), k, min_end, min_between)
+            combo, sse, _ = poisson_grid(s.x, s.y, np.log(s.w), k, min_end, min_between, Z=s.Z)
         grid[k] = (combo, sse)
     if method == "glm":
-        _glm_dispersion(s, grid, max(ks))
+        _glm_family(s, grid, max(ks), family)
+        if s.family == "negbin":   # re-run the grid search under the NB likelihood (alpha fixed)
+            for k in ks:
+                grid[k] = poisson_grid(s.x, s.y, np.log(s.w), k, min_end, min_between, Z=s.Z,
+                                       alpha=s.alpha)[:2]
     if n_joinpoints is not None:
         chosen = n_joinpoints
     elif selection == "permutation":
@@ -330,27 +384,102 @@ def _fit_series(s, *, method, max_joinpoints, n_joinpoints, min_end, min_between
         _finish_glm(s)
 
 
-def _glm_dispersion(s, grid, kbig):
-    """Pearson chi-square test of the most flexible model; quasi-Poisson when it rejects."""
+def _glm_design(s, combo):
+    return design(s.x - s.x[0], s.x[combo] - s.x[0], s.Z)
+
+
+def _glm_fit(s, X, y=None):
+    """statsmodels GLM of the series' family (alpha and dispersion fixed) for design X."""
     import statsmodels.api as sm
 
+    y = s.y if y is None else y
+    if s.family == "negbin":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return sm.GLM(y, X, family=sm.families.NegativeBinomial(alpha=s.alpha), offset=np.log(s.w)).fit()
+    return _poisson(y, X, np.log(s.w), scale=s.dispersion if s.family == "quasipoisson" else None)
+
+
+def _nb_alpha(y, X, offset, start=None):
+    """ML estimate of the NB2 alpha for a fixed design, by profiling: for each alpha the coefficients
+    are fitted by IRLS, and the NB2 log-likelihood is maximised over ln(alpha) in [ln 1e-8, ln 100]
+    (as MASS::glm.nb alternates theta and beta). None when the maximum is at the boundary or not finite."""
+    from scipy import optimize, special
+
+    from cdr.trends._grid import _irls_poisson
+
+    y = np.asarray(y, dtype=float)
+    Xb = np.asarray(X, dtype=float)[None]
+    scale = np.abs(Xb).max(axis=1, keepdims=True)
+    scale[scale == 0] = 1.0
+    Xb = Xb / scale                                   # well-conditioned columns for IRLS
+
+    def negll(log_a):
+        a = float(np.exp(log_a))
+        _, beta = _irls_poisson(Xb, y[None], offset, alpha=a)
+        mu = np.exp(Xb[0] @ beta[0, 0] + offset)
+        r = 1.0 / a
+        ll = (special.gammaln(y + r) - special.gammaln(r) - special.gammaln(y + 1)
+              + r * np.log(r / (r + mu)) + y * np.log(mu / (r + mu)))
+        return -float(np.sum(ll))
+
+    lo, hi = np.log(1e-8), np.log(100.0)
+    try:
+        with np.errstate(all="ignore"):
+            grid = np.linspace(lo, hi, 25)
+            vals = [negll(g) for g in grid]
+            i = int(np.nanargmin(vals))
+            res = optimize.minimize_scalar(negll, bounds=(grid[max(i - 1, 0)], grid[min(i + 1, 24)]),
+                                           method="bounded", options={"xatol": 1e-6})
+    except Exception:  # pragma: no cover - numerical failure handled by the fallback
+        return None
+    a = float(np.exp(res.x))
+    if not (res.success and np.isfinite(a)) or res.x < lo + 1.0 or res.x > hi - 0.5:
+        return None
+    return a
+
+
+def _glm_family(s, grid, kbig, family):
+    """Pearson chi-square test of the most flexible Poisson model; NB2 (alpha by ML on it) when it rejects.
+
+    ``family="negbin"`` skips the test's decision. If the NB fit fails, quasi-Poisson (dispersion
+    X^2/df) is the fallback. Degrees of freedom count each joinpoint as a parameter (n - p - k).
+    """
     combo = grid[kbig][0]
-    X = design(s.x - s.x[0], s.x[combo] - s.x[0])
+    X = _glm_design(s, combo)
     res = _poisson(s.y, X, np.log(s.w))
     df = len(s.x) - X.shape[1] - kbig
     if df <= 0:
         s.notes.append("dispersion not tested: no residual degrees of freedom")
-        return
-    chi2 = float(res.pearson_chi2)
-    p = float(stats.chi2.sf(chi2, df))
-    if p < _OVERDISPERSION_P and chi2 / df > 1:
-        s.family, s.dispersion = "quasipoisson", chi2 / df
-        msg = (f"counts are overdispersed{_where(s.key)} (Pearson chi2/df = {chi2 / df:.2f} on {df} df, "
-               f"p = {p:.3g}); standard errors, tests and criteria use a quasi-Poisson dispersion.")
-        warnings.warn("joinpoint: " + msg, OverdispersionWarning, stacklevel=5)
-        s.notes.append(msg)
+        if family != "negbin":
+            return
+        chi2, p = np.nan, np.nan
     else:
-        s.notes.append(f"Poisson dispersion accepted (Pearson chi2/df = {chi2 / df:.2f} on {df} df, p = {p:.3g})")
+        chi2 = float(res.pearson_chi2)
+        p = float(stats.chi2.sf(chi2, df))
+        s.pearson_dispersion, s.overdispersion_p = chi2 / df, p
+    over = df > 0 and p < _OVERDISPERSION_P and chi2 / df > 1
+    test = (f"Pearson chi2/df = {chi2 / df:.2f} on {df} df, p = {p:.3g}" if df > 0 else "not testable")
+    if family == "poisson" or (family == "auto" and not over):
+        s.notes.append(f"Poisson ({'requested' if family == 'poisson' else 'dispersion accepted'}; {test})"
+                       + ("; counts look overdispersed: consider family='auto'" if over else ""))
+        return
+    why = "negative binomial requested" if family == "negbin" else f"counts are overdispersed ({test})"
+    a = _nb_alpha(s.y, X, np.log(s.w), np.asarray(res.params))
+    if a is not None:
+        s.family, s.alpha = "negbin", a
+        msg = (f"{why}{_where(s.key)}: negative binomial NB2, alpha = {a:.4g} estimated by maximum "
+               f"likelihood on the {kbig}-joinpoint model and held fixed for every model.")
+    elif df > 0 and chi2 / df > 1:
+        s.family, s.dispersion = "quasipoisson", chi2 / df
+        msg = (f"{why}{_where(s.key)}: the negative binomial fit failed, so quasi-Poisson (dispersion "
+               f"{chi2 / df:.2f}) is used for standard errors, tests and criteria.")
+    else:
+        s.notes.append(f"{why}: the negative binomial fit failed (alpha at 0); Poisson kept ({test})")
+        return
+    if family == "auto":
+        warnings.warn("joinpoint: " + msg, OverdispersionWarning, stacklevel=4)
+    s.notes.append(msg)
 
 
 def _local_r2(s, combo):
@@ -386,7 +515,7 @@ def _criteria(s, grid, ks, min_end, min_between):
             row.update(sse=crit, bic=base + (2 * k + 2) * lnn, bic3=base + (3 * k + 2) * lnn,
                        wbic_weight=r2,
                        wbic=base + (((2 + (0 if k == 0 else r2)) * k + 2) * lnn))
-        else:
+        else:   # deviance (NB: at the fixed alpha), scaled by the quasi-Poisson dispersion if any
             d = crit / s.dispersion
             row.update(deviance=crit, bic=d + (2 * k + 2) * np.log(n), bic3=d + (3 * k + 2) * np.log(n))
         rows.append(row)
@@ -430,18 +559,19 @@ def _perm_p(s, grid, k0, k1, min_end, min_between, N, rng):
         with np.errstate(divide="ignore", invalid="ignore"):
             t = (sse0 - sse1) / sse1
     else:
-        import statsmodels.api as sm
-
-        mu = _poisson(s.y, X0, np.log(s.w)).fittedvalues
-        mu = np.asarray(mu)
-        if s.dispersion > 1:   # negative binomial draws with variance dispersion x mean
+        X0 = _glm_design(s, combo0)
+        mu = np.asarray(_glm_fit(s, X0).fittedvalues)
+        if s.family == "negbin":   # NB2 draws: variance mu + alpha mu^2
+            size = np.full_like(mu, 1.0 / s.alpha)
+            Y = rng.negative_binomial(size[None, :], (size / (size + mu))[None, :], size=(N, n)).T
+        elif s.dispersion > 1:     # quasi-Poisson fallback: NB draws with variance dispersion x mean
             size = mu / (s.dispersion - 1)
             Y = rng.negative_binomial(size[None, :], (size / (size + mu))[None, :], size=(N, n)).T
         else:
             Y = rng.poisson(mu[None, :], size=(N, n)).T
         t_obs = grid[k0][1] - grid[k1][1]
-        _, _, d0 = poisson_grid(s.x, s.y, np.log(s.w), k0, min_end, min_between, Y)
-        _, _, d1 = poisson_grid(s.x, s.y, np.log(s.w), k1, min_end, min_between, Y)
+        _, _, d0 = poisson_grid(s.x, s.y, np.log(s.w), k0, min_end, min_between, Y, Z=s.Z, alpha=s.alpha)
+        _, _, d1 = poisson_grid(s.x, s.y, np.log(s.w), k1, min_end, min_between, Y, Z=s.Z, alpha=s.alpha)
         t = d0 - d1
     tol = 1e-9 * max(1.0, abs(t_obs))
     p = (np.sum(t >= t_obs - tol) + 1) / (N + 1)
@@ -486,12 +616,8 @@ def _finish_nci(s, sse):
 
 
 def _finish_glm(s):
-    import statsmodels.api as sm
-
-    x0 = s.x[0]
-    X = design(s.x - x0, s.x[s.combo] - x0)
-    scale = s.dispersion if s.family == "quasipoisson" else 1.0
-    res = _poisson(s.y, X, np.log(s.w), scale=scale)
+    X = _glm_design(s, s.combo)
+    res = _glm_fit(s, X)
     s.beta = np.asarray(res.params)
     s.cov = np.asarray(res.cov_params())
     s.deviance = float(res.deviance)
@@ -502,6 +628,28 @@ def _finish_glm(s):
     s.slopes = L @ s.beta
     s.slope_se = np.sqrt(np.einsum("ij,jk,ik->i", L, s.cov, L))
     s.slope_df = float(len(s.x) - X.shape[1] - s.k) if s.family == "quasipoisson" else np.inf
+
+
+def covariates_table(s) -> pd.DataFrame:
+    """Rate ratios of the glm covariates (exp of their coefficients) with 95 % Wald limits."""
+    cols = ["covariate", "rate_ratio", "lower_95", "upper_95", "p_value", "method"]
+    if not s.covariate_names:
+        return pd.DataFrame(columns=cols)
+    j = np.arange(2 + s.k, 2 + s.k + len(s.covariate_names))
+    b, se = s.beta[j], np.sqrt(np.diag(s.cov)[j])
+    q = _quantile(s.slope_df)
+    return pd.DataFrame({"covariate": s.covariate_names, "rate_ratio": np.exp(b),
+                         "lower_95": np.exp(b - q * se), "upper_95": np.exp(b + q * se),
+                         "p_value": _pvalue(b / se, s.slope_df), "method": s.family})
+
+
+def family_row(s) -> dict:
+    """Which likelihood a glm fit used and why (one row per group)."""
+    return dict(family=s.family, alpha=s.alpha if s.family == "negbin" else np.nan,
+                dispersion=s.dispersion, pearson_dispersion=s.pearson_dispersion,
+                overdispersion_p=s.overdispersion_p, covariates=", ".join(s.covariate_names),
+                note=next((n for n in s.notes if "Poisson" in n or "negative binomial" in n
+                           or "dispersion" in n), ""))
 
 
 def _quantile(df, conf=0.95):

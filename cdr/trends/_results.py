@@ -178,6 +178,22 @@ class JoinpointResult:
         return self._with_keys([f.selection for f in self.fits])
 
     @property
+    def families(self) -> pd.DataFrame:
+        """Per group: the likelihood used (``family``: ``poisson``, ``negbin``, ``quasipoisson``; ``wls``
+        for nci), the NB2 ``alpha``, quasi-Poisson ``dispersion``, the Pearson chi2/df of the largest
+        Poisson model and its overdispersion test p-value, the ``covariates`` and a ``note`` on why."""
+        from cdr.trends._joinpoint import family_row
+
+        return self._with_keys([pd.DataFrame([family_row(f)]) for f in self.fits])
+
+    @property
+    def covariates(self) -> pd.DataFrame:
+        """Per group and covariate (``method="glm"``): rate ratio with 95 % limits and p-value."""
+        from cdr.trends._joinpoint import covariates_table
+
+        return self._with_keys([covariates_table(f) for f in self.fits])
+
+    @property
     def tests(self) -> pd.DataFrame:
         """Sequential permutation tests (empty unless ``selection='permutation'``)."""
         frames = [f.tests if f.tests is not None else pd.DataFrame() for f in self.fits]
@@ -222,12 +238,19 @@ class JoinpointResult:
             model = (f"NCI Joinpoint model: WLS on ln(rate), weights = {_WEIGHTS[s['variance']]}; "
                      "APC limits from separate per-segment fits (Joinpoint 4.x parametric, n - 3k - 2 df).")
         else:
-            model = ("Poisson GLM of counts with ln(population) offset (quasi-Poisson if overdispersed); "
-                     "Wald APC limits conditional on the joinpoints.")
+            fams = sorted({f.family for f in self.fits})
+            model = ("Log-linear GLM of counts with ln(population) offset; family "
+                     f"{s.get('family', 'auto')!r} -> used: {', '.join(fams)} (negative binomial NB2 with alpha "
+                     "by ML on the largest model when the Pearson test rejects; quasi-Poisson only if that "
+                     "fit fails). Wald APC limits conditional on the joinpoints.")
+            if s.get("covariates"):
+                model += f" Adjusted for {', '.join(s['covariates'])}: APCs are net of these."
         if s["selection"] is None:
             sel = f"Number of joinpoints fixed at {s['n_joinpoints']}."
         else:
-            sel = f"Number of joinpoints (0 to {s['max_joinpoints']}) chosen by {_CRITERIA[s['selection']]}."
+            crit = _CRITERIA_GLM.get(s["selection"]) if s["method"] == "glm" else None
+            sel = (f"Number of joinpoints (0 to {s['max_joinpoints']}) chosen by "
+                   f"{crit or _CRITERIA[s['selection']]}.")
         lines = [model, sel,
                  f"Joinpoints at observed times; >= {s['min_obs_end']} observations from each end and "
                  f">= {s['min_obs_between']} between joinpoints. Rates {s['rate_units']}."]
@@ -238,6 +261,10 @@ class JoinpointResult:
                   "Model selection": self.selection}
         if len(self.tests):
             tables["Permutation tests"] = self.tests
+        if s["method"] == "glm":
+            tables["Family"] = self.families
+            if s.get("covariates"):
+                tables["Covariates (rate ratios)"] = self.covariates
         return Summary(title=f"Joinpoint regression ({s['method']})" + _title_suffix(s), lines=lines,
                        tables=tables)
 
@@ -262,7 +289,7 @@ class JoinpointResult:
             ax.errorbar(f.x, f.rate, yerr=None if np.isnan(yerr).all() else yerr, fmt="o", ms=4,
                         capsize=2, color=colour, alpha=0.8, label=name)
             xg = np.linspace(f.x[0], f.x[-1], 200)
-            xg = np.union1d(xg, f.x[f.combo])
+            xg = np.union1d(xg, f.x)
             nj = len(f.combo)
             ax.plot(xg, f.fitted_rate(xg), "-", color=colour,
                     label=f"fitted ({nj} joinpoint{'s' if nj != 1 else ''})" if len(fits) == 1 else None)
@@ -282,7 +309,14 @@ _CRITERIA = {
     "permutation": "Kim et al. (2000) sequential permutation tests (level alpha/(max - k_null) each)",
     "bic": "BIC = ln(SSE/n) + (2k + 2) ln(n)/n",
     "bic3": "BIC3 = ln(SSE/n) + (3k + 2) ln(n)/n",
-    "wbic": "weighted BIC = ln(SSE/n) + ((2 + R2max) k + 2) ln(n)/n",
+    "wbic": ("weighted BIC = ln(SSE/n) + ((2 + R2max) k + 2) ln(n)/n = (1 - R2max) BIC + R2max BIC3 "
+             "(NCI Joinpoint help; Kim et al. 2023)"),
+}
+_CRITERIA_GLM = {
+    "permutation": ("Kim et al. (2000) sequential tests with a parametric bootstrap of the null model "
+                    "(level alpha/(max - k_null) each)"),
+    "bic": "BIC = D_k/phi + (2k + 2) ln(n) (D the deviance; NB at the fixed alpha)",
+    "bic3": "BIC3 = D_k/phi + (3k + 2) ln(n)",
 }
 
 
