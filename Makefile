@@ -46,7 +46,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/cdr data expected --out $(OUT)/expected_deaths.csv --map $(OUT)/expected_deaths.png
 	$(VENV)/bin/cdr footprints build --min-deaths 60 --seed 0 --out $(OUT)/footprints
 	$(VENV)/bin/cdr footprints compare $(OUT)/footprints/footprints.csv footprints/cdop_2019_real.csv --out $(OUT)/compare
-	$(VENV)/bin/cdr data synth --years 2019-2023 --seed 0 --out $(OUT)/synthetic_records.csv
+	$(VENV)/bin/cdr data synth --years 2018-2023 --seed 0 --out $(OUT)/synthetic_records.csv
 	$(VENV)/bin/cdr report --records $(OUT)/synthetic_records.csv --design $(OUT)/footprints/footprints.csv \
 		--footprint auto --year 2022-23 --out $(OUT)/report
 	@echo "demo: outputs in $(OUT)/ ; open $(OUT)/report/report.html"

@@ -76,3 +76,19 @@ def test_trends_at_footprint_level_with_a_catalog_design_and_joinpoints(record_f
     slopes = pd.read_csv(out / "compare_slopes.csv")
     assert len(slopes) == len(apc)
     assert (out / "joinpoint_segments.csv").exists()
+
+
+def test_trends_for_years_without_records_fails_with_a_clear_message(record_file, tmp_path, capsys):
+    assert main(["trends", "--records", str(record_file), "--years", "2010-2012", "--out", str(tmp_path / "t")]) == 1
+    err = capsys.readouterr().err
+    assert "no records in the requested reporting years" in err and "2010-2012" in err and "cover 2019-2023" in err
+    assert "Traceback" not in err
+
+
+def test_warnings_are_printed_once_as_plain_lines(record_file, tmp_path, capsys):
+    assert main(["trends", "--records", str(record_file), "--level", "region", "--out", str(tmp_path / "w")]) == 0
+    err_lines = capsys.readouterr().err.splitlines()
+    warnings_printed = [line for line in err_lines if line.startswith("cdr trends: warning:")]
+    assert warnings_printed, "the 2023 population carried forward should be reported"
+    assert len(warnings_printed) == len(set(warnings_printed))
+    assert not any(line.strip().startswith("pop = ") for line in err_lines)  # no source lines

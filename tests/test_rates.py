@@ -537,3 +537,10 @@ def test_dsr_table_groups_like_pandas_groupby_with_nan_and_categorical_keys():
     pd.testing.assert_frame_equal(groups.reset_index(drop=True), expected, check_dtype=False, check_categorical=False,
                                   check_column_type=False)
     np.testing.assert_array_equal(code, grouped.ngroup().to_numpy())
+
+
+def test_funnel_limits_warns_when_a_rate_baseline_is_given_per_100000():
+    from cdr.errors import CdrWarning
+
+    with pytest.warns(CdrWarning, match="Did you mean 30 / 100,000"):
+        funnel_limits("rate", [10_000], baseline=30)

@@ -40,14 +40,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_warnings(command: str):
+    """Show warnings as one plain line each (no source line), each distinct message once."""
+    seen = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if text in seen:
+            return
+        seen.add(text)
+        print(f"cdr {command}: warning: {text}", file=sys.stderr if file is None else file)
+
+    return show
+
+
 def main(argv=None) -> int:
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _print_warnings(args.command)
+            return int(args.func(args) or 0)
     except CdrError as exc:
         print(f"cdr {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -43,7 +43,8 @@ def register(subparsers):
     parser.add_argument("--joinpoint-method", choices=("glm", "nci"), default="glm",
                         help="joinpoint model: Poisson GLM or NCI Joinpoint WLS (default: glm)")
     parser.add_argument("--selection", choices=("permutation", "bic", "bic3", "wbic"), default="bic",
-                        help="how the number of joinpoints is chosen (default: bic)")
+                        help="how the number of joinpoints is chosen (default: bic, fast for many units; the "
+                             "library's default, the permutation test, takes seconds to minutes per series)")
     parser.add_argument("--max-joinpoints", type=int, default=3, help="largest number of joinpoints (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the permutation tests (default 0)")
     parser.add_argument("--vintage", type=int, default=2023, help="geography vintage of la_code (default 2023)")

@@ -10,11 +10,14 @@ with the baseline, as Fingertips' spreadsheet tools and PHStatsMethods do.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import special
 
 from cdr.rates._core import MISSING, _check_proportion, _poisson_limits, ci_columns
+from cdr.errors import CdrWarning
 from cdr.rates._validate import ArgumentError, as_array, as_levels, as_positive, same_shape
 
 STATISTICS = ("proportion", "rate", "ratio")
@@ -87,6 +90,11 @@ def funnel_limits(statistic, denominator, baseline=None, multiplier=None, conf=(
                                 f"{statistic} on the raw scale, e.g. sum(deaths) / sum(population).")
         baseline = 1.0
     b = as_positive(baseline, "baseline", caller) if statistic != "proportion" else float(baseline)
+    if statistic == "rate" and b >= 1:
+        warnings.warn(f"{caller}: a rate 'baseline' is events per person on the raw scale (e.g. 30 / 100_000); "
+                      f"got {baseline!r}, i.e. {b:g} events per person a year."
+                      + (f" Did you mean {b:g} / {scale:,.0f} = {b / scale:g}?" if scale > 1 else ""),
+                      CdrWarning, stacklevel=2)
     if statistic == "proportion" and not 0 < b < 1:
         raise ArgumentError(f"{caller}: 'baseline' must be a proportion in (0, 1) on the raw scale; got {baseline!r}."
                             + (f" Did you mean {b / 100:g}?" if 1 < b < 100 else ""))

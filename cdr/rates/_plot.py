@@ -149,14 +149,21 @@ def plot_rates(table, label="la_code", value="value", lower="lower_95", upper="u
         colours[lo > national] = "#b2182b"
         colours[hi < national] = "#2166ac"
     ax.errorbar(v, pos, xerr=err, fmt="none", ecolor="#999999", elinewidth=1.2, capsize=2, label=f"{lower.removeprefix('lower_').replace('_', '.')} % confidence interval")
-    ax.scatter(v, pos, c=list(colours), s=22, zorder=3, label="Area value")
-    if national is not None:
+    if national is None:
+        ax.scatter(v, pos, c=list(colours), s=22, zorder=3, label="Area value")
+    else:  # one legend entry per colour, so the colours explain themselves
+        for colour, text in (("#b2182b", "interval above national"), ("#4d4d4d", "interval includes national"),
+                             ("#2166ac", "interval below national")):
+            keep = colours == colour
+            if keep.any():
+                ax.scatter(v[keep], pos[keep], c=colour, s=22, zorder=3, label=f"Area value: {text}")
         ax.axvline(national, color="black", ls="--", lw=1.2, label=f"National ({national:,.3g})")
     ax.set_yticks(pos)
     ax.set_yticklabels(data[label].astype(str).tolist(), fontsize=7 if len(data) > 40 else 9)
     ax.set_ylim(-0.8, len(data) - 0.2)
     ax.set_xlabel(f"Value ({units})")
-    ax.set_ylabel(label)
+    ax.set_ylabel({"la_code": "Local authority", "footprint_id": "Footprint", "region_code": "Region",
+                   "nation_code": "Nation"}.get(label, label.replace("_", " ")))
     level = lower.removeprefix("lower_").replace("_", ".")
     ax.set_title(_title(title, f"Rates with {level} % confidence intervals ({units})", synthetic))
     ax.legend(fontsize=8, loc="lower right", frameon=False)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 
 from cdr._base import Summary
+from cdr.errors import CdrError
 from cdr.trends._glm import compare_to, fit_trend, population_break
 from cdr.trends._joinpoint import joinpoint
 
@@ -79,6 +80,20 @@ class TrendAnalysis:
         return written
 
 
+def _check_years_covered(records, years, year_type):
+    """A clear error when the requested years hold no records (rather than a model failing on zeros)."""
+    column = "reporting_year_start" if year_type == "reporting" else "year"
+    if years is None or column not in records.columns:
+        return
+    present = sorted({int(y) for y in records[column].dropna().unique()})
+    wanted = sorted({int(y) for y in years})
+    if not set(wanted) & set(present):
+        kind = "reporting years (April-March, by first year)" if year_type == "reporting" else "calendar years"
+        span = f"{present[0]}-{present[-1]}" if present else "none"
+        raise CdrError(f"trends: no records in the requested {kind} {wanted[0]}-{wanted[-1]}; the records cover "
+                       f"{span}. Choose years within that range.")
+
+
 def analyse(records, *, level="nation", design=None, years=None, year_type="reporting", vintage=2023,
             family="auto", population_break_2021=False, joinpoints=False, joinpoint_method="glm",
             selection="bic", max_joinpoints=3, seed=0) -> TrendAnalysis:
@@ -112,6 +127,7 @@ def analyse(records, *, level="nation", design=None, years=None, year_type="repo
 
     key = LEVEL_KEYS[level] if level in LEVEL_KEYS else None
     common = dict(years=years, year_type=year_type, vintage=vintage)
+    _check_years_covered(records, years, year_type)
     data = aggregate(records, design=design, level=level, **common)
     by = None if level == "nation" else key
     covariates = None
