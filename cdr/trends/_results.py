@@ -94,9 +94,12 @@ class TrendResult:
             label = ", ".join(map(str, key)) if by else "observed"
             ax.errorbar(g[t], g["rate"], yerr=[g["rate"] - g[lo], g[hi] - g["rate"]], fmt="o",
                         color=colour, ms=4, capsize=2, label=label)
-            ax.plot(g[t], g["fitted_rate"], "-", color=colour)
-        ax.set_xlabel(t)
-        ax.set_ylabel(f"deaths per {s['multiplier']:,} population")
+            ax.plot(g[t], g["fitted_rate"], "-", color=colour,
+                    label="fitted trend" if not by else None)
+        if by:  # one legend entry says what the lines are, whatever the number of groups
+            ax.plot([], [], "-", color="grey", label="fitted trend (line per group)")
+        ax.set_xlabel({"period_start": "year (first year of the reporting year)"}.get(t, t))
+        ax.set_ylabel(f"deaths per {s['multiplier']:,} population at risk (children)")
         if log:
             ax.set_yscale("log")
         ax.set_title("Death rate and fitted log-linear trend" + _title_suffix(s))
