@@ -768,17 +768,25 @@ def _check_la(codes: pd.Series, vintage: int, data_module):
     return la.where(~(unknown | split)), problems, trans
 
 
-def _message(errors: pd.DataFrame, n: int, vintage: int, limit: int = 1000) -> str:
+def _message(errors: pd.DataFrame, n: int, vintage: int, limit: int = 30) -> str:
     n_bad = errors["row"].nunique()
     lines = [f"{n_bad:,} of {n:,} records are invalid (strict mode); {len(errors):,} problem(s). "
              f"Rows are 1-based data rows (row 1 = first record after the header)."]
+    if len(errors) > limit:  # many problems: a count per kind first, then the first rows
+        kinds = errors.groupby(["field", "reason"], sort=False).size().sort_values(ascending=False, kind="stable")
+        lines.append("Problems by kind:")
+        lines += [f"  {count:>6,}  {field}: {reason}" for (field, reason), count in kinds.head(10).items()]
+        if len(kinds) > 10:
+            lines.append(f"  ... {len(kinds) - 10} more kinds")
+        lines.append(f"The first {limit} problems:")
     shown = errors.head(limit)
     width = len(str(int(shown["row"].max()))) if len(shown) else 1
     for r, cid, fld, val, reason in zip(shown["row"], shown["case_id"], shown["field"], shown["value"], shown["reason"]):
         cid = "(blank)" if cid is None or pd.isna(cid) else cid
         lines.append(f"  row {r:<{width}}  case_id={cid}  {fld}={val}  {reason}")
     if len(errors) > limit:
-        lines.append(f"  ... and {len(errors) - limit:,} more problem(s): see the exception's .errors table")
+        lines.append(f"  ... and {len(errors) - limit:,} more problem(s): all are in the exception's .errors table "
+                     f"(command line: --lenient with --exclusions FILE writes them)")
     lines.append(f'Read with mode="lenient" to analyse the {n - n_bad:,} valid records; the {n_bad:,} exclusion(s) '
                  f"come back as a table.")
     return "\n".join(lines)

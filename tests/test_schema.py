@@ -198,3 +198,17 @@ def test_read_result_unpacks_and_reconciles(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         read_records(_file(tmp_path, [{}]), today=TODAY)
+
+
+def test_a_file_with_many_bad_rows_gets_a_short_message_with_counts_by_kind():
+    from cdr.synthetic import generate_records
+
+    frame = generate_records(years=[2019], seed=2).head(200).copy()
+    frame["la_code"] = "E10000006"            # Cumbria: split in 2023, every row invalid
+    with pytest.raises(RecordValidationError) as caught:
+        schema.validate_records(frame)
+    message = str(caught.value)
+    assert "200 of 200 records are invalid" in message
+    assert "Problems by kind:" in message and "   200  la_code:" in message
+    assert sum(line.startswith("  row ") for line in message.splitlines()) == 30
+    assert len(caught.value.errors) == 200      # every problem is still in the table
