@@ -11,7 +11,8 @@ Reported per method: number of footprints, gap to cdr's proven upper bound, thre
 contiguity violations (checked by cdr.footprints.check_design on the same graph), heterogeneity
 (total within-footprint sum of squares of the standardised attributes), wall time, and ratios to
 each peer (heterogeneity at equal count: cdr rebuilt with max_footprints = the peer's count).
-Every cdr row names the path that ran (exact or heuristic). Prints a table and one JSON line.
+Every cdr row names the path that ran (exact or heuristic); `cdr anneal_iterations=0` is the descent
+without the simulated-annealing phase, for the record. Prints a table and one JSON line.
 """
 from __future__ import annotations
 
@@ -84,10 +85,10 @@ def metrics(name, method, labels, seconds, areas, w, z, bound, runs=1):
     }
 
 
-def run_cdr(name, areas, w, attrs, exact="auto", max_footprints=None):
+def run_cdr(name, areas, w, attrs, exact="auto", max_footprints=None, anneal_iterations=None):
     t = time.perf_counter()
     b = FootprintBuilder(THRESHOLD, contiguity=w, objective={"attributes": attrs, "compactness": 0.0}, exact=exact, seed=0,
-                         max_footprints=max_footprints)
+                         max_footprints=max_footprints, anneal_iterations=anneal_iterations)
     d = b.fit(areas)
     sec = time.perf_counter() - t
     labels = d.labels.reindex(areas["la_code"]).to_numpy()
@@ -169,6 +170,10 @@ def main(argv=None):
             labels, sec, d2 = run_cdr(name, areas, w, attrs, exact=other)
             rows.append({**metrics(name, f"cdr exact={other} -> {d2.path}", labels, sec, areas, w, z, bound),
                          "bound_method": ub.method})
+        # the descent alone (annealing off), for the record: what the annealing phase adds
+        labels, sec, d3 = run_cdr(name, areas, w, attrs, anneal_iterations=0)
+        rows.append({**metrics(name, f"cdr anneal_iterations=0 -> {d3.path}", labels, sec, areas, w, z, bound),
+                     "bound_method": ub.method})
         if args.no_peers or n > 2500:
             continue
         seeds = range(10) if n <= 400 else range(3)

@@ -191,6 +191,13 @@ class FootprintDesign:
                 "secondary objective: least within-footprint sum of squares of standardised "
                 f"{', '.join(obj.get('attributes', ())) or 'nothing'} plus compactness weight {obj.get('compactness', 0)}"
             )
+            subs = self.info.get("subproblems")
+            if isinstance(subs, pd.DataFrame) and "anneal_iterations" in subs.columns and len(subs):
+                lines.append(
+                    f"improved by descent then simulated annealing ({int(subs['anneal_iterations'].sum()):,} proposals, "
+                    f"seed {self.params.get('seed')}): objective {subs['objective_descent'].sum():.2f} -> "
+                    f"{subs['objective'].sum():.2f}"
+                )
         lines.append(f"expected deaths per footprint: min {t['expected_deaths'].min():.1f}, "
                      f"median {t['expected_deaths'].median():.1f}, max {t['expected_deaths'].max():.1f}; "
                      f"{int((~t['meets_threshold']).sum())} below {self.min_deaths:g}")
@@ -300,6 +307,26 @@ class FootprintDesign:
 
         ``expected_deaths`` in the file is used when ``areas`` has none; other columns are kept
         (``design.columns``). Lines starting with ``#`` before the table are metadata.
+
+        English LA codes of an earlier vintage (e.g. the 2021 codes E10000023 North Yorkshire and
+        E10000006 Cumbria) are translated to 2023 codes with :func:`cdr.data.translate_codes`
+        (``split="expand"``: an area that was split, such as Cumbria, puts both successors,
+        Cumberland and Westmorland and Furness, in its footprint). Each translation is listed in
+        ``design.notes``, and translated areas take their expected deaths from
+        :func:`cdr.reference.expected_deaths` (the file's value was for the old area). Codes that
+        are in no vintage raise :class:`~cdr.errors.CdrError` naming them. Codes that are not
+        English LA codes (your own area ids) are kept as they are, as are codes found in ``areas``.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "old.csv")
+        >>> _ = open(p, "w").write("la_code,footprint_id\\nE10000006,cumbria\\nE10000023,north_yorkshire\\n")
+        >>> d = FootprintDesign.from_file(p)
+        >>> d.labels.to_dict()
+        {'E06000063': 'cumbria', 'E06000064': 'cumbria', 'E06000065': 'north_yorkshire'}
+        >>> print(d.notes[0])
+        E10000006 translated to E06000063, E06000064 (2023 LA codes, cdr.data.translate_codes split='expand'): same footprint 'cumbria'
         """
         path = pathlib.Path(path)
         if not path.exists():
@@ -323,6 +350,7 @@ class FootprintDesign:
         missing = {"la_code", "footprint_id"} - set(frame.columns)
         if missing:
             raise CdrError(f"FootprintDesign.from_file: {path.name} lacks columns {sorted(missing)}")
+        frame, translation_notes = _translate_codes(frame, areas, path)
         labels = frame.set_index("la_code")["footprint_id"]
         if areas is None:
             areas = _default_areas(frame["la_code"], deaths=frame.set_index("la_code").get("expected_deaths"))
@@ -330,12 +358,63 @@ class FootprintDesign:
             areas = areas.assign(expected_deaths=areas["la_code"].astype(str).map(frame.set_index("la_code")["expected_deaths"]))
         params = meta.pop("parameters", {})
         info = meta.pop("certificate", {})
-        notes = meta.pop("notes", [])
+        notes = list(meta.pop("notes", [])) + translation_notes
+        if translation_notes:
+            meta["translated_from_vintage"] = meta.get("vintage")
+            meta["vintage"] = 2023
         meta.setdefault("name", path.stem)
         meta["file"] = str(path)
         extra = [c for c in frame.columns if c not in ("footprint_id", "expected_deaths")]
         columns = frame[extra] if len(extra) > 1 else None
         return cls(labels, areas, params=params, info=info, notes=notes, meta=meta, columns=columns)
+
+
+_LA_CODE = r"E(0[6-9]|10)\d{6}"
+
+
+def _translate_codes(frame, areas, path):
+    """Translate English LA codes of earlier vintages in a design file to 2023 codes.
+
+    Returns the (possibly new) frame and the notes to add to the design. Raises when codes that
+    look like English LA codes are in no vintage, or when translation puts an area in two rows.
+    """
+    codes = frame["la_code"].astype(str)
+    if areas is not None and set(codes) <= set(areas["la_code"].astype(str)):
+        return frame, []
+    from cdr.data import la_codes, translate_codes
+
+    current = set(la_codes(2023))
+    if set(codes) <= current or not codes.str.fullmatch(_LA_CODE).any():
+        return frame, []  # current codes, or the user's own area ids
+    translated, untranslated = translate_codes(frame, "la_code", to_vintage=2023, split="expand")
+    if len(untranslated):
+        shown = "; ".join(f"row {i + 1} la_code={r.la_code!r} footprint_id={r.footprint_id!r}: {r.reason}"
+                          for i, r in zip(untranslated.index[:10], untranslated.itertuples(index=False)))
+        more = f" (and {len(untranslated) - 10} more)" if len(untranslated) > 10 else ""
+        raise CdrError(
+            f"FootprintDesign.from_file: {path.name} has {len(untranslated)} LA code(s) that are in no vintage "
+            f"cdr knows (2019-2023 upper-tier LAs): {shown}{more}. Correct the codes (see cdr.data.la_codes()), "
+            "or pass areas= a table that contains them"
+        )
+    notes = []
+    if "la_code_original" in translated.columns:
+        changed = translated["la_code_original"].notna()
+        for orig, grp in translated[changed].groupby("la_code_original", sort=True):
+            fids = sorted(set(grp["footprint_id"].astype(str)))
+            notes.append(f"{orig} translated to {', '.join(sorted(grp['la_code']))} (2023 LA codes, "
+                         f"cdr.data.translate_codes split='expand'): same footprint {', '.join(repr(f) for f in fids)}")
+        if "expected_deaths" in translated.columns and changed.any():
+            # the file's value was for the old area: translated areas take cdr.reference's value
+            translated.loc[changed, "expected_deaths"] = np.nan
+            notes.append("expected deaths of translated areas from cdr.reference.expected_deaths(), not from the file")
+        translated = translated.drop(columns="la_code_original")
+    dup = translated["la_code"][translated["la_code"].duplicated()]
+    if len(dup):
+        raise CdrError(
+            f"FootprintDesign.from_file: after translating to 2023 LA codes, {sorted(set(dup))[:10]} appear more than "
+            f"once in {path.name} (the file lists an area under both its old and its new code); keep one row per area"
+        )
+    return translated.reset_index(drop=True), notes
 
 
 def _jsonable(value):

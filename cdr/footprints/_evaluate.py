@@ -185,13 +185,27 @@ def evaluate(design, areas=None, *, min_deaths=None, min_probability=_EVAL_PROBA
     -------
     pandas.DataFrame
         One row: ``design``, ``n_footprints``, ``n_areas``, ``n_uncovered_areas``, ``min_deaths``,
-        ``upper_bound``, ``gap_to_bound``, ``n_below_threshold`` (expected deaths < min_deaths),
+        ``n_footprints_meeting`` (footprints that are contiguous and reach ``min_deaths`` expected
+        deaths a year: the footprints that count towards the bound), ``upper_bound`` (the most
+        such footprints any design of these areas can have; NaN with ``bound=False``),
+        ``gap_to_bound`` (``upper_bound - n_footprints_meeting``: never negative; 0 means no design
+        has more footprints that meet the threshold), ``gap_note`` (why the gap is NaN, or which
+        footprints it leaves out; empty otherwise), ``n_below_threshold`` (expected deaths < min_deaths),
         ``n_below_chance`` (P(reach) < min_probability), ``expected_years_below`` (sum over
         footprints of P(Poisson year < min_deaths)), ``min_expected_deaths``,
         ``median_expected_deaths``, ``max_expected_deaths``, ``n_noncontiguous``,
         ``n_crossing_pfa``, ``mean_pfa_majority_share``, ``n_crossing_icb``,
         ``mean_icb_majority_share``, ``mean_compactness``, ``heterogeneity`` (total
         within-footprint sum of squares of standardised IMD rank and death rate), ``partial``.
+
+    Notes
+    -----
+    The bound counts footprints that are valid on their own: connected and at or above the
+    threshold. A design can have more footprints than the bound only by including footprints
+    below the threshold (the real CDOP design has 54 footprints against a bound of 48, 29 of them
+    below 60 expected deaths), so the gap is measured on ``n_footprints_meeting``, not on
+    ``n_footprints``: ``gap_to_bound = upper_bound - n_footprints_meeting >= 0``, because disjoint
+    valid footprints are disjoint feasible sets, which the bound counts.
 
     Examples
     --------
@@ -201,6 +215,9 @@ def evaluate(design, areas=None, *, min_deaths=None, min_probability=_EVAL_PROBA
     >>> d = FootprintDesign({"0": "A", "1": "A", "2": "B"}, areas, neighbors=line)
     >>> evaluate(d, bound=False)[["n_footprints", "n_below_threshold", "n_noncontiguous"]].iloc[0].tolist()
     [2, 0, 0]
+    >>> split = FootprintDesign({"0": "A", "1": "B", "2": "C"}, areas, neighbors=line)  # A and B below 60
+    >>> evaluate(split)[["n_footprints", "n_footprints_meeting", "upper_bound", "gap_to_bound"]].iloc[0].tolist()
+    [3, 1, 2, 1]
     """
     design = _as_design(design, areas)
     md = float(design.min_deaths if min_deaths is None else min_deaths)
@@ -214,14 +231,27 @@ def evaluate(design, areas=None, *, min_deaths=None, min_probability=_EVAL_PROBA
         except CdrError:
             ub = np.nan
     p = t["p_reach_threshold"].to_numpy() if len(t) else np.zeros(0)
+    valid = (t["meets_threshold"] & t["contiguous"]) if len(t) else pd.Series(dtype=bool)
+    n_meeting = int(valid.sum())
+    if not bound:
+        gap_note = "upper bound not computed (bound=False)"
+    elif not np.isfinite(ub):
+        gap_note = "upper bound not available for these areas (no contiguity graph or no feasible footprint)"
+    elif n_meeting < design.n_footprints:
+        gap_note = (f"gap counts the {n_meeting} of {design.n_footprints} footprints that are contiguous and reach "
+                    f"{md:g} expected deaths a year")
+    else:
+        gap_note = ""
     row = {
         "design": name or design.meta.get("name") or "design",
         "n_footprints": design.n_footprints,
         "n_areas": int(design.labels.notna().sum()),
         "n_uncovered_areas": int(design.labels.isna().sum()),
         "min_deaths": md,
+        "n_footprints_meeting": n_meeting,
         "upper_bound": ub,
-        "gap_to_bound": ub - design.n_footprints if np.isfinite(ub) else np.nan,
+        "gap_to_bound": ub - n_meeting if np.isfinite(ub) else np.nan,
+        "gap_note": gap_note,
         "n_below_threshold": int((~t["meets_threshold"]).sum()) if len(t) else 0,
         "n_below_chance": int((~t["meets_chance"]).sum()) if len(t) else 0,
         "expected_years_below": float((1 - p).sum()),
