@@ -13,7 +13,13 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="footprints_command", metavar="SUBCOMMAND")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
-    b = sub.add_parser("build", help="build a design and write footprints.csv, .geojson, summary.json, map.png")
+    b = sub.add_parser(
+        "build", help="build a design and write footprints.csv, .geojson, summary.json, map.png",
+        description="Group areas into contiguous footprints that each reach --min-deaths expected deaths a year, "
+                    "with as many footprints as possible. On England (embedded data, expected deaths from the "
+                    "national rate model) the maximum is found and proven (summary.json: n_footprints equals "
+                    "upper_bound); on large instances a fast heuristic runs and its gap to the bound is reported.",
+        epilog="Example: cdr footprints build --min-deaths 60 --min-probability 0.9 --out out/fp")
     b.add_argument("--min-deaths", type=float, default=60, help="expected deaths a year per footprint (default 60)")
     b.add_argument("--min-probability", type=float, default=None,
                    help="chance constraint: reach --min-deaths in a Poisson year with this probability (e.g. 0.9)")
@@ -21,7 +27,8 @@ def register(subparsers) -> None:
     b.add_argument("--max-population", type=float, default=None, help="largest child population of a footprint")
     b.add_argument("--on-infeasible", choices=("raise", "merge"), default="raise",
                    help="areas that cannot reach the threshold: stop with an error (default) or merge with the best neighbour")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=int, default=0,
+                   help="seed of the improvement search (same seed, same design; default 0)")
     b.add_argument("--records", default=None, help="records CSV: expected deaths = deaths per year per LA in the records")
     b.add_argument("--years", default=None, help="with --records: years to use, e.g. 2019-2023")
     b.add_argument("--areas", default=None, help="GeoPackage/GeoJSON/shapefile of your own areas (with la_code)")
@@ -32,13 +39,15 @@ def register(subparsers) -> None:
 
     e = sub.add_parser("evaluate", help="metrics of one design (CSV with la_code, footprint_id)")
     e.add_argument("design", help="design CSV or catalog name (england_min60, cdop_2019_real)")
-    e.add_argument("--min-deaths", type=float, default=None)
+    e.add_argument("--min-deaths", type=float, default=None,
+                   help="threshold to evaluate against (default: the design file's, else 60)")
     e.add_argument("--out", default=None, help="directory for evaluation.csv and footprints_table.csv")
     e.set_defaults(func=_evaluate)
 
     c = sub.add_parser("compare", help="compare designs side by side")
     c.add_argument("designs", nargs="+", help="design CSVs or catalog names")
-    c.add_argument("--min-deaths", type=float, default=None)
+    c.add_argument("--min-deaths", type=float, default=None,
+                   help="threshold to evaluate against (default: each design file's, else 60)")
     c.add_argument("--out", default=None, help="directory for comparison.csv")
     c.set_defaults(func=_compare)
 
