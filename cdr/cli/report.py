@@ -48,9 +48,28 @@ def _run(args) -> int:
     if report.synthetic:
         print("SYNTHETIC DATA")
     print(report.title)
+    design = report.manifest.get("design")
+    if design is not None:
+        source = design["source"]
+        if args.design is None:
+            print(f"design: {source} - footprints built by cdr's model (about 60 expected deaths a year each), "
+                  "not the real CDR partnerships; use --design cdop_2019_real for the 2019 partnerships, or your own "
+                  "CSV of la_code,footprint_id")
+        else:
+            print(f"design: {source} ({design['n_footprints']} footprints)")
     print(f"records: {rec['input']:,} read, {rec['excluded_invalid']:,} excluded as invalid, "
           f"{rec['in_period']:,} in {report.period.label}")
     print(f"disclosure audit: {d['certificate_result']} ({d['n_suppressed_primary']} primary, "
           f"{d['n_suppressed_secondary']} secondary suppressions of {d['n_cells']} cells)")
     print(f"wrote {len(report.files)} files to {args.out}; open {args.out}/report.html")
+    overlapping = report.manifest.get("overlapping_reports") or []
+    for o in overlapping:
+        print(f"NOTE: {o['path']} holds another cdr report sharing {', '.join(o['shared_periods'])} "
+              f"({o['title']}), not given as --previous.")
+    if overlapping:
+        print("NOTE: if both are published, a count suppressed in one may be recoverable from the other. "
+              "Rebuild the later one with --previous DIR naming the earlier (see docs/howto/report-outputs.md).")
+    elif args.previous is None:
+        print("note: if another bundle for an overlapping period is (or will be) published - another footprint "
+              "design, footprint, region or England - build the later one with --previous DIR naming the earlier.")
     return 0

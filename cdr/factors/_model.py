@@ -240,9 +240,17 @@ def _cells(logit, X, y):
     return pd.DataFrame(rows, columns=cols).astype({"zero_cell": bool})
 
 
+def _ci_names(conf):
+    """Names of the odds-ratio limit columns: ``lower_95``, ``upper_95`` (cdr.rates.ci_columns)."""
+    from cdr.rates import ci_columns
+
+    return ci_columns(float(conf))
+
+
 def _coef_table(names, params, cov, conf, method, X, y, logit):
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
     z = stats.norm.ppf(0.5 + conf / 2)
+    lower, upper = _ci_names(conf)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         zstat = params / se
         p_value = 2 * stats.norm.sf(np.abs(zstat))
@@ -251,7 +259,7 @@ def _coef_table(names, params, cov, conf, method, X, y, logit):
             "variable": [_variable(n.split("[")[0]) if n != "Intercept" else "Intercept" for n in names],
             "level": [_level_label(n) for n in names],
             "coef": params, "se": se,
-            "or": np.exp(params), "lower": np.exp(params - z * se), "upper": np.exp(params + z * se),
+            "odds_ratio": np.exp(params), lower: np.exp(params - z * se), upper: np.exp(params + z * se),
             "p_value": p_value,
         })
     dummy = np.isin(X, (0.0, 1.0)).all(axis=0)
@@ -283,11 +291,12 @@ class FactorModelResult:
         One row per model term except the intercept: ``term`` (statsmodels name), ``variable``,
         ``level`` (empty for a continuous term), ``reference`` (reference level), ``n`` and ``events``
         (cases at that level and those with the outcome; NaN for continuous terms), ``coef`` and
-        ``se`` (log odds ratio and its standard error), ``or``, ``lower``, ``upper`` (odds ratio and
-        its Wald limits at ``spec["conf"]``), ``p_value`` (two-sided Wald) and ``method``
+        ``se`` (log odds ratio and its standard error), ``odds_ratio``, ``lower_95``, ``upper_95``
+        (odds ratio and its Wald limits; the level in the name is ``spec["conf"]``, e.g. ``lower_90``
+        for ``conf=0.9``, by :func:`cdr.rates.ci_columns`), ``p_value`` (two-sided Wald) and ``method``
         (``logit_mle``, ``gee_exchangeable``, ``firth`` or ``firth_cluster_robust``).
     coefficients : pandas.DataFrame
-        The same with the intercept (its ``or`` is the baseline odds).
+        The same with the intercept (its ``odds_ratio`` is the baseline odds).
     diagnostics : pandas.DataFrame
         Outcome × level cross-tab of each categorical term: ``term``, ``level``, ``n``, ``events``,
         ``non_events``, ``zero_cell`` (True where all or none of the level's cases have the outcome).
@@ -329,7 +338,7 @@ class FactorModelResult:
                          (" (remedy: Firth penalised likelihood)" if i["remedy_applied"] else ""))
         if self.synthetic:
             lines.insert(0, SYNTHETIC_NOTE)
-        cols = ["variable", "level", "reference", "n", "events", "or", "lower", "upper", "p_value"]
+        cols = ["variable", "level", "reference", "n", "events", "odds_ratio", *_ci_names(self.spec["conf"]), "p_value"]
         level = f"{self.spec['conf']:.0%}"
         return Summary(title=f"Factor model: odds ratios ({level} CI) for '{i['outcome']}'", lines=lines,
                        tables={"Odds ratios": self.odds_ratios[cols]})
@@ -401,7 +410,7 @@ def factor_model(records, formula=DEFAULT_FORMULA, *, cluster=None, level="natio
     Returns
     -------
     FactorModelResult
-        ``.odds_ratios`` (term, variable, level, reference, n, events, coef, se, or, lower, upper,
+        ``.odds_ratios`` (term, variable, level, reference, n, events, coef, se, odds_ratio, lower_95, upper_95,
         p_value, method), ``.summary()``, ``.to_frame()``, ``.plot()`` (forest plot), ``.info``.
 
     Notes
@@ -423,7 +432,7 @@ def factor_model(records, formula=DEFAULT_FORMULA, *, cluster=None, level="natio
     >>> res = factor_model(recs, "modifiable ~ C(category)")
     >>> res.odds_ratios[["variable", "level", "reference"]].iloc[0].tolist()
     ['category', 'infection', 'malignancy']
-    >>> bool(6 < res.odds_ratios["or"].iloc[0] < 11)   # true OR (0.3/0.7)/(0.05/0.95) = 8.1
+    >>> bool(6 < res.odds_ratios["odds_ratio"].iloc[0] < 11)   # true OR (0.3/0.7)/(0.05/0.95) = 8.1
     True
     """
     return FactorModel(formula, cluster=cluster, level=level, unit=unit, design=design, remedy=remedy,

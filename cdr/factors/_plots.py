@@ -24,9 +24,12 @@ def forest_plot(result, ax=None):
     ax = _axes(ax, (7.5, 0.38 * n + 1.8))
     y = np.arange(n)[::-1]
     lo_cap, hi_cap = 1e-3, 1e3
-    orv = table["or"].to_numpy(float)
-    lower = np.clip(table["lower"].to_numpy(float), lo_cap, hi_cap)
-    upper = np.clip(table["upper"].to_numpy(float), lo_cap, hi_cap)
+    from cdr.factors._model import _ci_names
+
+    lo_col, up_col = _ci_names(result.spec["conf"])
+    orv = table["odds_ratio"].to_numpy(float)
+    lower = np.clip(table[lo_col].to_numpy(float), lo_cap, hi_cap)
+    upper = np.clip(table[up_col].to_numpy(float), lo_cap, hi_cap)
     orc = np.clip(orv, lo_cap, hi_cap)
     ax.errorbar(orc, y, xerr=[orc - lower, upper - orc], fmt="s", color="tab:blue", ecolor="tab:blue",
                 capsize=3, markersize=5, label=f"odds ratio with {result.spec['conf']:.0%} CI")
@@ -51,7 +54,7 @@ def forest_plot(result, ax=None):
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_xlabel("Odds ratio (log scale)")
-    clipped = (table["lower"] < lo_cap) | (table["upper"] > hi_cap)
+    clipped = (table[lo_col] < lo_cap) | (table[up_col] > hi_cap)
     if clipped.any():
         ax.text(0.99, 0.01, "limits beyond 0.001-1000 are cut at the axis", transform=ax.transAxes,
                 ha="right", va="bottom", fontsize=7, color="grey")

@@ -34,7 +34,9 @@ class Report:
     ``tables``: name -> published DataFrame (NaN where a value is not shown; ``marks`` says why:
     ``"[c]"`` suppressed, ``"[x]"`` not applicable); ``figures``: name -> PNG bytes;
     ``manifest``: everything needed to reproduce and check the bundle; ``html``: the page;
-    ``cells`` (every count cell: ``cell``, ``value``, ``published``, ``primary``, ``secondary``),
+    ``cells`` (every count cell: ``cell``, ``value``, ``published``, ``primary``, ``secondary``,
+    ``unpublished`` -- True for the pieces of published totals that no table shows, see
+    ``docs/howto/report-outputs.md`` -- and ``modelled_as``),
     ``equations`` (the ``(total, [parts])`` relations among them) and ``audit`` (the attacker's
     intervals for the suppressed cells) let anyone re-audit the bundle; ``table_info[name]["cells"]``
     maps each count column of a table to its cell ids.
@@ -289,6 +291,8 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     period_labels = {k: period_label(k, calendar=period.calendar) for k in trend_keys}
     total_label = f"{period_labels[trend_keys[0]]} to {period_labels[trend_keys[-1]]}" if len(trend_keys) > 1 else None
 
+    overlapping = overlapping_reports(out, [period_labels[k] for k in trend_keys], previous) if out is not None else []
+
     # populations (mid-year of the period's first calendar year; carried forward beyond the estimates)
     from cdr.data import population_for_years
 
@@ -322,7 +326,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
             specs.insert(at, fm_spec)
     equations = bundle.equations()
     cells = bundle.frame()
-    protection = protect(cells[["cell", "value"]], equations, threshold=threshold, previous=prev)
+    protection = protect(cells[["cell", "value", "unpublished"]], equations, threshold=threshold, previous=prev)
     check_passed(protection, equations)
     published = protection.published
 
@@ -335,10 +339,10 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         table, mk = table.drop(columns=drop), mk.drop(columns=drop)
         decimals = {}
         if spec_t.name == "factor_model":
-            from cdr.report._factors import DECIMALS, mark_withheld
+            from cdr.report._factors import decimals as factor_decimals, mark_withheld
 
             mark_withheld(table, mk, withheld)
-            decimals = dict(DECIMALS)
+            decimals = factor_decimals(table)
         tables[spec_t.name], marks[spec_t.name] = table, mk
         info[spec_t.name] = {
             "title": spec_t.title, "notes": list(spec_t.notes),
@@ -346,6 +350,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
             "label_columns": list(spec_t.labels.columns),
             "cells": {c: ids for c, ids in spec_t.counts.items() if not c.startswith("_")},
             "decimals": decimals,
+            "column_labels": dict(spec_t.column_labels),
         }
 
     synthetic = bool(recs["synthetic"].fillna(False).astype(bool).any()) if "synthetic" in recs else False
@@ -380,6 +385,8 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         "funnel_limits": lambda target, popn, conf: funnel_limits(target, popn, conf=conf),
         "trend_fitted": trend_info.get("fitted"), "trend_caption": trend_info.get("caption"),
         "attribution": ATTRIBUTION, "synthetic_note": SYNTHETIC_NOTE, "pending_note": pend_note,
+        "year_axis": ("Calendar year of death" if period.calendar
+                      else "Reporting year of death (1 April - 31 March)"),
     }
     figures = {}
     with warnings.catch_warnings():
@@ -392,6 +399,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
 
     methods = _methods(period, threshold, carried, protection, level, design_source, trend_info, spec_path,
                        factor_info, getattr(bundle, "design_options", None))
+    methods.append(_overlap_note(previous, overlapping))
     unassigned = list(labels.attrs.get("unassigned", [])) if labels is not None else []
     if unassigned:
         methods.append(f"The footprint design is partial: {len(unassigned)} LA(s) are in no footprint "
@@ -462,8 +470,16 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                 {"cell": r.cell, "reason": "primary" if r.primary else (
                     "previous_release" if getattr(r, "previous_release", False) else "secondary")}
                 for r in protection.cells.itertuples() if r.primary or r.secondary],
-            "cells": [{"cell": c, "published": (None if np.isnan(v) else int(v))}
-                      for c, v in zip(protection.cells["cell"], protection.cells["published"])],
+            "cells": [{"cell": c, "published": (None if np.isnan(v) else int(v)), **({"unpublished": True} if u else {})}
+                      for c, v, u in zip(protection.cells["cell"], protection.cells["published"],
+                                         protection.cells["unpublished"])],
+            "unpublished_parts": {
+                "note": "pieces of published LA/footprint/region/England totals that are not published themselves "
+                        "(e.g. the LAs of a region outside the partnership): cells of the audited system of equations, "
+                        "never shown; published = 0 only where the part is 0 and the audit assumed the attacker knows it",
+                "parts": [{"cell": cid, "las": part["las"], "modelled_as": m}
+                          for cid, part, m in ((c, bundle.geography()[1][c], m) for c, m in
+                                               zip(protection.cells["cell"], protection.cells["modelled_as"]) if m)]},
             "equations": [[t, list(p)] for t, p in equations],
             "certificate_result": protection.certificate.get("result") or ("pass" if protection.certificate.get("passed") else "fail"),
             "certificate": _jsonable(protection.certificate),
@@ -474,6 +490,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                 "options": _jsonable(bundle.design_options.to_dict("records"))},
         },
         "factor_model": None if factor_info is None else _jsonable(factor_info),
+        "overlapping_reports": overlapping,
         "elapsed_seconds": None,
     }
     report = Report(title, level, geo.code(focus), period, tables, marks, info, figures, manifest, sections, methods,
@@ -487,6 +504,55 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     return report
 
 
+def overlapping_reports(out, periods, previous=None) -> list:
+    """Other cdr report bundles beside ``out`` (sibling directories) sharing a period with this one.
+
+    Two bundles published for overlapping periods (the same year from two footprint designs, or a
+    footprint and its region) share totals: a count suppressed in one can be recoverable from the
+    other unless the later one was built with ``previous=`` the earlier. This only *detects*
+    bundles in ``out``'s parent directory that are not ``previous``; there is no global registry.
+    Returns one dict per bundle: ``path``, ``title``, ``period``, ``shared_periods``.
+    """
+    out = pathlib.Path(out).resolve()
+    skip = {out}
+    if previous is not None:
+        prev = pathlib.Path(previous).resolve()
+        skip.add(prev.parent if prev.name == "manifest.json" else prev)
+    found = []
+    parent = out.parent
+    if not parent.is_dir():
+        return found
+    for manifest in sorted(parent.glob("*/manifest.json")):
+        if manifest.parent.resolve() in skip:
+            continue
+        try:
+            m = json.loads(manifest.read_text(encoding="utf-8"))
+            theirs = set(m["period"].get("trend_periods") or [m["period"]["label"]])
+            title = str(m.get("title", ""))
+            m["disclosure"]["cells"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        shared = [p for p in periods if p in theirs]
+        if shared:
+            found.append({"path": str(manifest.parent), "title": title, "period": m["period"].get("label"),
+                          "shared_periods": shared})
+    return found
+
+
+def _overlap_note(previous, overlapping) -> str:
+    text = ("Overlapping publications: this bundle is protected on its own"
+            + (" and together with the earlier release given as previous" if previous is not None else "")
+            + ". Another bundle for an overlapping period (the same year from another footprint design, or another "
+              "footprint, region or England) shares totals with it, and a count suppressed here or there could be "
+              "recovered by combining the two. Build the later bundle with --previous DIR (previous= in Python) "
+              "naming the earlier one, so that its published and suppressed cells join the attack.")
+    if overlapping:
+        text += (" Found beside this bundle and not given as previous: "
+                 + "; ".join(f"{o['path']} ({o['title']}; shares {', '.join(o['shared_periods'])})" for o in overlapping)
+                 + ".")
+    return text
+
+
 def _load_previous(previous):
     """(cells, equations) published by an earlier bundle, and its entry for the manifest's inputs."""
     path = pathlib.Path(previous)
@@ -498,7 +564,9 @@ def _load_previous(previous):
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         d = manifest["disclosure"]
-        cells = pd.DataFrame(d["cells"], columns=["cell", "published"])
+        cells = pd.DataFrame(d["cells"])
+        cells = cells.reindex(columns=["cell", "published", "unpublished"])
+        cells["unpublished"] = cells["unpublished"].fillna(False).astype(bool)
         equations = [(t, list(p)) for t, p in d["equations"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise CdrError(f"{str(path)!r} is not the manifest of a cdr report bundle (written by cdr >= 0.1): {exc}") from exc

@@ -7,8 +7,11 @@ Every published count is a *cell* with a stable id built from what it counts::
 (measure, geography unit, period, dimensions). A count shown in several tables (the footprint's
 deaths in the headline, in the age table total and on the funnel plot) is one cell, so
 suppression and the audit see the bundle as a whole. Equations (total = sum of parts) are derived
-from the cell lattice: margins of every dimension, LA -> footprint -> region -> nation where the
-published children partition the parent, each year -> the multi-year total, and
+from the cell lattice: margins of every dimension, the geography (every published LA, footprint,
+region and England count = the sum of the parts of the common refinement of all units published
+for the same measure, period and breakdown; parts that are not published themselves, such as the
+LAs of a region outside the reported partnership, are *unpublished parts*: cells of the bundle
+that are never shown, see :meth:`Bundle.geography`), each year -> the multi-year total, and
 notified = reviewed + pending, reviewed = with + without modifiable factors.
 """
 from __future__ import annotations
@@ -55,6 +58,8 @@ class Bundle:
         self.extra: list = []                    # explicit (total, [parts]) equations
         self.merges: dict = {}                   # (dim, merged level) -> member levels
         self.design_options = None               # category x age designs compared (refine_cross)
+        self.value_of = None                     # (measure, las, period, dims) -> count, for unpublished parts
+        self._geo = None                         # cache of geography(): (cells key, equations, parts)
 
     def add_partition(self, dim, levels, merges: dict):
         """Another partition of ``dim``: ``levels``, some of them merged levels ``{merged: members}``."""
@@ -73,9 +78,82 @@ class Bundle:
         return cid
 
     def frame(self) -> pd.DataFrame:
+        """Every cell: the registered (publishable) cells, then the unpublished parts (``unpublished`` True)."""
+        parts = self.geography()[1]
         rows = [{"cell": k, "value": v["value"], "measure": v["measure"], "unit": v["unit"], "period": v["period"],
-                 "dims": ";".join(f"{a}={b}" for a, b in v["dims"])} for k, v in self.cells.items()]
-        return pd.DataFrame(rows, columns=["cell", "value", "measure", "unit", "period", "dims"])
+                 "dims": ";".join(f"{a}={b}" for a, b in v["dims"]), "unpublished": False}
+                for k, v in self.cells.items()]
+        rows += [{"cell": k, "value": v["value"], "measure": v["measure"], "unit": v["unit"], "period": v["period"],
+                  "dims": ";".join(f"{a}={b}" for a, b in v["dims"]), "unpublished": True} for k, v in parts.items()]
+        return pd.DataFrame(rows, columns=["cell", "value", "measure", "unit", "period", "dims", "unpublished"])
+
+    def geography(self):
+        """Geography equations and the unpublished parts they need: ``(equations, parts)``.
+
+        For each measure, period and breakdown (dims), take every unit published for it (LAs,
+        footprints, regions, England) and split the LAs they cover by which of those units contain
+        them: the *common refinement* (with footprints crossing region boundaries, a footprint's
+        part in each region is its own piece). A piece equal to a published unit is that unit's
+        cell; any other piece is an unpublished part, a cell with an id of its own
+        (``deaths|la:E06000057|2022-23|`` for one LA, ``deaths|las:<hash>|...`` for several; its LAs
+        in ``parts[id]["las"]``). Every published unit = the sum of its pieces, and units covering
+        the same LAs are equal. So a region total minus the published footprints inside it, or
+        England minus the regions, is a cell the search protects and the audit attacks: nothing is
+        derivable by subtraction that the audit has not seen. ``parts``: id -> ``measure``,
+        ``unit``, ``period``, ``dims``, ``value`` (true count), ``las``.
+        """
+        key = tuple(self.cells)
+        if self._geo is not None and self._geo[0] == key:
+            return self._geo[1], self._geo[2]
+        import hashlib
+
+        groups = defaultdict(list)
+        for cid, c in self.cells.items():
+            if self.unit_las.get(c["unit"]):
+                groups[(c["measure"], c["period"], c["dims"])].append(c["unit"])
+        eqs, parts = [], {}
+        for (measure, period, dims), units in groups.items():
+            units = list(dict.fromkeys(units))
+            if len(units) < 2:
+                continue
+            signature = defaultdict(list)
+            for i, u in enumerate(units):
+                for la in self.unit_las[u]:
+                    signature[la].append(i)
+            pieces = defaultdict(set)
+            for la, sig in signature.items():
+                pieces[tuple(sig)].add(la)
+            by_set = {}
+            for u in units:
+                by_set.setdefault(self.unit_las[u], []).append(u)
+            piece_id = {}
+            for sig, las in pieces.items():
+                las = frozenset(las)
+                if las in by_set:
+                    piece_id[sig] = cell_id(measure, by_set[las][0], period, dims)
+                    continue
+                if len(las) == 1:
+                    unit = "la:" + next(iter(las))
+                else:
+                    unit = "las:" + hashlib.sha1(",".join(sorted(las)).encode()).hexdigest()[:12]
+                cid = cell_id(measure, unit, period, dims)
+                if self.value_of is None:  # pragma: no cover - declare_tables sets it
+                    raise RuntimeError("Bundle.value_of is needed to count unpublished parts")
+                parts[cid] = {"measure": measure, "unit": unit, "period": period, "dims": dims,
+                              "value": int(self.value_of(measure, las, period, dims)), "las": sorted(las)}
+                piece_id[sig] = cid
+            for same in by_set.values():       # units covering the same LAs publish the same count
+                for u in same[1:]:
+                    eqs.append((cell_id(measure, u, period, dims), [cell_id(measure, same[0], period, dims)]))
+            for i, u in enumerate(units):
+                if by_set[self.unit_las[u]][0] != u:
+                    continue
+                members = sorted(piece_id[sig] for sig in pieces if i in sig)
+                total = cell_id(measure, u, period, dims)
+                if members != [total]:
+                    eqs.append((total, members))
+        self._geo = (key, eqs, parts)
+        return eqs, parts
 
     def equations(self) -> list[tuple[str, list[str]]]:
         """Every (total, [parts]) relation among the registered cells."""
@@ -103,31 +181,8 @@ class Bundle:
                 parts = [cell_id(m, c["unit"], c["period"], c["dims"]) for m in part_ms]
                 if all(p in cells for p in parts):
                     eqs.append((cid, parts))
-        # 3. geography: published children that partition the parent's LAs
-        groups = defaultdict(list)
-        for cid, c in cells.items():
-            groups[(c["measure"], c["period"], c["dims"])].append(c["unit"])
-        for (measure, period, dims), units in groups.items():
-            if len(units) < 2:
-                continue
-            by_kind = defaultdict(list)
-            for u in units:
-                by_kind[u.split(":", 1)[0]].append(u)
-            for parent in units:
-                pset = self.unit_las.get(parent)
-                pkind = parent.split(":", 1)[0]
-                if not pset:
-                    continue
-                for kind, kids in by_kind.items():
-                    if kind == pkind:
-                        continue
-                    inside = [k for k in kids if self.unit_las.get(k) and self.unit_las[k] <= pset and self.unit_las[k] != pset]
-                    if len(inside) < 1:
-                        continue
-                    cover = sum(len(self.unit_las[k]) for k in inside)
-                    if cover == len(pset) and frozenset().union(*(self.unit_las[k] for k in inside)) == pset:
-                        eqs.append((cell_id(measure, parent, period, dims),
-                                    [cell_id(measure, k, period, dims) for k in sorted(inside)]))
+        # 3. geography: every published unit = sum of the parts of the common refinement (see geography())
+        eqs += self.geography()[0]
         # 4. years -> multi-year total
         if self.total_period and self.years:
             for cid, c in cells.items():
@@ -175,6 +230,7 @@ class TableSpec:
     derived: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     figure: str | None = None
+    column_labels: dict = field(default_factory=dict)   # column -> readable header (e.g. age_1_14 -> "1-14 years")
 
     def render(self, published: dict, *, low_reliability=20, rate_fn=None, prop_fn=None):
         """(table, marks): numbers with NaN where not shown, and a same-shaped frame of markers."""

@@ -25,7 +25,12 @@ from cdr.report._bundle import MARK_SUPPRESSED, TableSpec
 __all__ = ["factor_model_table", "DECIMALS"]
 
 _FITS: dict = {}   # the same records, years and model give the same fit: England and its footprints share one
-DECIMALS = {"odds_ratio": 3, "lower_95": 3, "upper_95": 3, "p_value": 3}
+DECIMALS = {"odds_ratio": 3, "lower_95": 3, "upper_95": 3, "p_value": 3}   # with the spec's conf: lower_<level>
+
+
+def decimals(table) -> dict:
+    """Decimals of the value columns of a factor_model table (limits named by the spec's level)."""
+    return {c: 3 for c in table.columns if c in ("odds_ratio", "p_value") or c.startswith(("lower_", "upper_"))}
 
 
 def factor_model_table(records: pd.DataFrame, *, keys: np.ndarray, pooled: list, period_labels: dict, labels,
@@ -93,10 +98,13 @@ def factor_model_table(records: pd.DataFrame, *, keys: np.ndarray, pooled: list,
         "method": ors["method"].astype(str), "withheld": reason,
     })
     hide = ~np.asarray(publish, dtype=bool)
+    from cdr.rates import ci_columns
+
+    lo_col, up_col = ci_columns(conf)    # lower_95, upper_95 (the level of the spec's conf)
     values = {
-        "odds_ratio": np.where(hide, np.nan, ors["or"].to_numpy(float)),
-        "lower_95": np.where(hide, np.nan, ors["lower"].to_numpy(float)),
-        "upper_95": np.where(hide, np.nan, ors["upper"].to_numpy(float)),
+        "odds_ratio": np.where(hide, np.nan, ors["odds_ratio"].to_numpy(float)),
+        lo_col: np.where(hide, np.nan, ors[lo_col].to_numpy(float)),
+        up_col: np.where(hide, np.nan, ors[up_col].to_numpy(float)),
         "p_value": np.where(hide, np.nan, ors["p_value"].to_numpy(float)),
     }
     how = {"gee_exchangeable": "GEE, exchangeable working correlation, cluster-robust (sandwich) variance",
@@ -107,7 +115,8 @@ def factor_model_table(records: pd.DataFrame, *, keys: np.ndarray, pooled: list,
         f"were extracted: {n_obs:,} reviews, {n_events:,} with modifiable factors"
         + (f", {info.get('n_clusters')} {cluster} clusters" if cluster else "") + f"; {how}.",
         "Odds ratios compare each level with the reference level, adjusted for the other terms; imd_quintile is "
-        "per quintile step towards less deprived. 95% confidence intervals; p = 0.000 means p < 0.0005.",
+        f"per quintile step towards less deprived. {conf:.1%}".replace(".0%", "%") + " confidence intervals; "
+        "p = 0.000 means p < 0.0005.",
         f"Disclosure: a term is shown only when its level and the reference level each have at least {threshold} "
         "reviews with and without modifiable factors; otherwise the row is [c]. The counts behind each odds ratio are "
         "not repeated here (they are pooled over years, outside the audited tables).",
@@ -124,5 +133,5 @@ def factor_model_table(records: pd.DataFrame, *, keys: np.ndarray, pooled: list,
 
 def mark_withheld(table: pd.DataFrame, marks: pd.DataFrame, hide) -> None:
     """``[c]`` in the value columns of withheld terms (in place)."""
-    for col in DECIMALS:
+    for col in decimals(table):
         marks[col] = np.where(hide, MARK_SUPPRESSED, "")

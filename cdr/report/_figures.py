@@ -63,10 +63,12 @@ def _breakdown(table, marks, ctx, title):
     h = 0.38 if "england_percent" in body else 0.7
     pct = _num(body["percent"])
     ax.barh(y + (h / 2 if h < 0.5 else 0), np.nan_to_num(pct), height=h, color=FOCUS, label=ctx["focus_name"])
-    for yi, p, m in zip(y, pct, bm["percent"]):
+    for yi, p, m, n in zip(y, pct, bm["percent"], _num(body["deaths"])):
         if not np.isfinite(p):
             ax.text(0.2, yi + (h / 2 if h < 0.5 else 0), f"{m or '[x]'} suppressed" if m == MARK_SUPPRESSED else "[x]",
                     va="center", fontsize=8)
+        elif n == 0:   # a zero is published: say so, rather than leave an empty row
+            ax.text(0.2, yi + (h / 2 if h < 0.5 else 0), "0", va="center", fontsize=8)
     if "england_percent" in body:
         ax.barh(y - h / 2, np.nan_to_num(_num(body["england_percent"])), height=h, color=ENGLAND, label="England")
         ax.legend(loc="lower right", fontsize=8)
@@ -105,6 +107,8 @@ def _prop_bars(table, marks, ctx, col, labels, title, xlabel):
     for yi, v, m in zip(y, p, marks[col]):
         if not np.isfinite(v):
             ax.text(1, yi, "[c] suppressed" if m == MARK_SUPPRESSED else "[x] no completed reviews", va="center", fontsize=8)
+        elif v == 0:
+            ax.text(1, yi, "0", va="center", fontsize=8)
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlim(0, 100)
     ax.set_xlabel(xlabel)
@@ -143,6 +147,7 @@ def trend(table, marks, ctx):
     if fitted is not None and len(fitted) == len(x):
         ax.plot(x, fitted, "-", color="black", lw=1, label="Fitted trend")
     ax.set_xticks(x, body["period"])
+    ax.set_xlabel(ctx.get("year_axis", "Year of death"))
     ax.set_ylim(bottom=0)
     ax.set_ylabel("Deaths per 100,000 children")
     sub = ctx.get("trend_caption")
@@ -207,14 +212,16 @@ def factor_model(table, marks, ctx):
     fig = Figure(figsize=(7.5, 0.9 + 0.32 * len(table)))
     ax = fig.subplots()
     y = np.arange(len(table))[::-1]
-    orr, lo, hi = _num(table["odds_ratio"]), _num(table["lower_95"]), _num(table["upper_95"])
+    lo_col = next(c for c in table.columns if c.startswith("lower_"))   # lower_95 unless the spec's conf differs
+    hi_col = next(c for c in table.columns if c.startswith("upper_"))
+    orr, lo, hi = _num(table["odds_ratio"]), _num(table[lo_col]), _num(table[hi_col])
     ok = np.isfinite(orr) & np.isfinite(lo) & np.isfinite(hi)
     ax.errorbar(orr[ok], y[ok], xerr=[orr[ok] - lo[ok], hi[ok] - orr[ok]], fmt="o", color=FOCUS, ecolor=FOCUS, capsize=2)
     ax.axvline(1.0, color=OTHER, lw=1, ls="--")
     ax.set_xscale("log")
     labels = [f"{v}: {lv}" + ("  [c]" if not k else "") for v, lv, k in zip(table["variable"], table["level"], ok)]
     ax.set_yticks(y, labels, fontsize=7)
-    ax.set_xlabel("Odds ratio of modifiable factors (95% CI), log scale")
+    ax.set_xlabel(f"Odds ratio of modifiable factors ({lo_col[6:].replace('_', '.')}% CI), log scale")
     ax.set_title(_title("Factors associated with modifiable factors, England", ctx["synthetic"]), fontsize=10)
     return fig
 

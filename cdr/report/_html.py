@@ -21,7 +21,7 @@ table.cdr{border-collapse:collapse;margin:.6rem 0 1rem;font-size:.85rem}
 table.cdr th,table.cdr td{border:1px solid #aeb7bd;padding:.25rem .5rem;text-align:right}
 table.cdr th{background:#005eb8;color:#fff}table.cdr td.label{text-align:left}
 table.cdr tr.total td{font-weight:bold;background:#f0f4f5}
-td.c,td.x{color:#768692}.note{font-size:.85rem;color:#4c6272}
+td.c,td.x{color:#768692}th span.col{font-weight:normal;font-size:.75rem}.note{font-size:.85rem;color:#4c6272}
 figure{margin:.5rem 0 1.5rem}figure img{max-width:100%;height:auto;border:1px solid #e8edee}
 .pending{background:#fff9c4;border-left:6px solid #ffeb3b;padding:.5rem .9rem}
 .scroll{overflow-x:auto}
@@ -43,9 +43,11 @@ def format_cell(value, mark, column, decimals=1) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def _table_html(name, table, marks, count_columns, label_columns, decimals=None):
+def _table_html(name, table, marks, count_columns, label_columns, decimals=None, column_labels=None):
     esc = html.escape
-    head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
+    column_labels = column_labels or {}
+    head = "".join(f'<th title="{esc(c)}">{esc(column_labels[c])}<br><span class="col">{esc(c)}</span></th>'
+                   if c in column_labels else f"<th>{esc(c)}</th>" for c in table.columns)
     rows = []
     for i in range(len(table)):
         first = table.iloc[i, 0]
@@ -124,7 +126,7 @@ def render_html(report) -> str:
             spec = report.table_info[name]
             parts.append(f"<h3>{esc(spec['title'])}</h3>")
             parts.append(_table_html(name, report.tables[name], report.marks[name], spec["count_columns"],
-                                     spec["label_columns"], spec.get("decimals")))
+                                     spec["label_columns"], spec.get("decimals"), spec.get("column_labels")))
             for note in spec["notes"]:
                 parts.append(f'<p class="note">{esc(note)}</p>')
     parts.append("<h2>Methods and data provenance</h2>")

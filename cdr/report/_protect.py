@@ -30,34 +30,44 @@ class Protection:
 
     @property
     def published(self) -> dict:
-        return {c: (None if s else int(v)) for c, v, s in
-                zip(self.cells["cell"], self.cells["value"], self.cells["primary"] | self.cells["secondary"])}
+        return {c: (None if np.isnan(p) else int(v)) for c, v, p in
+                zip(self.cells["cell"], self.cells["value"], self.cells["published"])}
 
 
 def protect(cells: pd.DataFrame, equations, *, threshold: int = 5, previous=None, cost=None) -> Protection:
-    """Suppress and audit ``cells`` (columns ``cell``, ``value``) linked by ``equations``.
+    """Suppress and audit ``cells`` (columns ``cell``, ``value``, optional ``unpublished``) linked by ``equations``.
 
     ``previous``: ``(cells, equations)`` of an earlier release (``cell``, ``published`` with NaN where
-    suppressed), whose decisions are kept (see :func:`_with_previous`). ``cost``: ``{cell: cost}``
-    of hiding a cell (default: its value, :func:`cdr.disclosure.secondary_suppression`).
-    The search uses the defaults of :func:`cdr.disclosure.secondary_suppression`; the final audit
-    always runs and its result is in the certificate.
+    suppressed, optional ``unpublished``), whose decisions are kept (see :func:`_with_previous`).
+    ``cost``: ``{cell: cost}`` of hiding a cell (default: its value,
+    :func:`cdr.disclosure.secondary_suppression`). Unpublished parts (``unpublished`` True, see
+    :meth:`cdr.report._bundle.Bundle.geography`) are never shown and are modelled by
+    :func:`_model_unpublished`. The search uses the defaults of
+    :func:`cdr.disclosure.secondary_suppression`; the final audit always runs and its result is
+    in the certificate.
     """
     from cdr import disclosure
 
     n_current = len(cells)
-    frame, equations = _with_previous(cells, equations, previous)
-    bundle = disclosure.Bundle(cells=frame, equations=equations, tables={}, spec={"source": "cdr.report"})
+    unpublished = (cells["unpublished"].fillna(False).astype(bool).to_numpy() if "unpublished" in cells
+                   else np.zeros(n_current, dtype=bool))
+    frame, equations = _with_previous(cells, equations, previous, unpublished)
+    model, model_eqs, modelled = _model_unpublished(frame, equations, unpublished, threshold)
+    bundle = disclosure.Bundle(cells=model, equations=model_eqs, tables={}, spec={"source": "cdr.report"})
     result = disclosure.secondary_suppression(bundle, threshold=threshold, cost="value" if cost is None else cost)
-    res = result.cells.set_index("cell").reindex(frame["cell"])
+    res = result.cells.set_index("cell")
+    ids = frame["cell"].to_numpy()
     values = frame["value"].to_numpy()
-    primary = (res["suppression"] == "primary").to_numpy()
-    suppressed = res["suppressed"].astype(bool).to_numpy()
+    known = res["suppressed"].reindex(ids)            # split parts are not in res under their own id
+    suppressed = np.where(known.isna().to_numpy(), True, known.fillna(True).astype(bool).to_numpy())
+    primary = (res["suppression"].reindex(ids) == "primary").to_numpy()
+    unpub = np.r_[unpublished, np.zeros(len(frame) - n_current, dtype=bool)]
     out = pd.DataFrame({
-        "cell": frame["cell"].to_numpy(), "value": values,
+        "cell": ids, "value": values,
         "published": np.where(suppressed, np.nan, values.astype(float)),
-        "primary": primary, "secondary": suppressed & ~primary,
-        "previous_release": frame["locked"].to_numpy(),
+        "primary": primary & ~unpub, "secondary": suppressed & ~primary & ~unpub,
+        "previous_release": frame["locked"].to_numpy() & ~unpub,
+        "unpublished": unpub, "modelled_as": [modelled.get(c, "") for c in ids],
     }).iloc[:n_current].reset_index(drop=True)
     cert = dict(disclosure.certificate(result.audit))
     cert["result"] = "pass" if cert.get("passed") else "fail"
@@ -67,16 +77,79 @@ def protect(cells: pd.DataFrame, equations, *, threshold: int = 5, previous=None
                       if k in ("method", "cost", "max_optimal", "time_limit", "fallback", "timings_s")}
     if isinstance(result.spec.get("search"), dict):
         cert["search"]["proven_optimal"] = result.spec["search"].get("proven_optimal")
+    cert["unpublished_parts"] = {
+        "n": int(unpub[:n_current].sum()),
+        "model": "each unpublished part (a piece of a published LA/footprint/region/England total that is not "
+                 "itself published) is a cell of the attacked system: 0 -> known to be 0; 1 to threshold-1 -> a "
+                 "primary cell (must not be recoverable or shown small); threshold to 2*threshold-1 -> a hidden "
+                 "cell that must not be recoverable exactly; larger -> two hidden cells (the attacker is told it is "
+                 ">= 2). Every choice gives the attacker at least what the published tables give.",
+        "counts": {k: int(sum(v == k for v in modelled.values())) for k in ("zero", "small", "medium", "split")},
+    }
     return Protection(out, result.audit, cert, f"cdr.disclosure ({result.method})")
 
 
-def _with_previous(cells, equations, previous):
+def _model_unpublished(frame, equations, unpublished, threshold):
+    """The cells and equations the search and audit see, with the unpublished parts modelled.
+
+    The attacker never sees an unpublished part but may derive it (e.g. a region total minus the
+    footprints inside it). cdr.disclosure treats every hidden cell as >= 1 and fails an audit on
+    any hidden cell it can recover exactly, so each part (not published before) is modelled by its
+    value, always giving the attacker at least what it really has:
+
+    - 0: a known zero (the attacker is told it; really it only knows >= 0);
+    - 1 .. threshold-1: a primary cell, protected like any small count;
+    - threshold .. 2*threshold-1: a hidden cell that must not be recoverable exactly;
+    - from 2*threshold: two hidden cells ``id#1`` + ``id#2`` (halves, both >= threshold) in place of
+      it: the attacker is told the part is >= 2 and the part itself can be derived (it is not a
+      small count), without forcing further suppression to hide it.
+    """
+    n = len(frame)
+    unpub = np.r_[unpublished, np.zeros(n - len(unpublished), dtype=bool)]
+    values = frame["value"].to_numpy()
+    free = unpub & ~frame["locked"].to_numpy()
+    modelled, split = {}, {}
+    model = frame.copy()
+    for i in np.flatnonzero(free):
+        cid, v = model.at[i, "cell"], int(values[i])
+        if v == 0:
+            model.loc[i, ["locked", "previously_suppressed"]] = [True, False]
+            modelled[cid] = "zero"
+        elif v < threshold:
+            modelled[cid] = "small"
+        elif v < 2 * threshold:
+            model.loc[i, ["locked", "previously_suppressed"]] = [True, True]
+            modelled[cid] = "medium"
+        else:
+            split[cid] = (f"{cid}#1", f"{cid}#2")
+            modelled[cid] = "split"
+    if split:
+        keep = ~model["cell"].isin(split).to_numpy()
+        halves = []
+        for cid, (a, b) in split.items():
+            v = int(values[model["cell"].to_numpy() == cid][0])
+            halves += [(a, v // 2), (b, v - v // 2)]
+        model = pd.concat([model[keep], pd.DataFrame({
+            "cell": [h[0] for h in halves], "value": [h[1] for h in halves], "tables": [["unpublished"]] * len(halves),
+            "locked": True, "previously_suppressed": True})], ignore_index=True)
+        eqs = []
+        for t, parts in equations:
+            if t in split:  # pragma: no cover - parts are never totals (Bundle.geography)
+                raise RuntimeError(f"unpublished part {t} is a total")
+            eqs.append((t, [x for p in parts for x in (split[p] if p in split else (p,))]))
+        equations = eqs
+    return model, equations, modelled
+
+
+def _with_previous(cells, equations, previous, unpublished=None):
     """Cells and equations of this release plus what an earlier release made public.
 
     A cell published before is locked published, one suppressed before stays suppressed; cells
     only in the earlier release enter when published (with the equations among known cells).
     A cell whose published value has changed (a revision) is an error: publishing both values
-    would disclose the difference.
+    would disclose the difference. An unpublished part of this release (``unpublished``) that the
+    earlier release published is public knowledge (locked published); a part unpublished in either
+    release and not published by the earlier one is no decision to keep (not locked).
     """
     frame = pd.DataFrame({"cell": cells["cell"].to_numpy(), "value": cells["value"].astype(int).to_numpy()})
     frame["tables"] = [["report"]] * len(frame)
@@ -84,6 +157,7 @@ def _with_previous(cells, equations, previous):
     frame["previously_suppressed"] = False
     if previous is None:
         return frame, [(t, list(p)) for t, p in equations]
+    unpublished = np.zeros(len(frame), dtype=bool) if unpublished is None else np.asarray(unpublished, dtype=bool)
     prev_cells, prev_eqs = previous
     prev = prev_cells.set_index("cell")["published"]
     here = frame["cell"].isin(prev.index).to_numpy()
@@ -96,8 +170,11 @@ def _with_previous(cells, equations, previous):
             f"{int(revised.sum())} cell(s) published in the previous release have new values (revised records):\n"
             f"{lines}\nPublishing both values would disclose the difference. Report the revision separately, or "
             "build this release without previous= and publish a revision note.")
-    frame.loc[here, "locked"] = True
-    frame.loc[here & np.isnan(old), "previously_suppressed"] = True
+    was_part = (prev_cells.set_index("cell")["unpublished"].reindex(frame["cell"]).fillna(False).astype(bool).to_numpy()
+                if "unpublished" in prev_cells else np.zeros(len(frame), dtype=bool))
+    lock = here & ~((unpublished | was_part) & np.isnan(old))   # an unknown part is no decision to keep
+    frame.loc[lock, "locked"] = True
+    frame.loc[lock & np.isnan(old), "previously_suppressed"] = True
     extra = prev[~prev.index.isin(frame["cell"]) & prev.notna()]
     if len(extra):
         frame = pd.concat([frame, pd.DataFrame({

@@ -153,10 +153,37 @@ def _cat_label(v, merges):
 
 def _level_label(v, merges, labels):
     if v in merges:
-        if v in (OTHER, OTHER_REVIEWS):
-            return "Other categories combined: " + "; ".join(labels[m] for m in merges[v])
+        if v in (OTHER, OTHER_REVIEWS):   # short, for figures; the members go in a note (_other_note)
+            return f"Other categories ({len(merges[v])})"
         return " + ".join(labels[m] for m in merges[v])
     return labels[v]
+
+
+def _other_note(merges, labels):
+    """The note listing what an "Other categories (n)" row holds, or None."""
+    for v in (OTHER, OTHER_REVIEWS):
+        if v in merges:
+            return f"Other categories ({len(merges[v])}): " + "; ".join(labels[m] for m in merges[v]) + "."
+    return None
+
+
+_AGE_SPAN = {"neonatal": ("0 days", "27 days"), "postneonatal": ("28 days", "364 days")}
+
+
+def _age_group_label(level: str) -> str:
+    """Readable label of an age group column: ``"1-4+5-9+10-14"`` -> ``"1-14 years"``."""
+    parts = level.split("+")
+    if len(parts) == 1:
+        return AGE_BAND_LABELS.get(level, level)
+    first, last = parts[0], parts[-1]
+    if first in _AGE_SPAN and last in _AGE_SPAN:
+        return "Under 1 year" if first == "neonatal" else "28-364 days"
+    end = int(last.split("-")[-1])
+    if first == "neonatal":
+        return f"Under {end + 1} years"
+    if first == "postneonatal":
+        return f"28 days to {end} years"
+    return f"{first.split('-')[0]}-{end} years"
 
 
 def merge_small(counts: dict, below: int, merged: str = OTHER):
@@ -347,6 +374,13 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
     """The bundle of cells and the ordered list of :class:`TableSpec`."""
     bundle = Bundle(geo.unit_las, LEVELS, years=[period_labels[k] for k in trend_keys], total_period=total_label)
     c = _Counter(rec, bundle, period_labels)
+    keys_of = {lab: [k] for k, lab in period_labels.items()}
+    keys_of[total_label] = list(trend_keys)
+
+    def value_of(measure, las, period, dims):   # an unpublished part: the sum over its LAs
+        return sum(c.value(measure, "la:" + la, k, **dict(dims)) for la in las for k in keys_of[period])
+
+    bundle.value_of = value_of
     U = geo.focus
     n_focus = c.value("deaths", U, key)
     if n_focus < merge_below:
@@ -459,10 +493,15 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
                      f"from 1 to {threshold - 1}: protecting it by suppression would hide cells of the one-way age and "
                      "category tables instead. The one-way tables keep every age band and category.")
     if age_merges:
-        notes.append("Age groups: " + "; ".join(f"{_age_column(g)} = " + " + ".join(AGE_BAND_LABELS[m] for m in mem)
+        notes.append("Age groups: " + "; ".join(f"{_age_column(g)} = {_age_group_label(g)} ("
+                                                 + ", ".join(AGE_BAND_LABELS[m] for m in mem) + ")"
                                                  for g, mem in age_merges.items()) + ".")
+    if _other_note(cat_merges, CATEGORY_LABELS):
+        notes.append(_other_note(cat_merges, CATEGORY_LABELS))
+    column_labels = {_age_column(a): _age_group_label(a) for a in ages}
+    column_labels["all_ages"] = "All ages"
     tables.append(TableSpec("category_by_age_band", f"Deaths by category of death and age band, {label}", lab,
-                            counts=counts, notes=notes))
+                            counts=counts, notes=notes, column_labels=column_labels))
 
     # modifiable factors, among reviews completed in the period (NCMD/DfE convention), by category,
     # age band and deprivation: levels merged by number of reviews
@@ -497,6 +536,8 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
                 bundle.add_partition(dim, levels, merges)
                 notes.append(f"Levels with fewer than {merge_below} completed reviews are combined"
                              + (" with their neighbours." if contiguous else "."))
+                if _other_note(merges, labels):
+                    notes.append(_other_note(merges, labels))
         lab = pd.DataFrame({dim: [*levels, "total"], "label": [_level_label(v, merges, labels) for v in levels] + ["Total"]})
         counts = {col: [c.cell(m, U, key, **{dim: v}) for v in levels] + [c.cell(m, U, key)] for col, m in measures.items()}
         tables.append(TableSpec(
