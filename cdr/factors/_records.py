@@ -99,20 +99,23 @@ def _design_map(design, caller):
     return labels.astype(str)
 
 
+def _raise_rows(caller, records, bad, column, values, problem, hint):
+    """Raise a RecordValidationError listing the first ten offending rows (row, case_id, value)."""
+    rows = records.loc[bad.to_numpy()]
+    ids = rows["case_id"] if "case_id" in rows else pd.Series(rows.index, index=rows.index)
+    lines = [f"  row {i}  case_id={c}  {column}={v!r}" for i, c, v in
+             zip(rows.index[:10], ids.iloc[:10], values[bad].iloc[:10])]
+    more = f"\n  ... and {int(bad.sum()) - 10} more" if bad.sum() > 10 else ""
+    raise RecordValidationError(f"{caller}: {int(bad.sum())} of {len(records):,} records {problem}:\n"
+                                + "\n".join(lines) + more + f"\n{hint}")
+
+
 def _map_or_raise(codes, mapping, what, caller, records):
     mapped = codes.map(mapping)
     bad = mapped.isna() & codes.notna()
     if bad.any():
-        rows = records.loc[bad.to_numpy()]
-        ids = rows["case_id"] if "case_id" in rows else pd.Series(rows.index, index=rows.index)
-        lines = [f"  row {i}  case_id={c}  la_code={la!r}" for i, c, la in
-                 zip(rows.index[:10], ids.iloc[:10], codes[bad].iloc[:10])]
-        more = f"\n  ... and {int(bad.sum()) - 10} more" if bad.sum() > 10 else ""
-        raise RecordValidationError(
-            f"{caller}: {int(bad.sum())} of {len(codes):,} records have an la_code not in the {what}:\n"
-            + "\n".join(lines) + more
-            + f"\nCheck the geography vintage, or use a {what} that covers every LA in the records."
-        )
+        _raise_rows(caller, records, bad, "la_code", codes, f"have an la_code not in the {what}",
+                    f"Check the geography vintage, or use a {what} that covers every LA in the records.")
     return mapped
 
 
@@ -137,16 +140,8 @@ def _bad_values(rec, column, allowed, caller):
     values = rec[column]
     bad = values.notna() & ~values.isin(allowed)
     if bad.any():
-        rows = rec.loc[bad.to_numpy()]
-        ids = rows["case_id"] if "case_id" in rows else pd.Series(rows.index, index=rows.index)
-        lines = [f"  row {i}  case_id={c}  {column}={v!r}" for i, c, v in
-                 zip(rows.index[:10], ids.iloc[:10], values[bad].iloc[:10])]
-        more = f"\n  ... and {int(bad.sum()) - 10} more" if bad.sum() > 10 else ""
-        raise RecordValidationError(
-            f"{caller}: {int(bad.sum())} of {len(rec):,} records have an invalid {column!r}:\n"
-            + "\n".join(lines) + more
-            + f"\nAllowed: {', '.join(map(str, allowed))} (or missing). Validate with cdr.read_records first."
-        )
+        _raise_rows(caller, rec, bad, column, values, f"have an invalid {column!r}",
+                    f"Allowed: {', '.join(map(str, allowed))} (or missing). Validate with cdr.read_records first.")
 
 
 def prepare(records, *, caller, need=(), design=None, vintage=2023, domains=DOMAIN_ORDER):
