@@ -14,6 +14,7 @@ from cdr.disclosure import (Bundle, audit, explain, primary_suppression, protect
 from cdr.errors import DisclosureError
 
 NaN = np.nan
+THRESHOLD = 5
 
 
 def _cells(values, primary=()):
@@ -182,7 +183,8 @@ def brute_attacker(result, threshold=5):
         rows.append(a)
     a = np.array(rows)
     pub = cells["published"].to_numpy()
-    lb = np.where(np.isnan(pub), 1, pub)
+    part = (cells["kind"] == "unpublished").to_numpy() if "kind" in cells else np.zeros(n, bool)
+    lb = np.where(np.isnan(pub), np.where(part, 0, 1), pub)   # unpublished parts may be 0
     ub = np.where(np.isnan(pub), np.inf, pub)
     out = {}
     for j in np.flatnonzero(np.isnan(pub)):
@@ -406,3 +408,105 @@ def test_audit_reports_interval_width():
     out = audit(_cells({"a": NaN, "b": NaN, "c": 20, "t": 26}, primary={"a"}), [("t", ["a", "b", "c"])])
     assert out.columns.tolist()[:5] == ["cell", "lower", "upper", "width", "status"]
     assert (out["width"] == out["upper"] - out["lower"]).all() and out["width"].iat[0] == 4
+
+
+# --- unpublished parts (pieces of published totals that no table shows) -----------------------
+
+def _region_bundle(partnership, rest, region_extra=()):
+    """A partnership table (areas A, B, ... and its total) and a published region total that is the
+    partnership plus an unpublished part ``rest`` (the LAs of the region outside the partnership)."""
+    t = pd.DataFrame({"area": [*partnership, "all"], "deaths": [*partnership.values(), sum(partnership.values())]})
+    r = pd.DataFrame({"region": ["R"], "deaths": [sum(partnership.values()) + rest]})
+    b = Bundle.from_tables({"partnership": t, "region": r}, dims={"partnership": ["area"], "region": ["region"]})
+    return b.add_unpublished(pd.DataFrame({"cell": ["rest"], "value": [rest]}), [("region=R", ["total", "rest"])])
+
+
+def test_a_zero_unpublished_part_is_not_assumed_positive():
+    # Published: total t = 6 = a + b + u, with a (true 2) and b (true 4) suppressed and u the part
+    # of t that no table shows (true 0). By enumeration over non-negative integers with a, b >= 1
+    # and u >= 0: a in [1, 5], b in [1, 5], u in [0, 4]. An attacker who took u >= 1 (as for a
+    # suppressed cell) would conclude a <= 4, i.e. "small", from a wrong premise.
+    cells = _cells({"a": NaN, "b": NaN, "u": NaN, "t": 6}, primary={"a", "b"})
+    eqs = [("t", ["a", "b", "u"])]
+    truth = {c: (min(x[i] for x in sols), max(x[i] for x in sols)) for i, c in enumerate("abu")
+             for sols in [[x for x in itertools.product(range(7), repeat=3)
+                           if x[0] >= 1 and x[1] >= 1 and sum(x) == 6]]}
+    out = audit(cells.assign(kind=["cell", "cell", "unpublished", "cell"]), eqs)
+    for c in "abu":
+        assert _row(out, c)[:2] == truth[c]
+    assert out.attrs["passed"] and _row(out, "u")[2] == "protected"
+    assert _row(audit(cells, eqs), "a")[:3] == (1, 4, "narrow")      # the default model: u >= 1
+    # A zero part that the published totals pin exactly (region 12 = partnership 12 + u) is
+    # consistent with kind="unpublished" and may be derived (a zero is no small count); the
+    # default model, with u >= 1, finds the published numbers inconsistent.
+    cells = _cells({"a": NaN, "b": NaN, "u": NaN, "p": 12, "r": 12}, primary={"a"})
+    eqs = [("p", ["a", "b"]), ("r", ["p", "u"])]
+    out = audit(cells.assign(kind=["cell", "cell", "unpublished", "cell", "cell"]), eqs)
+    assert _row(out, "u") == (0, 0, "derivable") and out.attrs["passed"]
+    with pytest.raises(ValueError, match="inconsistent"):
+        audit(cells, eqs)
+
+
+@pytest.mark.parametrize("method", ["optimal", "heuristic"])
+def test_a_small_unpublished_part_is_protected_like_a_primary_cell(method):
+    # Region 13 = partnership (A 3 + B 9 = 12) + rest 1. Hiding A and B (enough if rest were 0 or
+    # large) gives rest = 13 - 12 = 1 exactly: a death outside the partnership disclosed.
+    b = _region_bundle({"A": 3, "B": 9}, rest=1)
+    leaky = pd.DataFrame({"cell": ["area=A", "area=B", "total", "region=R", "rest"],
+                          "value": [NaN, NaN, 12, 13, NaN], "primary": [True, False, False, False, True],
+                          "kind": ["cell"] * 4 + ["unpublished"]})
+    assert _row(audit(leaky, b.equations), "rest")[2] == "exact"
+    r = secondary_suppression(b, method=method)
+    assert r.passed
+    info = r.cells.set_index("cell")
+    assert info.at["rest", "suppression"] == "unpublished" and np.isnan(info.at["rest", "published"])
+    assert r.information_loss["n_unpublished"] == 1 and r.information_loss["n_cells"] == 4
+    brute = brute_attacker(r)      # independent integer programs, parts >= 0
+    assert brute["rest"][0] <= 1 < THRESHOLD <= brute["rest"][1]
+    assert brute["area=A"][1] >= THRESHOLD and all(lo < hi for lo, hi in brute.values())
+
+
+@pytest.mark.parametrize("rest", [0, 7])
+def test_a_zero_or_large_unpublished_part_costs_no_suppression(rest):
+    # Only the primary cell A and one partner: the part (0 or 7) may be derived, it is no small count.
+    r = secondary_suppression(_region_bundle({"A": 3, "B": 9}, rest=rest), method="optimal")
+    assert r.passed and r.spec["search"]["proven_optimal"]
+    hidden = set(r.cells.loc[r.cells["suppressed"], "cell"])
+    assert hidden == {"area=A", "area=B", "rest"}
+    assert _row(r.audit, "rest") == (rest, rest, "derivable")
+
+
+@pytest.mark.parametrize("method", ["optimal", "heuristic"])
+def test_random_regions_with_unpublished_parts_resist_an_independent_attacker(method):
+    # Partnership LAs x categories with margins, and a published region row per category (and its
+    # total) = partnership + an unpublished part per category (often 0, often small).
+    rng = np.random.default_rng(7)
+    for seed in range(10):
+        n_la, n_cat = 3, 3
+        counts = rng.poisson(rng.gamma(2.0, 2.5, n_cat), size=(n_la, n_cat))
+        rest = rng.choice([0, 0, 1, 2, 3, 6, 12], size=n_cat)
+        rows = [(f"L{i}", f"c{k}", int(counts[i, k])) for i in range(n_la) for k in range(n_cat)]
+        rows += [(f"L{i}", "all", int(counts[i].sum())) for i in range(n_la)]
+        rows += [("all", f"c{k}", int(counts[:, k].sum())) for k in range(n_cat)] + [("all", "all", int(counts.sum()))]
+        t = pd.DataFrame(rows, columns=["area", "category", "deaths"])
+        reg = pd.DataFrame({"region": "R", "category": [*[f"c{k}" for k in range(n_cat)], "all"],
+                            "deaths": [*(counts.sum(0) + rest), counts.sum() + rest.sum()]})
+        b = Bundle.from_tables({"t": t, "r": reg}, dims={"t": ["area", "category"], "r": ["region", "category"]})
+        parts = pd.DataFrame({"cell": [f"rest|c{k}" for k in range(n_cat)], "value": rest})
+        eqs = [(f"category=c{k}|region=R", [f"category=c{k}", f"rest|c{k}"]) for k in range(n_cat)]
+        b = b.add_unpublished(parts, eqs)
+        r = secondary_suppression(b, method=method)
+        assert r.passed, (seed, r.audit)
+        truth = dict(zip(r.cells["cell"], r.cells["value"]))
+        kind = dict(zip(r.cells["cell"], r.cells["kind"]))
+        for cell, (lo, hi) in brute_attacker(r).items():
+            assert lo <= truth[cell] <= hi
+            if 1 <= truth[cell] < THRESHOLD:
+                assert hi >= THRESHOLD, (seed, cell, "shown to be small")
+            if kind[cell] == "cell":
+                assert lo < hi, (seed, cell, "recovered exactly")
+
+
+def test_kind_must_be_cell_or_unpublished():
+    with pytest.raises(ValueError, match="'kind' must be 'cell'"):
+        audit(_cells({"a": NaN, "t": 3}).assign(kind=["part", "cell"]), [("t", ["a"])])

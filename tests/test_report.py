@@ -255,8 +255,8 @@ def test_report_opens_in_headless_chromium_and_every_figure_renders(footprint_re
 
 def _rebuild_and_audit(out, report):
     # Re-read what was written (CSV), map every count back to its cell, add the unpublished parts
-    # (pieces of published totals that no table shows: unknown, or 0 where the audit assumed the
-    # attacker knows it), and attack it with cdr.disclosure.audit using the bundle's equations.
+    # (pieces of published totals that no table shows: unknowns >= 0, kind "unpublished"), and
+    # attack it with cdr.disclosure.audit using the bundle's equations.
     from cdr.disclosure import audit
 
     published = {}
@@ -269,8 +269,10 @@ def _rebuild_and_audit(out, report):
     truth = report.cells.set_index("cell")
     parts = {c["cell"]: c["published"] for c in _manifest(out)["disclosure"]["cells"] if c.get("unpublished")}
     assert set(parts) == set(truth.index[truth["unpublished"]])
+    assert all(v is None for v in parts.values())   # never shown, zeros included (no previous release here)
     published.update({c: (np.nan if v is None else float(v)) for c, v in parts.items()})
     cells = pd.DataFrame({"cell": list(published), "value": list(published.values())})
+    cells["kind"] = np.where(cells["cell"].isin(parts), "unpublished", "cell")
     cells["primary"] = truth.loc[cells["cell"], "primary"].to_numpy() | truth.loc[cells["cell"], "value"].between(
         1, THRESHOLD - 1).to_numpy()
     # every published count is the true count
@@ -282,7 +284,7 @@ def _rebuild_and_audit(out, report):
     # an unpublished part of 5 or more may be derivable (e.g. England minus the partnership): not a small count
     large_part = result["cell"].isin(parts) & ~result["primary"]
     assert (result.loc[~large_part, "status"] == "protected").all(), result[(result["status"] != "protected") & ~large_part]
-    assert result.attrs["group_sums"].empty
+    assert result.attrs["group_sums"].empty and result.attrs["passed"]
 
 
 def test_published_tables_rebuild_a_bundle_that_an_independent_audit_passes(england_report):

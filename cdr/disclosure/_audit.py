@@ -2,7 +2,9 @@
 
 The attacker knows every published number, every additivity equation (total = sum of parts) and
 every published rate, and that counts are non-negative integers with every suppressed cell at
-least 1 (zeros are published). For each suppressed cell it solves min and max linear programs
+least 1 (zeros are published). Cells of kind ``"unpublished"`` (parts of published totals that no
+table shows, e.g. the LAs of a region outside the partnership) are unknowns that may be 0; only
+those flagged ``primary`` (a true count from 1 to threshold - 1) must be protected. For each suppressed cell it solves min and max linear programs
 (HiGHS: one warm-started model per component, see ``_lp.py``), switching to an integer program
 only where the LP optimum is fractional, so every reported bound is the tightest integer bound.
 The system is first reduced to the suppressed cells (published values substituted) and split
@@ -23,7 +25,9 @@ from cdr.disclosure._lp import Model
 __all__ = ["audit", "explain", "certificate"]
 
 _TOL = 1e-7
-_STATUS = ("exact", "narrow", "protected")
+_STATUS = ("exact", "narrow", "protected", "derivable")
+_PASSING = ("protected", "derivable")
+KINDS = ("cell", "unpublished")   # a table cell (suppressed: >= 1) or an unpublished part (>= 0)
 _SPLIT = 400   # components with at least this many cells are split between executor workers
 
 
@@ -63,7 +67,25 @@ def _check_cells(cells, caller):
         raise ValueError(f"{caller}: published counts must be non-negative integers; got {rows}")
     frame["value"] = values
     frame["primary"] = frame["primary"].fillna(False).astype(bool)
+    if "kind" not in frame.columns:
+        frame["kind"] = "cell"
+    frame["kind"] = frame["kind"].fillna("cell").astype(str)
+    bad = ~frame["kind"].isin(KINDS)
+    if bad.any():
+        rows = frame.loc[bad, ["cell", "kind"]].head(5).to_dict("records")
+        raise ValueError(f"{caller}: 'kind' must be 'cell' (a table cell; suppressed ones are >= 1) or "
+                         f"'unpublished' (a part of a published total that is never shown; >= 0); got {rows}")
     return frame
+
+
+def _floor(cells):
+    """The attacker's lower bound of each cell: 1 for a (suppressed) table cell, 0 for an unpublished part."""
+    return dict(zip(cells["cell"], np.where(cells["kind"].to_numpy() == "unpublished", 0.0, 1.0)))
+
+
+def _required(primary, floor):
+    """Cells the audit must protect: every table cell, and unpublished parts flagged primary (small)."""
+    return np.asarray(primary, bool) | (np.asarray(floor, float) >= 1)
 
 
 def _check_rates(rates, caller):
@@ -209,12 +231,12 @@ def _integral(x):
     return x is not None and bool(np.all(np.abs(x - np.round(x)) < 1e-6))
 
 
-def _integer_bound(names, rows, j, sense):
+def _integer_bound(names, rows, j, sense, floor=1.0):
     """Integer optimum of min sense * x_j over one component (HiGHS branch and bound)."""
     a, lo, hi = _ranged(names, rows)
     cost = np.zeros(len(names))
     cost[j] = sense
-    status, x, obj = Model(a, lo, hi, 1.0, np.inf, cost, integer=True).solve()
+    status, x, obj = Model(a, lo, hi, floor, np.inf, cost, integer=True).solve()
     if status == "unbounded":
         return np.inf, None
     if status != "optimal":
@@ -225,11 +247,13 @@ def _integer_bound(names, rows, j, sense):
 def _solve_component(task):
     """Tightest integer interval of the variables of one component. Pure function (picklable).
 
-    ``task`` is ``(names, rows, primary, threshold[, which[, decide_only]])``; ``which`` (indices
-    into ``names``) restricts the cells whose bounds are computed (the others come back NaN), so
-    that one large component can be split between workers. With ``decide_only`` (used inside the
-    suppression search) a fractional LP bound is not refined by an integer program when integral
-    feasible points already prove the cell protected.
+    ``task`` is ``(names, rows, primary, threshold[, which[, decide_only[, floor]]])``; ``which``
+    (indices into ``names``) restricts the cells whose bounds are computed (the others come back
+    NaN), so that one large component can be split between workers. With ``decide_only`` (used
+    inside the suppression search) a fractional LP bound is not refined by an integer program when
+    integral feasible points already prove the cell protected, and cells that need no protection
+    (unpublished parts that are not small) get their outer propagation bounds only. ``floor``
+    (default all 1) is the attacker's lower bound of each cell: 0 for an unpublished part.
 
     One HiGHS model per component: its objective is changed from cell to cell and each LP starts
     from the previous optimal basis. A bound is certified without an LP where an integral
@@ -241,21 +265,27 @@ def _solve_component(task):
     n = len(names)
     which = np.arange(n) if len(task) < 5 or task[4] is None else np.asarray(task[4], int)
     decide_only = len(task) > 5 and bool(task[5])
+    floor = np.ones(n) if len(task) < 7 or task[6] is None else np.asarray(task[6], float)
     lower = np.full(n, np.nan)
     upper = np.full(n, np.nan)
     method = ["lp"] * n
     if not rows:
-        lower[which], upper[which] = 1.0, np.inf
+        lower[which], upper[which] = floor[which], np.inf
         return names, lower, upper, method
     a, row_lo, row_hi = _ranged(names, rows)
-    model = Model(a, row_lo, row_hi, 1.0, np.inf, np.ones(n))
+    model = Model(a, row_lo, row_hi, floor, np.inf, np.ones(n))
     status, x, _ = model.solve()
     if status == "infeasible":
         raise ValueError("audit: the published bundle is inconsistent (no non-negative integer table "
                          f"fits it) around cells {names[:5]}; check the additivity of the inputs.")
     if status != "optimal":
         raise RuntimeError(f"audit: HiGHS could not solve the component of {names[:3]} ({status})")
-    out_lo, out_hi = _propagate(names, rows)
+    out_lo, out_hi = _propagate(names, rows, floor=floor)
+    if decide_only:   # the search only needs the cells that must be protected
+        free = ~_required(primary, floor)
+        skip = free[which]
+        lower[which[skip]], upper[which[skip]] = out_lo[which[skip]], out_hi[which[skip]]
+        which = which[~skip]
     seen_min = np.full(n, np.inf)     # extreme values seen in integral feasible points
     seen_max = np.full(n, -np.inf)
     cost = np.ones(n)
@@ -292,7 +322,7 @@ def _solve_component(task):
             method[j] = "lp_bound"
             return float(math.ceil(sense * obj - _TOL) if sense > 0 else math.floor(sense * obj + _TOL))
         method[j] = "ilp"
-        value, xi = _integer_bound(names, rows, j, sense)
+        value, xi = _integer_bound(names, rows, j, sense, floor)
         if xi is not None:
             note(xi)
         return value
@@ -320,9 +350,9 @@ def _solve_component(task):
     return names, lower, upper, method
 
 
-def _propagate(names, rows, rounds=50):
+def _propagate(names, rows, rounds=50, floor=None):
     """Outer integer bounds by interval constraint propagation (valid: every feasible point lies
-    inside); starts from ``[1, inf)``."""
+    inside); starts from ``[floor, inf)`` (floor 1 unless given)."""
     pos = {c: i for i, c in enumerate(names)}
     ineq = []   # (indices, coefficients, hi): sum a x <= hi
     for row in rows:
@@ -332,7 +362,7 @@ def _propagate(names, rows, rounds=50):
             ineq.append((idx, a, row.hi))
         if np.isfinite(row.lo):
             ineq.append((idx, -a, -row.lo))
-    low = np.ones(len(names))
+    low = np.ones(len(names)) if floor is None else np.asarray(floor, float).copy()
     up = np.full(len(names), np.inf)
     for _ in range(rounds):
         changed = False
@@ -364,7 +394,10 @@ def _propagate(names, rows, rounds=50):
     return low, up
 
 
-def _classify(lower, upper, primary, threshold):
+def _classify(lower, upper, primary, threshold, required=True):
+    if not required:
+        # an unpublished part that is not small: no protection of its own; it may be derived
+        return "derivable" if lower == upper else "protected"
     if lower == upper:
         return "exact"
     # An attacker learns a primary cell is small when its upper bound is below the threshold. A
@@ -412,8 +445,13 @@ def audit(cells, equations, *, threshold=5, rates=None, executor=None):
     ----------
     cells : pandas.DataFrame
         One row per cell of the whole bundle (all tables and years together): ``cell`` (id),
-        ``value`` (the published count; NaN where suppressed) and ``primary`` (True where the cell
-        was suppressed as a small count).
+        ``value`` (the published count; NaN where suppressed), ``primary`` (True where the cell
+        was suppressed as a small count) and, optionally, ``kind``: ``"cell"`` (default: a table
+        cell; zeros are published, so a suppressed one is >= 1) or ``"unpublished"`` (a part of a
+        published total that no table shows, e.g. the LAs of a region outside the partnership:
+        value NaN, >= 0 for the attacker). An unpublished part needs protection only when flagged
+        ``primary`` (its true count is 1 .. ``threshold - 1``: the attacker must not learn it is
+        small); otherwise it may be derived.
     equations : iterable of (str, list of str)
         ``(total_cell, [part_cells])`` meaning total = sum of parts.
     threshold : int, default 5
@@ -432,9 +470,12 @@ def audit(cells, equations, *, threshold=5, rates=None, executor=None):
     -------
     pandas.DataFrame
         One row per suppressed cell: ``cell``, ``lower``, ``upper`` (the tightest integer bounds;
-        ``upper`` is inf when unbounded), ``width`` (``upper - lower``), ``status`` (``"exact"``, ``"narrow"`` or ``"protected"``), ``primary``,
-        ``component`` (index of its connected component) and ``method`` (``"lp"`` when the LP
-        optimum was integral, ``"ilp"`` when an integer program was needed).
+        ``upper`` is inf when unbounded), ``width`` (``upper - lower``), ``status`` (``"exact"``,
+        ``"narrow"``, ``"protected"``, or ``"derivable"`` for an unpublished part that needs no
+        protection and is recovered exactly), ``primary``, ``kind``, ``component`` (index of its
+        connected component) and ``method`` (``"lp"`` when the LP optimum was integral, ``"ilp"``
+        when an integer program was needed). The audit passes when every status is
+        ``"protected"`` or ``"derivable"`` and no small group sum is derivable.
         ``.attrs`` holds ``passed`` (bool), ``threshold``, ``n_cells``, ``n_suppressed``,
         ``n_components`` and ``group_sums`` (a DataFrame of derivable small sums of suppressed
         cells: ``cells``, ``lower``, ``upper``, ``source``).
@@ -446,7 +487,7 @@ def audit(cells, equations, *, threshold=5, rates=None, executor=None):
     such margin without any disclosure; only the upper bound is required to reach the threshold.
     Unlike sdcTable's ``attack`` (exact recovery only) this also fails a primary cell that is
     recovered *approximately* as small. Cells that appear in no equation with a suppressed cell
-    are bounded below by 1 only. Use :func:`explain` for a failing cell.
+    are bounded below by 1 only (0 for unpublished parts). Use :func:`explain` for a failing cell.
 
     Examples
     --------
@@ -457,12 +498,24 @@ def audit(cells, equations, *, threshold=5, rates=None, executor=None):
       cell  lower  upper     status
     0    a    1.0    5.0  protected
     1    b    1.0    5.0  protected
+
+    An unpublished part ``u`` (the rest of a published total) may be 0, so the attacker cannot
+    conclude ``a <= 3`` as it could if ``u`` were a suppressed cell (>= 1):
+
+    >>> cells = pd.DataFrame({"cell": ["a", "u", "t"], "value": [np.nan, np.nan, 4],
+    ...                       "primary": [True, False, False], "kind": ["cell", "unpublished", "cell"]})
+    >>> audit(cells, [("t", ["a", "u"])])[["cell", "lower", "upper", "status"]]
+      cell  lower  upper     status
+    0    a    1.0    4.0     narrow
+    1    u    0.0    3.0  protected
     """
     cells = _check_cells(cells, "audit")
     rates = _check_rates(rates, "audit")
     equations = [(t, list(p)) for t, p in equations]
     suppressed, rows = _reduce(cells, equations, rates)
     primary = dict(zip(cells["cell"], cells["primary"]))
+    floor = _floor(cells)
+    kind = dict(zip(cells["cell"], cells["kind"]))
     comps = _components(suppressed, rows)
     workers = max(1, int(getattr(executor, "_max_workers", 2))) if executor is not None else 1
     tasks, owner = [], []
@@ -471,7 +524,7 @@ def audit(cells, equations, *, threshold=5, rates=None, executor=None):
         pieces = workers if len(names) >= _SPLIT and workers > 1 else 1
         for part in np.array_split(np.arange(len(names)), pieces):
             tasks.append((names, comp_rows, [primary[c] for c in names], threshold,
-                          part if pieces > 1 else None))
+                          part if pieces > 1 else None, False, [floor[c] for c in names]))
             owner.append(k)
     mapper = executor.map if executor is not None else map
     merged = {}
@@ -488,9 +541,11 @@ def audit(cells, equations, *, threshold=5, rates=None, executor=None):
     for k in sorted(merged):
         names, lower, upper, method = merged[k]
         for j, c in enumerate(names):
-            records.append((c, lower[j], upper[j], _classify(lower[j], upper[j], primary[c], threshold),
-                            primary[c], k, method[j]))
-    out = pd.DataFrame(records, columns=["cell", "lower", "upper", "status", "primary", "component", "method"])
+            required = bool(primary[c] or floor[c] >= 1)
+            records.append((c, lower[j], upper[j], _classify(lower[j], upper[j], primary[c], threshold, required),
+                            primary[c], kind[c], k, method[j]))
+    out = pd.DataFrame(records, columns=["cell", "lower", "upper", "status", "primary", "kind", "component",
+                                         "method"])
     out.insert(3, "width", out["upper"] - out["lower"])
     order = {c: i for i, c in enumerate(cells["cell"])}
     out = out.sort_values("cell", key=lambda s: s.map(order)).reset_index(drop=True)
@@ -499,7 +554,7 @@ def audit(cells, equations, *, threshold=5, rates=None, executor=None):
     out["width"] = out["upper"] - out["lower"]
     groups = _group_sums(rows, out, threshold)
     out.attrs.update(
-        passed=bool((out["status"] == "protected").all() and groups.empty),
+        passed=bool(out["status"].isin(_PASSING).all() and groups.empty),
         threshold=threshold, n_cells=len(cells), n_suppressed=len(suppressed),
         n_components=len(comps), group_sums=groups,
     )
@@ -542,6 +597,7 @@ def explain(cells, equations, cell, *, rates=None):
     if cell not in suppressed:
         raise ValueError(f"explain: cell {cell!r} is not suppressed (its value is published or it is unknown)")
     comps = _components(suppressed, rows)
+    floor = _floor(cells)
     names, idx = next((n, i) for n, i in comps if cell in n)
     comp_rows = [rows[i] for i in idx]
     known = dict(zip(cells["cell"], cells["value"]))
@@ -556,7 +612,8 @@ def explain(cells, equations, cell, *, rates=None):
         c = np.zeros(n)
         c[j] = sense
         a_eq, b_eq, a_ub, b_ub = _matrices(names, comp_rows)
-        res = linprog(c, A_eq=a_eq, b_eq=b_eq, A_ub=a_ub, b_ub=b_ub, bounds=(1, None), method="highs")
+        res = linprog(c, A_eq=a_eq, b_eq=b_eq, A_ub=a_ub, b_ub=b_ub, bounds=[(floor[m], None) for m in names],
+                      method="highs")
         if res.status != 0:
             continue
         eq_m = list(res.eqlin.marginals) if a_eq is not None else []
@@ -604,11 +661,12 @@ def certificate(result):
 
     counts = result["status"].value_counts()
     groups = result.attrs.get("group_sums", pd.DataFrame())
-    failing = result[result["status"] != "protected"]
+    failing = result[~result["status"].isin(_PASSING)]
     return {
         "passed": bool(result.attrs.get("passed", False)),
-        "attacker": "non-negative integers; suppressed cells >= 1; additivity equations; published rates "
-                    "bound counts by their rounding interval; LP (HiGHS) with integer programs where fractional",
+        "attacker": "non-negative integers; suppressed cells >= 1, unpublished parts >= 0; additivity equations; "
+                    "published rates bound counts by their rounding interval; LP (HiGHS) with integer programs "
+                    "where fractional",
         "threshold": int(result.attrs.get("threshold", 5)),
         "n_cells": int(result.attrs.get("n_cells", 0)),
         "n_suppressed": int(result.attrs.get("n_suppressed", len(result))),

@@ -146,7 +146,10 @@ class Bundle:
     ----------
     cells : pandas.DataFrame
         ``cell``, ``value`` (true count), ``tables`` (names of the tables holding it),
-        ``locked`` (status fixed by a previous release) and ``previously_suppressed``.
+        ``locked`` (status fixed by a previous release), ``previously_suppressed`` and, optionally,
+        ``kind``: ``"cell"`` (default; a cell of a table) or ``"unpublished"`` (a part of a
+        published total that is never shown, e.g. the LAs of a region outside the partnership; see
+        :meth:`add_unpublished`).
     equations : list of (str, list of str)
         total = sum of parts, across all tables.
     tables : dict of str -> pandas.DataFrame
@@ -258,6 +261,69 @@ class Bundle:
                 "tables": sorted(tables), "previous": sorted(previous or {})}
         return cls(cells=cells, equations=unique, tables=out_tables, spec=spec)
 
+    def add_unpublished(self, parts, equations=(), *, value="value"):
+        """Declare unpublished parts of published totals (returns a new Bundle).
+
+        An unpublished part is a count that no table shows but that published totals contain,
+        e.g. the LAs of a region outside the reported partnership (region = partnership + part).
+        The attacker knows only that it is a non-negative integer (it may be 0, unlike a suppressed
+        cell); it is never published, so hiding it costs nothing; it must be protected like a
+        primary cell only when its true count is small (1 .. threshold - 1), otherwise it may be
+        derived.
+
+        Parameters
+        ----------
+        parts : pandas.DataFrame
+            ``cell`` (id, not already in the bundle) and `value` (the true count, >= 0).
+        equations : iterable of (str, list of str)
+            Further equations ``(total_cell, [part_cells])`` that use the parts.
+        value : str, default "value"
+            Count column of `parts`.
+
+        Returns
+        -------
+        Bundle
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"area": ["A", "B", "all"], "deaths": [3, 9, 12]})
+        >>> r = pd.DataFrame({"region": ["R"], "deaths": [13]})
+        >>> b = Bundle.from_tables({"partnership": t, "region": r},
+        ...                        dims={"partnership": ["area"], "region": ["region"]})
+        >>> b = b.add_unpublished(pd.DataFrame({"cell": ["rest"], "value": [1]}), [("region=R", ["total", "rest"])])
+        >>> b.cells[["cell", "value", "kind"]].to_dict("records")[-2:]
+        [{'cell': 'region=R', 'value': 13, 'kind': 'cell'}, {'cell': 'rest', 'value': 1, 'kind': 'unpublished'}]
+        >>> b.equations
+        [('total', ['area=A', 'area=B']), ('region=R', ['total', 'rest'])]
+        """
+        parts = pd.DataFrame(parts)
+        missing = [c for c in ("cell", value) if c not in parts.columns]
+        if missing:
+            raise ValueError(f"Bundle.add_unpublished: 'parts' needs columns 'cell' and {value!r}; missing {missing}")
+        counts = pd.to_numeric(parts[value], errors="coerce")
+        bad = counts.isna() | (counts < 0) | (counts % 1 != 0)
+        if bad.any():
+            raise ValueError("Bundle.add_unpublished: part counts must be non-negative integers; got "
+                             f"{parts.loc[bad, ['cell', value]].head(3).to_dict('records')}")
+        ids = parts["cell"].astype(str)
+        clash = sorted(set(ids) & set(self.cells["cell"])) + sorted(set(ids[ids.duplicated()]))
+        if clash:
+            raise ValueError(f"Bundle.add_unpublished: part ids must be new and unique; repeated: {clash[:5]}")
+        new = pd.DataFrame({"cell": ids.to_numpy(), "value": counts.astype(int).to_numpy(),
+                            "tables": [[] for _ in range(len(parts))], "locked": False,
+                            "previously_suppressed": False, "kind": "unpublished"})
+        cells = self.cells.copy()
+        cells["kind"] = cells["kind"].fillna("cell") if "kind" in cells.columns else "cell"
+        cells = pd.concat([cells, new], ignore_index=True)
+        eqs = [(str(t), [str(x) for x in ps]) for t, ps in equations]
+        known = set(cells["cell"])
+        unknown = sorted({c for t, ps in eqs for c in [t, *ps]} - known)
+        if unknown:
+            raise ValueError(f"Bundle.add_unpublished: equations refer to cells not in the bundle: {unknown[:5]}; "
+                             "add them as cells of a table or as parts")
+        return Bundle(cells, [*self.equations, *eqs], self.tables, self.rates, {**self.spec})
+
     def add_rates(self, table, frame, *, population="population", multiplier=100_000, decimals=1,
                   kind="crude"):
         """Declare rates published from a table's counts (returns a new Bundle).
@@ -296,8 +362,13 @@ class Bundle:
     def merge(self, dim, mapping):
         """The same bundle with levels of `dim` merged in every table (an aggregation alternative).
 
-        Rates are dropped (re-declare them on the merged tables).
+        Rates are dropped (re-declare them on the merged tables). A bundle with unpublished parts
+        is refused: declare the parts again on the merged bundle (:meth:`add_unpublished`).
         """
+        if "kind" in self.cells.columns and (self.cells["kind"] == "unpublished").any():
+            parts = self.cells.loc[self.cells["kind"] == "unpublished", "cell"].tolist()
+            raise ValueError(f"Bundle.merge: the bundle has unpublished parts ({parts[:3]}...), which merging the "
+                             "tables would drop; merge first, then declare the parts with add_unpublished")
         value, total = self.spec["value"], self.spec["total"]
         tables = {}
         for name, frame in self.tables.items():

@@ -19,6 +19,10 @@ and ``x_p >= threshold`` -- exactly the audit's question.
   and each failing cell adds a *capacity cut* from the dual of the attacker's LP (``sum w_i y_i
   >= threshold - a_p``), or, where only integrality fails, a cut "one more hidden cell among the
   equations touching its component". Valid cuts only, so the first pattern that passes is optimal.
+
+Unpublished parts (``cells["part"]``: pieces of published totals that are never shown) are hidden
+for free in both searches: always hidden, attacker bound 0 instead of 1, and a requirement only
+where small (``cells["small"]``), exactly like a primary cell that is already hidden.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from cdr.disclosure._audit import _classify, _components, _reduce, _solve_component
+from cdr.disclosure._audit import _PASSING, _classify, _components, _reduce, _required, _solve_component
 from cdr.disclosure._lp import Model
 
 _EPS = 1e-3        # cost per unit of moving a cell that is already hidden
@@ -44,25 +48,30 @@ class _Attacker:
         self.threshold = threshold
         self.cache = {}
         self.primary = dict(zip(cells["cell"], cells["small"]))
+        part = cells["part"] if "part" in cells else pd.Series(False, index=cells.index)
+        self.part = part.to_numpy(bool)
+        self.floor = dict(zip(cells["cell"], np.where(self.part, 0.0, 1.0)))
         self.calls = 0
 
     def failing(self, suppressed):
         self.calls += 1
+        hidden = self.cells["cell"].isin(suppressed).to_numpy() | self.part
         frame = pd.DataFrame({"cell": self.cells["cell"], "primary": self.cells["small"],
-                              "value": np.where(self.cells["cell"].isin(suppressed), np.nan,
-                                                self.cells["value"].astype(float))})
+                              "value": np.where(hidden, np.nan, self.cells["value"].astype(float))})
         sup, rows = _reduce(frame, self.equations, None)
         out = []
         for names, idx in _components(sup, rows):
             comp_rows = [rows[i] for i in idx]
             key = (tuple(names), tuple((tuple(r.coef.items()), r.lo, r.hi) for r in comp_rows))
             if key not in self.cache:
-                task = (names, comp_rows, [self.primary[c] for c in names], self.threshold, None, True)
+                task = (names, comp_rows, [self.primary[c] for c in names], self.threshold, None, True,
+                        [self.floor[c] for c in names])
                 _, lower, upper, _ = _solve_component(task)
                 self.cache[key] = [(c, lo, up) for c, lo, up in zip(names, lower, upper)]
             for c, lo, up in self.cache[key]:
-                status = _classify(lo, up, self.primary[c], self.threshold)
-                if status != "protected":
+                required = bool(_required([self.primary[c]], [self.floor[c]])[0])
+                status = _classify(lo, up, self.primary[c], self.threshold, required)
+                if status not in _PASSING:
                     out.append((c, status, names))
         return out
 
@@ -87,6 +96,11 @@ class _System:
         self.a = self.value[self.V]
         self.must = cells["must"].to_numpy()[self.V]
         self.small = cells["small"].to_numpy()[self.V]
+        part = cells["part"].to_numpy(bool) if "part" in cells else np.zeros(len(cells), bool)
+        self.part = part[self.V]                         # unpublished parts: always hidden, >= 0
+        self.floor = np.where(self.part, 0.0, 1.0)
+        self.room = self.a - self.floor                  # how far each hidden cell can go down
+        self.required = self.small | ~self.part          # cells with a protection requirement
         self.E = e[:, self.V].tocsr()
         self.const = -(e[:, ~free] @ self.value[~free])   # E_V x_V = const
         self.Ec = self.E.tocsc()
@@ -100,14 +114,14 @@ class _System:
 
 
 def _deviation_model(sysm, cost, suppressed, *, cols=None, integer=False, time_limit=None):
-    """min sum cost_i |d_i| s.t. E d = 0, d_i >= 1 - a_i; columns d+ then d- (restricted to `cols`)."""
+    """min sum cost_i |d_i| s.t. E d = 0, d_i >= floor_i - a_i; columns d+ then d- (restricted to `cols`)."""
     cols = np.arange(len(sysm.V)) if cols is None else np.asarray(cols)
     e = sysm.E[:, cols]
     keep = np.flatnonzero(np.diff(e.tocsr().indptr) > 0)
     e = e[keep]
-    a = sysm.a[cols]
+    room = sysm.room[cols]
     c = np.where(suppressed[cols], _EPS, cost[cols])
-    model = Model(sparse.hstack([e, -e]), 0.0, 0.0, 0.0, np.r_[np.full(len(cols), np.inf), a - 1],
+    model = Model(sparse.hstack([e, -e]), 0.0, 0.0, 0.0, np.r_[np.full(len(cols), np.inf), room],
                   np.r_[c, c], integer=integer, time_limit=time_limit)
     return model, cols
 
@@ -116,18 +130,18 @@ def _needs(sysm, j, status, threshold):
     """Deviation requirements for cell j: list of (direction, amount), any one suffices."""
     if sysm.small[j]:
         return [(1, threshold - sysm.a[j])]
-    return [(1, 1.0)] + ([(-1, 1.0)] if sysm.a[j] >= 2 else [])
+    return [(1, 1.0)] + ([(-1, 1.0)] if sysm.room[j] >= 1 else [])
 
 
-def _solve_need(model, a, j_local, need, n):
-    """Solve with cell j_local's deviation forced by `need`; a: values of the model's cells."""
+def _solve_need(model, room, j_local, need, n):
+    """Solve with cell j_local's deviation forced by `need`; room: how far each model cell can go down."""
     direction, amount = need
     col = j_local if direction > 0 else n + j_local
-    hi = np.inf if direction > 0 else a[j_local] - 1
+    hi = np.inf if direction > 0 else room[j_local]
     if amount > hi:
         return None, np.inf
     other = n + j_local if direction > 0 else j_local       # the net deviation must move: the
-    other_hi = a[j_local] - 1 if direction > 0 else np.inf  # opposite column is held at zero
+    other_hi = room[j_local] if direction > 0 else np.inf   # opposite column is held at zero
     model.set_bounds([col], amount, hi)
     model.set_bounds([other], 0.0, 0.0)
     status, x, obj = model.solve()
@@ -149,12 +163,12 @@ def _heuristic(cells, equations, attacker, cost, *, cleanup=True, cleanup_tries=
     if nv == 0:
         return set(cells.loc[cells["must"], "cell"]), info
     model, _ = _deviation_model(sysm, c, hidden)
-    order = sorted(np.flatnonzero(sysm.must), key=lambda j: (sysm.a[j], sysm.ids[sysm.V[j]]))
+    order = sorted(np.flatnonzero(sysm.must & sysm.required), key=lambda j: (sysm.a[j], sysm.ids[sysm.V[j]]))
     for j in order:
         needs = _needs(sysm, j, None, threshold)
         best = None
         for need in needs[:1]:
-            d, obj = _solve_need(model, sysm.a, j, need, nv)
+            d, obj = _solve_need(model, sysm.room, j, need, nv)
             info["lp_solves"] += 1
             if d is not None and (best is None or obj < best[1]):
                 best = (d, obj)
@@ -223,7 +237,7 @@ def _integer_deviation(sysm, c, hidden, j, status, threshold, comp):
         local = int(np.searchsorted(cols, j))
         best = None
         for need in _needs(sysm, j, status, threshold):
-            d, obj = _solve_need(model, sysm.a[cols], local, need, len(cols))
+            d, obj = _solve_need(model, sysm.room[cols], local, need, len(cols))
             if d is not None and np.isfinite(obj) and (best is None or obj < best[1]):
                 best = (d, obj)
         if best is not None:
@@ -252,7 +266,10 @@ def _optimal(cells, equations, attacker, cost, deadline, max_iter):
         full_members = len(members)
         for k, p in enumerate(members):
             # a hidden cell needs another hidden cell in each of its equations (else it is exact),
-            # unless a cell fixed at zero... fixed cells are constants, so the row holds for V only
+            # unless a cell fixed at zero... fixed cells are constants, so the row holds for V only;
+            # an unpublished part that is not small may be exact
+            if not sysm.required[p]:
+                continue
             if full_members > 1:
                 rows.append({**{int(m): 1.0 for m in members if m != p}, int(p): -1.0})
                 lo.append(0.0)
@@ -266,7 +283,7 @@ def _optimal(cells, equations, attacker, cost, deadline, max_iter):
                 for m, s in zip(members, sign):
                     if m == p:
                         continue
-                    up[int(m)] = min(threshold, (sysm.a[m] - 1) if s == sign[k] else threshold)
+                    up[int(m)] = min(threshold, sysm.room[m] if s == sign[k] else threshold)
                 rows.append(up)
                 lo.append(threshold - sysm.a[p])
     # the attacker's LP in x-space over V, bounds set per pattern
@@ -294,7 +311,7 @@ def _optimal(cells, equations, attacker, cost, deadline, max_iter):
         if not failing:
             info["proven_optimal"] = True
             return pattern, info
-        attack.set_bounds(np.arange(nv), np.where(y, 1.0, sysm.a), np.where(y, sysm.a + sysm.G, sysm.a))
+        attack.set_bounds(np.arange(nv), np.where(y, sysm.floor, sysm.a), np.where(y, sysm.a + sysm.G, sysm.a))
         for cell, status, names in failing:
             j = sysm.vpos.get(cell)
             if j is None:
@@ -318,7 +335,7 @@ def _optimal(cells, equations, attacker, cost, deadline, max_iter):
                     ok = False                           # LP moves it: only integrality fails
                     break
                 dual = attack.col_duals()
-                w = np.where(dual > 1e-9, dual * (sysm.a - 1), np.where(dual < -1e-9, -dual * sysm.G, 0.0))
+                w = np.where(dual > 1e-9, dual * sysm.room, np.where(dual < -1e-9, -dual * sysm.G, 0.0))
                 weights += np.minimum(w, amount) / amount
             own = min(weights[j], 1.0)        # y_j = 1 wherever the cut matters: move it right
             if ok and own < 1.0 - 1e-9:

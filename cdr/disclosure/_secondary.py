@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cdr.disclosure._audit import audit, certificate, explain
+from cdr.disclosure._audit import _PASSING, KINDS, audit, certificate, explain
 from cdr.disclosure._search import _Attacker, _heuristic, _optimal
 from cdr.disclosure._bundle import Bundle
 from cdr.disclosure._primary import DEFAULT_THRESHOLD, _threshold, primary_suppression, rate_rules
@@ -30,11 +30,22 @@ __all__ = ["secondary_suppression", "protect", "SuppressionResult", "compare_agg
 
 def _prepare(bundle, threshold):
     cells = bundle.cells.copy()
+    for col in ("locked", "previously_suppressed"):
+        if col not in cells.columns:
+            cells[col] = False
+    kind = cells["kind"].fillna("cell").astype(str) if "kind" in cells.columns else pd.Series("cell", index=cells.index)
+    bad = ~kind.isin(KINDS)
+    if bad.any():
+        rows = cells.loc[bad, ["cell"]].assign(kind=kind[bad]).head(5).to_dict("records")
+        raise ValueError(f"secondary_suppression: Bundle.cells 'kind' must be 'cell' or 'unpublished'; got {rows}")
+    cells["kind"] = kind
+    # an unpublished part is never shown (hidden for free), unless an earlier release published it
+    cells["part"] = (kind == "unpublished") & ~(cells["locked"] & ~cells["previously_suppressed"])
     cells["small"] = primary_suppression(cells["value"], threshold=threshold)
-    cells["primary"] = cells["small"] & ~cells["locked"]
-    must = cells["primary"] | (cells["locked"] & cells["previously_suppressed"])
+    cells["primary"] = cells["small"] & ~cells["locked"] & ~cells["part"]
+    must = cells["primary"] | (cells["locked"] & cells["previously_suppressed"]) | cells["part"]
     cells["must"] = must
-    cells["eligible"] = ~cells["locked"] & (cells["value"] > 0)
+    cells["eligible"] = ~cells["locked"] & (cells["value"] > 0) & ~cells["part"]
     return cells
 
 
@@ -46,7 +57,8 @@ class SuppressionResult:
     ----------
     cells : pandas.DataFrame
         ``cell``, ``value`` (true), ``published`` (NaN where suppressed), ``suppressed`` (bool),
-        ``suppression`` (``"primary"``, ``"secondary"``, ``"previous_release"`` or ``""``), ``locked``.
+        ``suppression`` (``"primary"``, ``"secondary"``, ``"previous_release"``, ``"unpublished"``
+        for an unpublished part, or ``""``), ``locked``, ``kind``.
     audit : pandas.DataFrame
         :func:`cdr.disclosure.audit` of the published bundle (``.attrs["passed"]``).
     bundle : Bundle
@@ -55,7 +67,8 @@ class SuppressionResult:
         an optimal run fell back.
     information_loss : dict
         ``n_cells``, ``n_suppressed``, ``n_primary``, ``n_secondary``, ``value_secondary`` (sum of
-        secondarily suppressed counts), ``share_cells_suppressed``.
+        secondarily suppressed counts), ``share_cells_suppressed`` and ``n_unpublished`` (unpublished
+        parts; not counted in the other numbers).
     spec : dict
         Arguments, timings (s) and the cdr version.
     """
@@ -113,7 +126,8 @@ class SuppressionResult:
     def explain(self, cell) -> pd.DataFrame:
         """Which published cells/equations pin a suppressed cell (see :func:`cdr.disclosure.explain`)."""
         cells = pd.DataFrame({"cell": self.cells["cell"], "value": self.cells["published"],
-                              "primary": self.cells["suppression"] == "primary"})
+                              "primary": self.cells["suppression"] == "primary",
+                              "kind": self.cells["kind"] if "kind" in self.cells else "cell"})
         return explain(cells, self.bundle.equations, cell, rates=self.audit_rates())
 
     def summary(self):
@@ -143,7 +157,11 @@ def secondary_suppression(bundle, *, threshold=DEFAULT_THRESHOLD, method="auto",
     Parameters
     ----------
     bundle : Bundle
-        All tables of the release with their equations (:meth:`Bundle.from_tables`).
+        All tables of the release with their equations (:meth:`Bundle.from_tables`). Cells with
+        ``kind == "unpublished"`` in ``bundle.cells`` (:meth:`Bundle.add_unpublished`) are parts
+        of published totals that are never shown: they are hidden for free, the attacker bounds
+        them below by 0, and only the small ones (1 .. ``threshold - 1``) are protected, like
+        primary cells that are already hidden.
     threshold : int, default 5
         Counts 1 .. ``threshold - 1`` are suppressed (primary).
     method : {"auto", "optimal", "heuristic"}, default "auto"
@@ -215,24 +233,29 @@ def secondary_suppression(bundle, *, threshold=DEFAULT_THRESHOLD, method="auto",
         spec["search"] = {**spec.get("search", {}), **info}
     spec["search"]["audits"] = attacker.calls
     t_search = time.monotonic() - start
-    cells["suppressed"] = cells["cell"].isin(suppressed)
+    cells["suppressed"] = cells["cell"].isin(suppressed) | cells["part"]
     cells["published"] = np.where(cells["suppressed"], np.nan, cells["value"].astype(float))
     cells["suppression"] = np.select(
-        [cells["suppressed"] & cells["locked"], cells["suppressed"] & cells["primary"], cells["suppressed"]],
-        ["previous_release", "primary", "secondary"], "")
+        [cells["part"], cells["suppressed"] & cells["locked"], cells["suppressed"] & cells["primary"],
+         cells["suppressed"]],
+        ["unpublished", "previous_release", "primary", "secondary"], "")
     t0 = time.monotonic()
-    result_cells = cells[["cell", "value", "published", "suppressed", "suppression", "locked", "tables"]]
+    result_cells = cells[["cell", "value", "published", "suppressed", "suppression", "locked", "tables", "kind"]]
     tmp = SuppressionResult(result_cells, pd.DataFrame(), bundle, use, {}, spec)
     audit_rates = tmp.audit_rates() if len(bundle.rates) else None
-    aud = audit(pd.DataFrame({"cell": cells["cell"], "value": cells["published"], "primary": cells["small"]}),
+    aud = audit(pd.DataFrame({"cell": cells["cell"], "value": cells["published"], "primary": cells["small"],
+                              "kind": cells["kind"]}),
                 bundle.equations, threshold=threshold, rates=audit_rates, executor=executor)
     secondary = cells["suppression"] == "secondary"
+    shown = ~cells["part"]
     loss = {
-        "n_cells": int(len(cells)), "n_suppressed": int(cells["suppressed"].sum()),
+        "n_cells": int(shown.sum()), "n_suppressed": int((cells["suppressed"] & shown).sum()),
         "n_primary": int((cells["suppression"] == "primary").sum()), "n_secondary": int(secondary.sum()),
         "value_secondary": int(cells.loc[secondary, "value"].sum()),
-        "share_cells_suppressed": float(cells["suppressed"].mean()) if len(cells) else 0.0,
+        "share_cells_suppressed": float((cells["suppressed"] & shown).sum() / shown.sum()) if shown.any() else 0.0,
     }
+    if cells["part"].any():
+        loss["n_unpublished"] = int(cells["part"].sum())
     from cdr._base import version_stamp
 
     spec["timings_s"] = {"search": round(t_search, 3), "audit": round(time.monotonic() - t0, 3)}
@@ -268,7 +291,7 @@ def protect(bundle, *, threshold=DEFAULT_THRESHOLD, method="auto", strict=True, 
     """
     result = secondary_suppression(bundle, threshold=threshold, method=method, **kwargs)
     if strict and not result.passed:
-        failing = result.audit[result.audit["status"] != "protected"]
+        failing = result.audit[~result.audit["status"].isin(_PASSING)]
         lines = []
         for r in failing.head(10).itertuples():
             why = result.explain(r.cell)

@@ -3,7 +3,9 @@
 Every count cell of the bundle and every equation linking them (``cdr.report._bundle``) go to
 :func:`cdr.disclosure.secondary_suppression` as one :class:`cdr.disclosure.Bundle` (primary and
 secondary suppression, optimal integer program when small enough, heuristic otherwise), and the
-result is attacked by :func:`cdr.disclosure.audit`. A bundle that fails the audit is refused
+result is attacked by :func:`cdr.disclosure.audit`. Unpublished parts of published totals (the LAs
+of a region outside the partnership) are cells of kind ``"unpublished"``: unknowns >= 0 for the
+attacker, protected only where small (``docs/methods/disclosure.md``). A bundle that fails the audit is refused
 (:func:`check_passed`); the report does not patch a failing pattern itself. (An earlier version had
 its own repair loop and a 10 s search limit because the old search timed out on England bundles and
 fell back to a heuristic that stopped short; the reworked search passes its audit on every report
@@ -41,10 +43,11 @@ def protect(cells: pd.DataFrame, equations, *, threshold: int = 5, previous=None
     suppressed, optional ``unpublished``), whose decisions are kept (see :func:`_with_previous`).
     ``cost``: ``{cell: cost}`` of hiding a cell (default: its value,
     :func:`cdr.disclosure.secondary_suppression`). Unpublished parts (``unpublished`` True, see
-    :meth:`cdr.report._bundle.Bundle.geography`) are never shown and are modelled by
-    :func:`_model_unpublished`. The search uses the defaults of
-    :func:`cdr.disclosure.secondary_suppression`; the final audit always runs and its result is
-    in the certificate.
+    :meth:`cdr.report._bundle.Bundle.geography`) are never shown; they go to :mod:`cdr.disclosure`
+    as cells of kind ``"unpublished"`` (the attacker knows only that they are >= 0; a part of
+    1 .. threshold-1 is protected like a primary cell, a larger one or a zero may be derived). The
+    search uses the defaults of :func:`cdr.disclosure.secondary_suppression`; the final audit
+    always runs and its result is in the certificate.
     """
     from cdr import disclosure
 
@@ -52,22 +55,25 @@ def protect(cells: pd.DataFrame, equations, *, threshold: int = 5, previous=None
     unpublished = (cells["unpublished"].fillna(False).astype(bool).to_numpy() if "unpublished" in cells
                    else np.zeros(n_current, dtype=bool))
     frame, equations = _with_previous(cells, equations, previous, unpublished)
-    model, model_eqs, modelled = _model_unpublished(frame, equations, unpublished, threshold)
-    bundle = disclosure.Bundle(cells=model, equations=model_eqs, tables={}, spec={"source": "cdr.report"})
+    unpub = np.r_[unpublished, np.zeros(len(frame) - n_current, dtype=bool)]
+    frame["kind"] = np.where(unpub, "unpublished", "cell")
+    bundle = disclosure.Bundle(cells=frame, equations=equations, tables={}, spec={"source": "cdr.report"})
     result = disclosure.secondary_suppression(bundle, threshold=threshold, cost="value" if cost is None else cost)
     res = result.cells.set_index("cell")
     ids = frame["cell"].to_numpy()
     values = frame["value"].to_numpy()
-    known = res["suppressed"].reindex(ids)            # split parts are not in res under their own id
-    suppressed = np.where(known.isna().to_numpy(), True, known.fillna(True).astype(bool).to_numpy())
+    suppressed = res["suppressed"].reindex(ids).to_numpy(dtype=bool)
     primary = (res["suppression"].reindex(ids) == "primary").to_numpy()
-    unpub = np.r_[unpublished, np.zeros(len(frame) - n_current, dtype=bool)]
+    # a part published by an earlier release is public knowledge (locked published): not modelled
+    free = unpub & (res["suppression"].reindex(ids) == "unpublished").to_numpy()
+    small = (values >= 1) & (values < threshold)
+    modelled = np.where(free, np.where(small, "small", "unknown"), "")
     out = pd.DataFrame({
         "cell": ids, "value": values,
         "published": np.where(suppressed, np.nan, values.astype(float)),
         "primary": primary & ~unpub, "secondary": suppressed & ~primary & ~unpub,
         "previous_release": frame["locked"].to_numpy() & ~unpub,
-        "unpublished": unpub, "modelled_as": [modelled.get(c, "") for c in ids],
+        "unpublished": unpub, "modelled_as": modelled,
     }).iloc[:n_current].reset_index(drop=True)
     cert = dict(disclosure.certificate(result.audit))
     cert["result"] = "pass" if cert.get("passed") else "fail"
@@ -77,68 +83,17 @@ def protect(cells: pd.DataFrame, equations, *, threshold: int = 5, previous=None
                       if k in ("method", "cost", "max_optimal", "time_limit", "fallback", "timings_s")}
     if isinstance(result.spec.get("search"), dict):
         cert["search"]["proven_optimal"] = result.spec["search"].get("proven_optimal")
+    cur = modelled[:n_current]
     cert["unpublished_parts"] = {
         "n": int(unpub[:n_current].sum()),
         "model": "each unpublished part (a piece of a published LA/footprint/region/England total that is not "
-                 "itself published) is a cell of the attacked system: 0 -> known to be 0; 1 to threshold-1 -> a "
-                 "primary cell (must not be recoverable or shown small); threshold to 2*threshold-1 -> a hidden "
-                 "cell that must not be recoverable exactly; larger -> two hidden cells (the attacker is told it is "
-                 ">= 2). Every choice gives the attacker at least what the published tables give.",
-        "counts": {k: int(sum(v == k for v in modelled.values())) for k in ("zero", "small", "medium", "split")},
+                 "itself published) is an unknown of the attacked system (cdr.disclosure kind 'unpublished'): "
+                 "the attacker knows only that it is a non-negative integer; a part of 1 to threshold-1 ('small') "
+                 "must not be recoverable or shown to be small, like a primary cell; any other part ('unknown', "
+                 "including zeros) may be derived, as it is not a small count.",
+        "counts": {k: int((cur == k).sum()) for k in ("small", "unknown")},
     }
     return Protection(out, result.audit, cert, f"cdr.disclosure ({result.method})")
-
-
-def _model_unpublished(frame, equations, unpublished, threshold):
-    """The cells and equations the search and audit see, with the unpublished parts modelled.
-
-    The attacker never sees an unpublished part but may derive it (e.g. a region total minus the
-    footprints inside it). cdr.disclosure treats every hidden cell as >= 1 and fails an audit on
-    any hidden cell it can recover exactly, so each part (not published before) is modelled by its
-    value, always giving the attacker at least what it really has:
-
-    - 0: a known zero (the attacker is told it; really it only knows >= 0);
-    - 1 .. threshold-1: a primary cell, protected like any small count;
-    - threshold .. 2*threshold-1: a hidden cell that must not be recoverable exactly;
-    - from 2*threshold: two hidden cells ``id#1`` + ``id#2`` (halves, both >= threshold) in place of
-      it: the attacker is told the part is >= 2 and the part itself can be derived (it is not a
-      small count), without forcing further suppression to hide it.
-    """
-    n = len(frame)
-    unpub = np.r_[unpublished, np.zeros(n - len(unpublished), dtype=bool)]
-    values = frame["value"].to_numpy()
-    free = unpub & ~frame["locked"].to_numpy()
-    modelled, split = {}, {}
-    model = frame.copy()
-    for i in np.flatnonzero(free):
-        cid, v = model.at[i, "cell"], int(values[i])
-        if v == 0:
-            model.loc[i, ["locked", "previously_suppressed"]] = [True, False]
-            modelled[cid] = "zero"
-        elif v < threshold:
-            modelled[cid] = "small"
-        elif v < 2 * threshold:
-            model.loc[i, ["locked", "previously_suppressed"]] = [True, True]
-            modelled[cid] = "medium"
-        else:
-            split[cid] = (f"{cid}#1", f"{cid}#2")
-            modelled[cid] = "split"
-    if split:
-        keep = ~model["cell"].isin(split).to_numpy()
-        halves = []
-        for cid, (a, b) in split.items():
-            v = int(values[model["cell"].to_numpy() == cid][0])
-            halves += [(a, v // 2), (b, v - v // 2)]
-        model = pd.concat([model[keep], pd.DataFrame({
-            "cell": [h[0] for h in halves], "value": [h[1] for h in halves], "tables": [["unpublished"]] * len(halves),
-            "locked": True, "previously_suppressed": True})], ignore_index=True)
-        eqs = []
-        for t, parts in equations:
-            if t in split:  # pragma: no cover - parts are never totals (Bundle.geography)
-                raise RuntimeError(f"unpublished part {t} is a total")
-            eqs.append((t, [x for p in parts for x in (split[p] if p in split else (p,))]))
-        equations = eqs
-    return model, equations, modelled
 
 
 def _with_previous(cells, equations, previous, unpublished=None):
@@ -193,7 +148,7 @@ def _with_previous(cells, equations, previous, unpublished=None):
 
 
 def explain_failure(audit: pd.DataFrame, equations, limit: int = 10) -> str:
-    bad = audit[audit["status"] != "protected"]
+    bad = audit[~audit["status"].isin(("protected", "derivable"))]
     lines = []
     for row in bad.head(limit).itertuples(index=False):
         pins = [t for t, parts in equations if row.cell == t or row.cell in parts][:3]
