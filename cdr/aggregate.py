@@ -459,9 +459,29 @@ def aggregate(records, population=None, design=None, level="la", by=(), years=No
 class DeprivationResult:
     """Rates by deprivation quintile and the slope/relative index of inequality.
 
-    ``rates``: one row per quintile x group x period (columns of :func:`aggregate`, key
-    ``imd_quintile``, 1 = most deprived). ``sii``: per group x period, ``statistic`` (``sii``, ``rii``),
-    ``value``, CI columns, ``method``. ``spec``: arguments used.
+    Returned by :func:`deprivation_gradient`; not usually built by hand.
+
+    Attributes
+    ----------
+    rates : pandas.DataFrame
+        One row per quintile x group x period (columns of :func:`aggregate`, key ``imd_quintile``,
+        1 = most deprived; ``value`` per `multiplier` children per year).
+    sii : pandas.DataFrame
+        Per group x period: ``statistic`` (``"sii"``: rate difference, most minus least deprived,
+        in units of ``value``; ``"rii"``: SII / mean rate, unitless), ``value``, ``lower_95``,
+        ``upper_95``, ``lower_99_8``, ``upper_99_8`` and ``method``.
+    spec : dict
+        Arguments used (``source``, ``by``, ``multiplier``, ``reps``, ``seed``, ...).
+
+    Examples
+    --------
+    >>> from cdr.data import la_codes
+    >>> records = pd.DataFrame({"la_code": la_codes(), "reporting_year_start": 2022})
+    >>> result = deprivation_gradient(records, reps=200)
+    >>> result.spec["source"], result.to_frame()["statistic"].tolist()
+    ('la', ['sii', 'rii'])
+    >>> result.rates["imd_quintile"].tolist(), int(result.rates["deaths"].sum())
+    ([1, 2, 3, 4, 5], 153)
     """
 
     rates: pd.DataFrame
@@ -526,6 +546,22 @@ def deprivation_gradient(records, population=None, *, source="la", by=(), years=
     DeprivationResult
         ``.rates`` (per quintile) and ``.sii`` (SII and RII per group x period, with ``period``
         and the `by` columns).
+
+    Examples
+    --------
+    One death in each of the 153 LAs in 2022-23: LA quintiles hold 30 or 31 LAs each, and each
+    rate is deaths / embedded mid-2022 child population x 100,000:
+
+    >>> from cdr.data import la_codes
+    >>> records = pd.DataFrame({"la_code": la_codes(), "reporting_year_start": 2022})
+    >>> result = deprivation_gradient(records, reps=200)
+    >>> result.rates["deaths"].tolist()
+    [30, 31, 30, 31, 31]
+    >>> r = result.rates
+    >>> bool(((r["deaths"] / r["population"] * 1e5 - r["value"]).abs() < 1e-9).all())
+    True
+    >>> result.sii[["period", "statistic"]].values.tolist()
+    [['2022-23', 'sii'], ['2022-23', 'rii']]
     """
     by = [by] if isinstance(by, str) else list(by or ())
     if source == "la":

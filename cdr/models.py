@@ -260,6 +260,16 @@ def _merge(base, override):
 class Spec(Mapping):
     """A validated analysis spec: a read-only mapping of sections (``spec["factors"]["formula"]``).
 
+    Made by :func:`load_spec`, which validates; the constructor does not (use it only on data
+    that :func:`load_spec` has already checked).
+
+    Parameters
+    ----------
+    data : mapping
+        Sections (``spec``, ``years``, ``suppression``, ...) -> dicts of settings; deep-copied.
+    source : str, optional
+        Where the data came from, for messages and manifests.
+
     Attributes
     ----------
     name : str
@@ -268,6 +278,15 @@ class Spec(Mapping):
         Where it was read from (``"package:annual"``, a file path or ``"dict"``); not hashed.
     hash : str
         ``"sha256:<hex>"`` of the canonical JSON of :meth:`to_dict` (see :func:`spec_hash`).
+
+    Examples
+    --------
+    >>> spec = load_spec("annual")
+    >>> spec.name, spec.source, "years" in spec
+    ('annual', 'package:annual', True)
+    >>> copy_of = Spec(spec.to_dict(), source="dict")
+    >>> copy_of == spec, copy_of.hash == spec.hash, len(spec.hash)
+    (True, True, 71)
     """
 
     def __init__(self, data, source=None):
@@ -312,9 +331,27 @@ def spec_hash(spec):
 
     Two specs with the same settings have the same hash, whatever their key order, comments or file.
 
+    Parameters
+    ----------
+    spec : Spec or mapping
+        A :class:`Spec`, or a plain dict of sections (hashed as given, not validated).
+
+    Returns
+    -------
+    str
+        ``"sha256:"`` followed by 64 lower-case hex digits.
+
     Examples
     --------
     >>> spec_hash(default_spec()) == spec_hash(load_spec("annual"))
+    True
+
+    Key order does not matter, and the hash is SHA-256 of the compact sorted-key JSON:
+
+    >>> import hashlib
+    >>> spec_hash({"b": 1, "a": [2]}) == spec_hash({"a": [2], "b": 1})
+    True
+    >>> spec_hash({"a": 1}) == "sha256:" + hashlib.sha256(b'{"a":1}').hexdigest()
     True
     """
     data = spec.to_dict() if isinstance(spec, Spec) else dict(spec)
@@ -329,9 +366,17 @@ def _package_file(name):
 def available_specs():
     """Names of the specs shipped with the package (``load_spec(name)`` finds them).
 
+    Returns
+    -------
+    list of str
+        Sorted file stems of the TOML files in ``cdr/_data/models/``.
+
     Examples
     --------
-    >>> "annual" in available_specs()
+    >>> names = available_specs()
+    >>> "annual" in names, names == sorted(names)
+    (True, True)
+    >>> all(load_spec(name).source == f"package:{name}" for name in names)
     True
     """
     folder = resources.files("cdr").joinpath(*_PACKAGE_DIR)
@@ -414,9 +459,15 @@ def load_spec(spec="annual"):
 def default_spec():
     """The packaged default annual-statistics spec (``load_spec("annual")``).
 
+    Returns
+    -------
+    Spec
+        The validated ``annual`` spec (``source`` ``"package:annual"``).
+
     Examples
     --------
-    >>> default_spec()["factors"]["cluster"]
-    'footprint'
+    >>> spec = default_spec()
+    >>> spec["factors"]["cluster"], spec.name, spec == load_spec("annual")
+    ('footprint', 'annual', True)
     """
     return load_spec("annual")

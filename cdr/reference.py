@@ -94,10 +94,30 @@ def targets() -> pd.DataFrame:
 def target_value(name: str, period: str | None = None) -> float:
     """The value of one target (the first row of that name, or of that name and ``period``).
 
+    Parameters
+    ----------
+    name : str
+        A ``target`` name of :func:`targets`, e.g. ``"deaths_0_17"`` or ``"share_neonatal"``.
+    period : str, optional
+        A ``period`` of that target, e.g. ``"YE 31 Mar 2021"``; default: the first row of the name.
+
+    Returns
+    -------
+    float
+        The value in the target's ``unit`` (e.g. deaths, percent, rate per 100,000); NaN for a
+        target whose table is held in code.
+
+    Raises
+    ------
+    CdrError
+        No target of that name (and period).
+
     Examples
     --------
     >>> target_value("share_neonatal")
     42.0
+    >>> target_value("deaths_0_17", period="YE 31 Mar 2021")
+    3056.0
     """
     t = _targets()
     rows = t[t["target"] == name]
@@ -193,6 +213,11 @@ def _decile_tables(vintage: int):
 def imd_decile_distribution(vintage: int = 2023) -> pd.DataFrame:
     """Modelled spread of each LA's children, and of its deaths, over national IMD deciles.
 
+    Parameters
+    ----------
+    vintage : {2023, 2021}, default 2023
+        Geography vintage of ``la_code`` (153 LAs in 2023, 152 in 2021).
+
     Returns
     -------
     pandas.DataFrame
@@ -267,6 +292,20 @@ def expected_deaths_detail(areas=None, *, vintage: int = 2023, year: int = 2022)
         ``la_code``, ``sex``, ``age_band``, ``population`` (child-years), ``rate`` (national, per
         child-year), ``deprivation_multiplier`` (LA multiplier; England population-weighted mean 1)
         and ``expected_deaths`` (per year), sorted by ``la_code``, ``sex``, ``age_band``.
+
+    Examples
+    --------
+    One LA has 2 sexes x 6 age bands, with the same numbers as in the table for all of England:
+
+    >>> d = expected_deaths_detail(["E06000001"])
+    >>> d.shape, d["deprivation_multiplier"].nunique()
+    ((12, 7), 1)
+    >>> full = expected_deaths_detail()
+    >>> bool(abs(full.loc[full["la_code"] == "E06000001", "expected_deaths"].sum()
+    ...          - d["expected_deaths"].sum()) < 1e-12)
+    True
+    >>> round(float(full["expected_deaths"].sum()))
+    3483
     """
     vintage = _area_vintage(areas, int(vintage))
     pop = _band_population(vintage, int(year))
@@ -359,15 +398,25 @@ def plot_expected_deaths(*, vintage: int = 2023, year: int = 2022, ax=None):
     Parameters
     ----------
     vintage : {2023, 2021}
+        Geography vintage (153 LAs in 2023, 152 in 2021).
     year : int, default 2022
-        Population mid-year.
+        Population mid-year (2018-2022 embedded; others carried forward with a warning).
     ax : matplotlib.axes.Axes, optional
+        Axes to draw on; default: a new 8 x 9 inch figure.
 
     Returns
     -------
     matplotlib.axes.Axes
         Choropleth of expected deaths per year (colour bar in deaths a year), regions outlined,
         titled with the model, year and the OGL source.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> ax = plot_expected_deaths(year=2022)
+    >>> "3,483 in all" in ax.get_title(), "mid-2022" in ax.get_title()
+    (True, True)
+    >>> plt.close(ax.figure)
     """
     import matplotlib.pyplot as plt
 

@@ -201,6 +201,20 @@ class ReadResult:
     translated : pandas.DataFrame
         Records whose ``la_code`` was of the other vintage and was translated one-to-one:
         ``row``, ``case_id``, ``la_code_original``, ``la_code``.
+
+    Examples
+    --------
+    North Yorkshire's 2021 code is translated to its 2023 code:
+
+    >>> import warnings
+    >>> raw = pd.DataFrame({"case_id": ["A1"], "date_of_death": ["2023-05-02"], "age_days": [3],
+    ...                     "sex": ["F"], "la_code": ["E10000023"], "category": ["Perinatal/neonatal event"]})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DataVintageWarning)
+    ...     result = validate_records(raw)
+    >>> records, exclusions = result
+    >>> result.n_input == len(records) + len(exclusions), result.translated["la_code"].tolist()
+    (True, ['E06000065'])
     """
 
     records: pd.DataFrame
@@ -403,6 +417,21 @@ def read_records(source, *, mode: str = "strict", vintage: int = 2023, level_map
     ------
     RecordValidationError
         Strict mode, any invalid record; either mode, a missing required column.
+
+    Examples
+    --------
+    A CSV file with one valid record and one with an unknown LA code, read leniently:
+
+    >>> import os, tempfile
+    >>> raw = pd.DataFrame({"case_id": ["A1", "A2"], "date_of_death": ["2021-05-02", "2021-06-01"],
+    ...                     "age_days": [3, 40], "sex": ["F", "M"], "la_code": ["E06000001", "E99999999"],
+    ...                     "category": ["Perinatal/neonatal event", "Perinatal/neonatal event"]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "deaths.csv")
+    ...     raw.to_csv(path, index=False)
+    ...     records, exclusions = read_records(path, mode="lenient")
+    >>> records["case_id"].tolist(), exclusions[["row", "case_id", "field"]].values.tolist()
+    (['A1'], [[2, 'A2', 'la_code']])
     """
     if isinstance(source, pd.DataFrame):
         frame = source
@@ -442,6 +471,18 @@ def to_file(records: pd.DataFrame, path) -> Path:
     -------
     pathlib.Path
         The path written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> raw = pd.DataFrame({"case_id": ["A1"], "date_of_death": ["2021-05-02"], "age_days": [3],
+    ...                     "sex": ["F"], "la_code": ["E06000001"], "category": ["Perinatal/neonatal event"]})
+    >>> records = validate_records(raw).records
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = to_file(records, Path(tmp) / "deaths.csv")
+    ...     back = read_records(path).records
+    >>> path.name, back.equals(records)
+    ('deaths.csv', True)
     """
     from cdr.errors import CdrError
 

@@ -69,7 +69,19 @@ def _check_vintage(vintage) -> int:
 
 
 def provenance() -> str:
-    """The full provenance note of the embedded data (sources, transformations, checks, known gaps)."""
+    """The full provenance note of the embedded data (sources, transformations, checks, known gaps).
+
+    Returns
+    -------
+    str
+        The Markdown text of ``cdr/_data/PROVENANCE.md`` shipped with the package.
+
+    Examples
+    --------
+    >>> note = provenance()
+    >>> note.splitlines()[0]
+    '# Reference data for England upper-tier local authorities: provenance'
+    """
     return _data_file("PROVENANCE.md").read_text(encoding="utf-8")
 
 
@@ -116,7 +128,24 @@ def lookup(vintage: int = 2023) -> pd.DataFrame:
 
 
 def la_codes(vintage: int = 2023) -> list[str]:
-    """Sorted upper-tier LA codes of a vintage."""
+    """Sorted upper-tier LA codes of a vintage.
+
+    Parameters
+    ----------
+    vintage : {2023, 2021}
+        Geography vintage (153 LAs in 2023, 152 in 2021).
+
+    Returns
+    -------
+    list of str
+        ONS GSS codes (``E06…``, ``E08…``, ``E09…``, ``E10…``), sorted ascending.
+
+    Examples
+    --------
+    >>> codes = la_codes()
+    >>> len(codes), len(la_codes(2021)), codes == sorted(codes), codes[0]
+    (153, 152, True, 'E06000001')
+    """
     return lookup(vintage)["la_code"].tolist()
 
 
@@ -190,13 +219,29 @@ def population_for_years(years, vintage: int = 2023, *, by=("sex", "age")) -> pd
     years : iterable of int
         Analysis years (calendar years, or the first calendar year of a reporting year).
     vintage : {2023, 2021}
-    by : tuple of str
-        Breakdown to keep: any of ``"sex"``, ``"age"``; ``()`` gives LA totals.
+        Geography vintage of ``la_code`` (153 LAs in 2023, 152 in 2021).
+    by : tuple of str, default ("sex", "age")
+        Breakdown to keep: any of ``"sex"``, ``"age"`` (single years 0-17); ``()`` gives LA totals.
 
     Returns
     -------
     pandas.DataFrame
-        ``la_code``, ``year``, the ``by`` columns, ``population``, ``population_year``, ``carried_forward``.
+        ``la_code``, ``year``, the ``by`` columns, ``population`` (persons aged 0-17 at 30 June),
+        ``population_year`` (the mid-year estimate used) and ``carried_forward`` (bool).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DataVintageWarning)
+    ...     pop = population_for_years([2022, 2023], by=())
+    >>> pop.columns.tolist()
+    ['la_code', 'year', 'population', 'population_year', 'carried_forward']
+    >>> late = pop[pop["year"] == 2023]
+    >>> len(late), bool(late["carried_forward"].all()), set(late["population_year"])
+    (153, True, {2022})
+    >>> bool((late["population"].to_numpy() == pop[pop["year"] == 2022]["population"].to_numpy()).all())
+    True
     """
     years = sorted({int(y) for y in years})
     by = list(by)

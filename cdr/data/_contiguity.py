@@ -48,7 +48,32 @@ class Contiguity:
     added : pandas.DataFrame
         The links that plain queen contiguity does not have (``kind != "touching"``).
     tolerance_m : float
-        The gap-closing tolerance used.
+        The gap-closing tolerance used (metres).
+    neighbors : dict of str to list of str
+        Neighbours of each ``la_code``.
+    n_components : int
+        Number of connected components of the graph (1 for England with the default links).
+
+    See Also
+    --------
+    contiguity : builds a ``Contiguity``; do not construct one by hand.
+
+    Examples
+    --------
+    Three 1 m squares in a row (metres): A touches B, and C lies 1 m from B, a gap within ``tolerance_m``:
+
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> squares = gpd.GeoDataFrame({"la_code": ["A", "B", "C"]},
+    ...                            geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1), box(3, 0, 4, 1)],
+    ...                            crs="EPSG:27700")
+    >>> g = contiguity(squares, tolerance_m=1.5, links=())
+    >>> g.neighbors
+    {'A': ['B'], 'B': ['A', 'C'], 'C': ['B']}
+    >>> g.added[["la_code_a", "la_code_b", "kind", "distance_m"]].values.tolist()
+    [['B', 'C', 'gap', 1.0]]
+    >>> g.n_components
+    1
     """
 
     w: object

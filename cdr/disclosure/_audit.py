@@ -650,6 +650,20 @@ def explain(cells, equations, cell, *, rates=None):
 def certificate(result):
     """A JSON-serialisable audit certificate (for a release manifest) from :func:`audit` output.
 
+    Parameters
+    ----------
+    result : pandas.DataFrame
+        Output of :func:`audit` (one row per suppressed cell, with its ``.attrs``).
+
+    Returns
+    -------
+    dict
+        ``passed`` (bool), ``attacker`` (the attacker model), ``threshold`` (count), ``n_cells``,
+        ``n_suppressed``, ``n_components``, ``status_counts``, ``failing`` (cells with their
+        attacker ``lower`` and ``upper`` bounds, in deaths), ``small_group_sums``,
+        ``suppressed_cells`` and the cdr version stamp. Plain Python types only (``json.dumps``
+        works).
+
     Examples
     --------
     >>> import numpy as np, pandas as pd

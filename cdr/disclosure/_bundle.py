@@ -31,6 +31,21 @@ def _parents(frame, dim, hierarchy, total):
 def cell_ids(frame, dims, *, total="all"):
     """Cell ids of a tidy table: ``dim=level`` joined by ``|`` over dimensions not at `total`.
 
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A tidy table with one column per dimension (margins labelled `total`).
+    dims : list of str
+        The dimension columns; the id lists them in sorted order.
+    total : str, default "all"
+        Margin label: a dimension at this level is left out of the id (the grand total is
+        ``"total"``).
+
+    Returns
+    -------
+    pandas.Series of str
+        Named ``cell``, on the index of `frame`.
+
     Examples
     --------
     >>> import pandas as pd
@@ -159,6 +174,16 @@ class Bundle:
         ``decimals``, ``kind``, ``rate`` (from the true count).
     spec : dict
         The arguments used (for provenance).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"sex": ["male", "female", "all"], "deaths": [3, 9, 12]})
+    >>> b = Bundle.from_tables({"by_sex": t}, dims=["sex"])
+    >>> b.cells[["cell", "value", "locked"]].values.tolist()
+    [['sex=male', 3, False], ['sex=female', 9, False], ['total', 12, False]]
+    >>> b.equations, b.tables["by_sex"]["cell"].tolist()
+    ([('total', ['sex=female', 'sex=male'])], ['sex=male', 'sex=female', 'total'])
     """
 
     cells: pd.DataFrame

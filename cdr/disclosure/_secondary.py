@@ -71,6 +71,16 @@ class SuppressionResult:
         parts; not counted in the other numbers).
     spec : dict
         Arguments, timings (s) and the cdr version.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"sex": ["male", "female", "all"], "deaths": [3, 9, 12]})
+    >>> res = protect(Bundle.from_tables({"by_sex": t}, dims=["sex"]), threshold=5)
+    >>> res.cells[["cell", "published", "suppression"]].values.tolist()   # 9 hidden to protect 3
+    [['sex=male', nan, 'primary'], ['sex=female', nan, 'secondary'], ['total', 12.0, '']]
+    >>> res.passed, res.information_loss["n_suppressed"]
+    (True, 2)
     """
 
     cells: pd.DataFrame
@@ -311,14 +321,32 @@ def compare_aggregations(bundle, options, *, threshold=DEFAULT_THRESHOLD, method
     Parameters
     ----------
     bundle : Bundle
+        The release as is (:meth:`Bundle.from_tables`).
     options : dict of str -> (str, dict)
         ``{name: (dim, {old_level: new_level})}``; ``"as is"`` (no merge) is always included.
+    threshold : int, default 5
+        Counts 1 .. ``threshold - 1`` are suppressed (primary).
+    method : {"auto", "optimal", "heuristic"}, default "auto"
+        Secondary suppression method (:func:`secondary_suppression`).
+    **kwargs
+        Passed to :func:`secondary_suppression` (e.g. ``cost``, ``time_limit`` in seconds).
 
     Returns
     -------
     pandas.DataFrame
         One row per option: ``option``, ``n_cells``, ``n_suppressed``, ``n_primary``,
-        ``n_secondary``, ``value_secondary``, ``share_cells_suppressed``, ``passed``, ``method``.
+        ``n_secondary``, ``value_secondary`` (sum of the secondarily suppressed counts, deaths),
+        ``share_cells_suppressed`` (fraction, 0-1), ``passed``, ``method``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"category": ["infection", "malignancy", "trauma", "all"],
+    ...                   "deaths": [2, 10, 8, 20]})
+    >>> b = Bundle.from_tables({"by_category": t}, dims=["category"])
+    >>> out = compare_aggregations(b, {"merged": ("category", {"infection": "other", "trauma": "other"})})
+    >>> out[["option", "n_cells", "n_suppressed", "passed"]].values.tolist()
+    [['as is', 4, 2, True], ['merged', 3, 0, True]]
     """
     rows = []
     for name, b in [("as is", bundle)] + [(k, bundle.merge(d, m)) for k, (d, m) in options.items()]:

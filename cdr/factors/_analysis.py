@@ -19,7 +19,36 @@ DEFAULT_BY = (("category",), ("age_band",), ("sex",), ("imd_quintile",))
 
 @dataclass(repr=False)
 class FactorAnalysis:
-    """Prevalence tables, the factor model and its settings. ``to_dir`` writes CSV, PNG and JSON."""
+    """Prevalence tables, the factor model and its settings. ``to_dir`` writes CSV, PNG and JSON.
+
+    Attributes
+    ----------
+    tables : dict of str to pandas.DataFrame
+        ``prevalence_by_<groups>`` (one per grouping, at the chosen level) and
+        ``prevalence_by_category_domain`` (national, overall judgement and the four domains); see
+        :func:`prevalence` for the columns (percentages with Wilson limits).
+    model : FactorModelResult or None
+        The factor model, or None when it could not be fitted.
+    settings : dict
+        Every argument used (``level``, ``formula``, ``cluster``, ``by``, ``conf``, ``remedy``,
+        ``cluster_note``, ``vintage``).
+    synthetic : bool, default False
+        True when the records were synthetic.
+    model_error : str, optional
+        Why the model was not fitted (None when it was).
+    figures : dict of str to matplotlib.figure.Figure
+        Filled by :meth:`plot`; empty until then.
+
+    Examples
+    --------
+    >>> from cdr.synthetic import generate_records
+    >>> fa = analyse(generate_records(years=[2019], seed=0), by=[["sex"]],
+    ...              formula="modifiable ~ C(age_band)")
+    >>> sorted(fa.tables)
+    ['prevalence_by_category_domain', 'prevalence_by_sex']
+    >>> fa.synthetic, fa.model_error, fa.model.info["method"]
+    (True, None, 'logit_mle')
+    """
 
     tables: dict
     model: FactorModelResult | None
@@ -111,13 +140,24 @@ def analyse(records, settings=None, *, level=None, design=None, formula=None, cl
     level : {"la", "footprint", "region", "nation"}, optional
         Level of the prevalence tables (default ``"nation"``).
     design, formula, cluster, by, conf, vintage
-        As in :func:`prevalence` and :func:`factor_model`; ``by`` is a list of groupings.
+        As in :func:`prevalence` and :func:`factor_model`; ``by`` is a list of groupings; `conf`
+        is a confidence level in (0, 1) (default 0.95).
 
     Returns
     -------
     FactorAnalysis
         ``.tables`` (``prevalence_by_<groups>`` at `level`, ``prevalence_by_category_domain``
         nationally), ``.model`` (or ``None`` with ``.model_error`` saying why), ``.settings``.
+
+    Examples
+    --------
+    >>> from cdr.synthetic import generate_records
+    >>> recs = generate_records(years=[2019], seed=0)
+    >>> fa = analyse(recs, formula="modifiable ~ C(age_band) + imd_quintile")
+    >>> sorted(fa.tables)
+    ['prevalence_by_age_band', 'prevalence_by_category', 'prevalence_by_category_domain', 'prevalence_by_imd_quintile', 'prevalence_by_sex']
+    >>> fa.model.info["n_obs"] == fa.model.info["n_records"] - fa.model.info["n_pending"] - fa.model.info["n_insufficient"]
+    True
     """
     s = dict(settings or {})
     level = level or s.get("level", "nation")

@@ -50,8 +50,43 @@ def _level_label(param_name):
 class FactorModel(Estimator):
     """Logistic regression of the modifiable-factor judgement on case characteristics.
 
-    Configuration here, data in :meth:`fit` (which returns a :class:`FactorModelResult`). See
-    :func:`factor_model` for the parameters and :doc:`/methods/factors` for the methods.
+    Configuration here, data in :meth:`fit` (which returns a :class:`FactorModelResult`).
+    ``FactorModel(formula, **kw).fit(records)`` is :func:`factor_model` ``(records, formula, **kw)``;
+    see :doc:`/methods/factors` for the methods.
+
+    Parameters
+    ----------
+    formula : str, default "modifiable ~ C(category) + C(age_band) + imd_quintile + C(sex)"
+        A patsy formula; the outcome is ``modifiable`` or a domain column (see :func:`factor_model`).
+        ``imd_quintile`` is numeric (1 = most deprived): its OR is per quintile step.
+    cluster : {None, "la", "footprint", "region"}, default None
+        Cluster for GEE with an exchangeable working correlation; ``"footprint"`` needs `design`.
+    level : {"la", "footprint", "region", "nation"}, default "nation"
+        Geography of `unit`.
+    unit : str, optional
+        Fit only the records of this unit of `level`; default all records.
+    design : FootprintDesign, pandas.Series or pandas.DataFrame, optional
+        la_code → footprint_id, for footprint clusters or level.
+    remedy : {"firth", "none"}, default "firth"
+        On separation or zero cells: refit by Firth's penalised likelihood, or keep the MLE fit.
+    conf : float, default 0.95
+        Confidence level of the odds-ratio limits, in (0, 1).
+    vintage : int, default 2023
+        Geography vintage of ``la_code``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> cat = rng.choice(["infection", "malignancy"], 2000)
+    >>> p = np.where(cat == "malignancy", 0.05, 0.30)
+    >>> recs = pd.DataFrame({"la_code": "E06000001", "category": cat, "reviewed": True,
+    ...                      "modifiable": np.where(rng.random(2000) < p, "yes", "no")})
+    >>> res = FactorModel("modifiable ~ C(category)", conf=0.9).fit(recs)
+    >>> res.info["method"], res.info["n_obs"]
+    ('logit_mle', 2000)
+    >>> res.odds_ratios[["odds_ratio", "lower_90", "upper_90"]].round(1).values.tolist()
+    [[7.6, 5.9, 9.8]]
     """
 
     def __init__(self, formula=DEFAULT_FORMULA, *, cluster=None, level="nation", unit=None,
@@ -308,6 +343,23 @@ class FactorModelResult:
         Every argument used and the cdr version.
     synthetic : bool
         True when the records were synthetic.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from cdr.factors import factor_model
+    >>> rng = np.random.default_rng(1)
+    >>> cat = rng.choice(["infection", "malignancy"], 2000)
+    >>> p = np.where(cat == "malignancy", 0.05, 0.30)
+    >>> recs = pd.DataFrame({"la_code": "E06000001", "category": cat, "reviewed": True,
+    ...                      "modifiable": np.where(rng.random(2000) < p, "yes", "no")})
+    >>> res = factor_model(recs, "modifiable ~ C(category)")     # a FactorModelResult
+    >>> res.coefficients["term"].tolist()
+    ['Intercept', 'C(category)[T.infection]']
+    >>> res.odds_ratios[["level", "reference"]].values.tolist(), int(res.odds_ratios.loc[0, "n"])
+    ([['infection', 'malignancy']], 986)
+    >>> res.synthetic, res.info["converged"]
+    (False, True)
     """
 
     coefficients: pd.DataFrame

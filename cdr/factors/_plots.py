@@ -18,7 +18,38 @@ def _axes(ax, size):
 
 
 def forest_plot(result, ax=None):
-    """Forest plot of a :class:`FactorModelResult`: ORs (log scale) with limits, grouped by variable."""
+    """Forest plot of a :class:`FactorModelResult`: ORs (log scale) with limits, grouped by variable.
+
+    Parameters
+    ----------
+    result : FactorModelResult
+        A fitted model (:func:`factor_model`); its ``odds_ratios`` are drawn, one row per term, with
+        limits at ``result.spec["conf"]`` (cut at 0.001 and 1000 on the axis).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; default a new figure sized to the number of terms.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Odds ratio (log scale, no unit) on x, one labelled term per row ("level (vs reference)"),
+        a dashed line at OR = 1; the title names the outcome, method and number of judged reviews,
+        and says "SYNTHETIC DATA" for synthetic records.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, numpy as np, pandas as pd
+    >>> from cdr.factors import factor_model
+    >>> rng = np.random.default_rng(1)
+    >>> cat = rng.choice(["infection", "malignancy"], 2000)
+    >>> recs = pd.DataFrame({"la_code": "E06000001", "category": cat, "reviewed": True,
+    ...                      "modifiable": np.where(rng.random(2000) < 0.2, "yes", "no")})
+    >>> ax = forest_plot(factor_model(recs, "modifiable ~ C(category)"))
+    >>> ax.get_title().splitlines()[0], ax.get_xscale()
+    ('Odds ratios for modifiable factors identified', 'log')
+    >>> [t.get_text() for t in ax.get_yticklabels()]
+    ['category: infection (vs malignancy)']
+    >>> plt.close(ax.figure)
+    """
     table = result.odds_ratios
     n = len(table)
     ax = _axes(ax, (7.5, 0.38 * n + 1.8))
@@ -87,12 +118,29 @@ def plot_prevalence(table, kind="heatmap", *, group="category", ax=None):
     group : str, default "category"
         The grouping column to show.
     ax : matplotlib.axes.Axes, optional
+        Axes to draw on; default a new figure.
 
     Returns
     -------
     matplotlib.axes.Axes
-        Title, axis units and legend (bar) or colour bar (heat map) set; the title says
+        Title, axis units (percent) and legend (bar) or colour bar (heat map) set; the title says
         "SYNTHETIC DATA" when the table was built from synthetic records.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, pandas as pd
+    >>> from cdr.factors import prevalence
+    >>> recs = pd.DataFrame({
+    ...     "la_code": ["E06000001"] * 5,
+    ...     "category": ["infection"] * 5,
+    ...     "review_completed": pd.to_datetime(["2023-01-01"] * 4 + [None]),
+    ...     "modifiable": ["yes", "no", "no", "insufficient_information", None]})
+    >>> ax = plot_prevalence(prevalence(recs, by=["category"], level="nation"), kind="bar")
+    >>> ax.get_title(), ax.get_xlabel()
+    ('Review outcome and modifiable factors by category', '% of deaths in the group')
+    >>> [t.get_text() for t in ax.get_yticklabels()]    # groups without deaths are not drawn
+    ['infection (n=5)']
+    >>> plt.close(ax.figure)
     """
     if kind not in ("heatmap", "bar"):
         raise ValueError(f"plot_prevalence: 'kind' must be 'heatmap' or 'bar'; got {kind!r}.")

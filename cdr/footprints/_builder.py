@@ -262,13 +262,43 @@ class FootprintBuilder(Estimator):
 def build_footprints(areas=None, deaths="expected_deaths", *, min_deaths=60, executor=None, progress=False, **kwargs):
     """One-call form of :class:`FootprintBuilder` (same arguments); returns the ``FootprintDesign``.
 
+    ``build_footprints(areas, deaths, min_deaths=m, **kwargs)`` is
+    ``FootprintBuilder(m, **kwargs).fit(areas, deaths)``.
+
+    Parameters
+    ----------
+    areas : DataFrame or GeoDataFrame, optional
+        One row per area with ``la_code``; default :func:`cdr.data.england_areas`.
+    deaths : str, Series or DataFrame, default "expected_deaths"
+        Expected deaths a year per area, as in :meth:`FootprintBuilder.fit`.
+    min_deaths : float, default 60
+        Deaths a year each footprint should review (statutory guidance: "at least 60").
+    executor : concurrent.futures.Executor, optional
+        Solves independent subproblems (nesting units) in parallel.
+    progress : bool, default False
+        Show a progress bar over subproblems.
+    **kwargs
+        Any other keyword argument of :class:`FootprintBuilder` (``contiguity``, ``nest_within``,
+        ``min_probability``, ``seed``, ...).
+
+    Returns
+    -------
+    FootprintDesign
+        The built design (``n_footprints``, ``upper_bound``, ``path``, ``table()``, ...).
+
     Examples
     --------
+    A 3 x 3 lattice of areas with 30 expected deaths a year each (270 in all, so at most 4
+    footprints of 60):
+
     >>> import libpysal
     >>> w = libpysal.weights.lat2W(3, 3, rook=True, id_type="string")
     >>> areas = pd.DataFrame({"la_code": [str(i) for i in w.id_order], "expected_deaths": 30.0})
-    >>> build_footprints(areas, min_deaths=60, contiguity=w).n_footprints
-    4
+    >>> design = build_footprints(areas, min_deaths=60, contiguity=w)
+    >>> design.n_footprints, design.upper_bound
+    (4, 4)
+    >>> bool((design.table()["expected_deaths"] >= 60).all())
+    True
     """
     return FootprintBuilder(min_deaths, **kwargs).fit(areas, deaths, executor=executor, progress=progress)
 

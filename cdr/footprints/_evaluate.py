@@ -276,6 +276,8 @@ def compare(designs, areas=None, *, min_deaths=None, min_probability=_EVAL_PROBA
     Parameters
     ----------
     designs : dict name -> design, or list of designs / paths
+        Designs (:class:`FootprintDesign`, design CSV paths or Series ``la_code -> footprint_id``);
+        a list is labelled by each design's ``meta["name"]`` or ``design_1``, ``design_2``, ...
     areas, min_deaths, min_probability, bound
         As for :func:`evaluate`; the upper bound is computed once per distinct set of areas.
 
@@ -283,6 +285,19 @@ def compare(designs, areas=None, *, min_deaths=None, min_probability=_EVAL_PROBA
     -------
     pandas.DataFrame
         The rows of :func:`evaluate`, in the order given.
+
+    Examples
+    --------
+    Three areas in a line with 30, 40 and 70 expected deaths a year (threshold 60):
+
+    >>> from cdr.footprints import FootprintDesign
+    >>> line = {"0": ["1"], "1": ["0", "2"], "2": ["1"]}
+    >>> areas = pd.DataFrame({"la_code": ["0", "1", "2"], "expected_deaths": [30.0, 40.0, 70.0]})
+    >>> split = FootprintDesign({"0": "A", "1": "A", "2": "B"}, areas, neighbors=line)
+    >>> merged = FootprintDesign({"0": "A", "1": "A", "2": "A"}, areas, neighbors=line)
+    >>> table = compare({"split": split, "merged": merged})
+    >>> table[["design", "n_footprints", "upper_bound", "gap_to_bound"]].values.tolist()
+    [['split', 2, 2, 0], ['merged', 1, 2, 1]]
     """
     if isinstance(designs, dict):
         items = list(designs.items())
@@ -359,11 +374,37 @@ def simulate(design, years=1, n=1000, *, min_deaths=None, seed=0, areas=None):
 class UpperBound:
     """A proven upper bound on the number of footprints.
 
-    ``value``: the bound; ``method``: ``"ilp"`` (the set-packing optimum over all minimal feasible
-    sets, equal to the maximum), ``"lp"`` (its LP relaxation, rounded down) or ``"relaxation"``
-    (n areas at or above the threshold + the rest's deaths / threshold, per subproblem);
-    ``lp``: the LP relaxation value; ``relaxation``: the area-sum bound; ``trivial``: total
-    deaths / threshold; ``subproblems``: one row per independent subproblem.
+    Returned by :func:`upper_bound`; ``int(bound)`` gives ``value``.
+
+    Attributes
+    ----------
+    value : int
+        The bound (footprints).
+    method : {"ilp", "lp", "relaxation"}
+        ``"ilp"``: the set-packing optimum over all minimal feasible sets, equal to the maximum;
+        ``"lp"``: its LP relaxation, rounded down; ``"relaxation"``: n areas at or above the
+        threshold + the rest's deaths / threshold, per subproblem.
+    lp : float
+        The LP relaxation value (footprints).
+    relaxation : float
+        The area-sum bound (footprints).
+    trivial : float
+        Total expected deaths a year / threshold (footprints).
+    subproblems : pandas.DataFrame
+        One row per independent subproblem (``subproblem``, ``n_areas``, ``expected_deaths``,
+        ..., ``lp_bound``, ``relaxation_bound``, ``n_sets``).
+
+    Examples
+    --------
+    Nine areas of 25 expected deaths a year: 225 / 60 = 3.75, and no footprint of two areas
+    reaches 60, so at most 3:
+
+    >>> import libpysal
+    >>> w = libpysal.weights.lat2W(3, 3, rook=True, id_type="string")
+    >>> areas = pd.DataFrame({"la_code": [str(i) for i in w.id_order], "expected_deaths": 25.0})
+    >>> b = upper_bound(areas, min_deaths=60, contiguity=w)
+    >>> int(b), b.method, b.trivial, len(b.subproblems)
+    (3, 'ilp', 3.75, 1)
     """
 
     value: int

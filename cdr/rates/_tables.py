@@ -135,11 +135,41 @@ def proportion_table(frame, count, n, by=None, multiplier=1, conf=(0.95, 0.998))
 def isr_table(frame, observed="deaths", expected="expected_deaths", by=None, multiplier=1, conf=(0.95, 0.998)) -> pd.DataFrame:
     """Indirectly standardised ratios per group: sums observed and expected events, then :func:`isr`.
 
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per cell (e.g. area x year x sex), never modified.
+    observed, expected : str, default "deaths", "expected_deaths"
+        Columns holding observed events (counts, >= 0) and expected events (e.g. from
+        :func:`cdr.reference.expected_deaths`; > 0) per row.
+    by : str or list of str, optional
+        Group columns; one output row per observed combination, sorted. None: one overall row.
+    multiplier : float, default 1
+        Scale of the ratio: 1 gives observed/expected, 100 a ratio in percent (an SMR).
+    conf : float or tuple of float, default (0.95, 0.998)
+        Confidence levels in (0, 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The `by` columns, `observed` and `expected` (sums used), then ``value`` (observed /
+        expected x `multiplier`), ``lower_95``, ``upper_95``, ``lower_99_8``, ``upper_99_8`` (units
+        of ``value``) and ``method`` (``"exact"`` below 10 observed events, else ``"byars"``).
+        ``.attrs["synthetic"]`` is carried over from `frame`.
+
+    Notes
+    -----
+    R: ``df |> group_by(...) |> phe_isr(...)`` in PHEindicatormethods (``refvalue`` = `multiplier`).
+
     Examples
     --------
-    >>> df = pd.DataFrame({"la_code": ["E1", "E2"], "deaths": [12, 0], "expected_deaths": [10.0, 2.5]})
-    >>> isr_table(df, by="la_code", multiplier=100)["value"].tolist()
-    [120.0, 0.0]
+    Rows are summed per group before the ratio (E1: 12 observed / 10 expected):
+
+    >>> df = pd.DataFrame({"la_code": ["E1", "E1", "E2"], "deaths": [5, 7, 0],
+    ...                    "expected_deaths": [4.0, 6.0, 2.5]})
+    >>> out = isr_table(df, by="la_code", multiplier=100)
+    >>> out[["la_code", "deaths", "expected_deaths", "value", "method"]].values.tolist()
+    [['E1', 12.0, 10.0, 120.0, 'byars'], ['E2', 0.0, 2.5, 0.0, 'exact']]
     """
     caller = "isr_table"
     by = as_by(by, caller)

@@ -29,17 +29,61 @@ ALWAYS = {"headline", "deaths_by_area", "deaths_by_local_authority", "category_b
 
 @dataclass(repr=False)
 class Report:
-    """An annual statistics bundle, already protected and audited.
+    """An annual statistics bundle, already protected and audited (made by :func:`build_report`).
 
-    ``tables``: name -> published DataFrame (NaN where a value is not shown; ``marks`` says why:
-    ``"[c]"`` suppressed, ``"[x]"`` not applicable); ``figures``: name -> PNG bytes;
-    ``manifest``: everything needed to reproduce and check the bundle; ``html``: the page;
-    ``cells`` (every count cell: ``cell``, ``value``, ``published``, ``primary``, ``secondary``,
-    ``unpublished`` -- True for the pieces of published totals that no table shows, see
-    ``docs/howto/report-outputs.md`` -- and ``modelled_as``),
-    ``equations`` (the ``(total, [parts])`` relations among them) and ``audit`` (the attacker's
-    intervals for the suppressed cells) let anyone re-audit the bundle; ``table_info[name]["cells"]``
-    maps each count column of a table to its cell ids.
+    ``cells``, ``equations`` and ``audit`` let anyone re-audit the bundle.
+
+    Attributes
+    ----------
+    title, level, unit : str
+        Report title, level (``"footprint"``, ``"region"`` or ``"nation"``) and the unit's code.
+    period : Period
+        The reporting period.
+    tables : dict of str -> pandas.DataFrame
+        Published tables: NaN where a value is not shown (``marks`` says why).
+    marks : dict of str -> pandas.DataFrame
+        Per table and column: ``"[c]"`` suppressed, ``"[x]"`` not applicable, else ``""``.
+    table_info : dict
+        Per table: ``count_columns``, ``decimals`` and ``cells`` (each count column's cell ids).
+    figures : dict of str -> bytes
+        PNG images.
+    manifest : dict
+        Everything needed to reproduce and check the bundle (input hashes, spec, versions, record
+        accounting, suppressed cells, ``["disclosure"]["certificate"]``).
+    sections, methods : list
+        Content of the page; ``context`` the values used to render it.
+    context : dict
+    synthetic : bool
+        True when built from synthetic records.
+    threshold : int
+        Counts 1 .. threshold - 1 are suppressed.
+    audit : pandas.DataFrame
+        The attacker's intervals for the suppressed cells (:func:`cdr.disclosure.audit`).
+    cells : pandas.DataFrame
+        Every count cell: ``cell``, ``value``, ``published``, ``primary``, ``secondary``,
+        ``unpublished`` (True for the pieces of published totals that no table shows, see
+        ``docs/howto/report-outputs.md``) and ``modelled_as``.
+    equations : list of (str, list of str)
+        The ``(total, [parts])`` relations among the cells.
+    html : str
+        The page.
+    files : dict of str -> path
+        Files written by :meth:`write` (empty until then).
+
+    Examples
+    --------
+    A hand-made one-table report (``build_report`` makes real ones) shows how ``published``
+    puts the markers in place of hidden values:
+
+    >>> import pandas as pd
+    >>> r = Report(title="demo", level="nation", unit="E92000001", period=Period(2022, False),
+    ...            tables={"headline": pd.DataFrame({"deaths": [float("nan"), 12.0]})},
+    ...            marks={"headline": pd.DataFrame({"deaths": ["[c]", ""]})},
+    ...            table_info={"headline": {"count_columns": ["deaths"]}}, figures={}, manifest={},
+    ...            sections=[], methods=[], context={}, synthetic=False, threshold=5,
+    ...            audit=pd.DataFrame(), cells=pd.DataFrame())
+    >>> r.published("headline")["deaths"].tolist()
+    ['[c]', 12.0]
     """
 
     title: str
@@ -164,6 +208,9 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     Returns
     -------
     Report
+        Published ``tables`` (with ``marks``), ``figures``, ``manifest`` (with the disclosure
+        audit certificate), ``html``; ``.write(out)`` writes it, ``.published(name)`` gives a
+        table as in the CSV files.
 
     Raises
     ------
@@ -173,6 +220,22 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         Records fail validation (strict mode).
     cdr.errors.DisclosureError
         The bundle fails the disclosure audit (the message names the cells).
+
+    Examples
+    --------
+    England 2022-23 from five years of synthetic records, written to a temporary directory
+    (a few seconds):
+
+    >>> import os, tempfile
+    >>> from cdr.synthetic import generate_records
+    >>> recs = generate_records(years=range(2019, 2024), seed=0)
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     report = build_report(recs, level="nation", year="2022-23", out=out)
+    ...     written = sorted(os.listdir(out))
+    >>> report.manifest["disclosure"]["certificate"]["passed"]
+    True
+    >>> report.period.label, report.synthetic, "manifest.json" in written
+    ('2022-23', True, True)
     """
     import time
 

@@ -21,6 +21,22 @@ class Period:
 
     ``key`` is the first calendar year (2022 for "2022-23" and for calendar 2022); ``start`` and
     ``end`` are inclusive dates; ``calendar`` says which convention is used.
+
+    Attributes
+    ----------
+    key : int
+        First calendar year of the period.
+    calendar : bool
+        True for a calendar year (1 January - 31 December), False for a CDR reporting year
+        (1 April - 31 March).
+
+    Examples
+    --------
+    >>> p = Period(2022, calendar=False)
+    >>> p.label, str(p.start.date()), str(p.end.date())
+    ('2022-23', '2022-04-01', '2023-03-31')
+    >>> Period(2022, calendar=True).label
+    '2022'
     """
 
     key: int
@@ -55,10 +71,29 @@ def parse_period(year, *, calendar: bool = False) -> Period:
     With ``calendar=False`` (the CDR convention) ``"2022"`` and ``2022`` mean the year starting
     1 April 2022, i.e. ``"2022-23"``. With ``calendar=True`` only a single year is accepted.
 
+    Parameters
+    ----------
+    year : str or int
+        ``"2022-23"`` (also ``"2022/23"`` or ``"2022-2023"``), ``"2022"`` or ``2022``.
+    calendar : bool, default False
+        Read a single year as a calendar year rather than the CDR year starting 1 April.
+
+    Returns
+    -------
+    Period
+
+    Raises
+    ------
+    cdr.errors.CdrError
+        An unreadable year, a second year that does not follow the first, or a CDR year with
+        ``calendar=True``.
+
     Examples
     --------
     >>> parse_period("2022-23").label, parse_period(2022, calendar=True).label
     ('2022-23', '2022')
+    >>> parse_period("2022") == parse_period("2022/23") == Period(2022, calendar=False)
+    True
     """
     text = str(year)
     m = _REPORTING.match(text)

@@ -33,6 +33,18 @@ class TrendAnalysis:
         level) and :class:`~cdr.trends.JoinpointResult` (None unless asked for).
     settings : dict
         Every argument used.
+    figures : dict of str to matplotlib.figure.Figure
+        Filled by :meth:`plot` (``apc``, ``trend``, ``compare``, ``joinpoints``); empty until then.
+
+    Examples
+    --------
+    >>> from cdr.synthetic import generate_records
+    >>> recs = generate_records(years=[2019, 2020, 2021], seed=0)
+    >>> res = analyse(recs, level="region", family="poisson")
+    >>> sorted(res.tables)
+    ['apc', 'compare_ratios', 'compare_slopes', 'fitted']
+    >>> len(res.comparison.slopes), res.joinpoints is None   # 9 regions against England
+    (9, True)
     """
 
     tables: dict
@@ -103,25 +115,50 @@ def analyse(records, *, level="nation", design=None, years=None, year_type="repo
     ----------
     records : pandas.DataFrame
         Validated records (:func:`cdr.read_records`).
-    level : {"la", "footprint", "region", "nation"}
+    level : {"la", "footprint", "region", "nation"}, default "nation"
+        Level of the roll-up: one trend per unit of this level (one series for ``"nation"``).
     design : FootprintDesign, pandas.Series or DataFrame, optional
         LA → footprint; needed for ``level="footprint"``.
     years : iterable of int, optional
-        Reporting (or calendar) years to use; default all in the records.
-    year_type : {"reporting", "calendar"}
-    vintage : {2023, 2021}
-    family : {"auto", "poisson", "negbin"}
+        Reporting (or calendar) years to use, by first calendar year (e.g. ``2019`` for 2019-20);
+        default all in the records.
+    year_type : {"reporting", "calendar"}, default "reporting"
+        Reporting years run 1 April - 31 March; calendar years 1 January - 31 December.
+    vintage : {2023, 2021}, default 2023
+        Geography vintage of ``la_code`` (and of the populations).
+    family : {"auto", "poisson", "negbin"}, default "auto"
         Trend family (:func:`fit_trend`).
-    population_break_2021 : bool
+    population_break_2021 : bool, default False
         Add a level shift at 2021 for the break in the population series (:func:`population_break`),
         to the trend model and, with ``joinpoint_method="glm"``, to the joinpoint models.
-    joinpoints : bool
+    joinpoints : bool, default False
         Also fit joinpoint models (:func:`joinpoint`) with ``joinpoint_method``, ``selection``,
         ``max_joinpoints`` and ``seed``.
+    joinpoint_method : {"glm", "nci"}, default "glm"
+        Joinpoint model (see :func:`joinpoint`).
+    selection : {"bic", "bic3", "wbic", "permutation"}, default "bic"
+        How the number of joinpoints is chosen (``"wbic"`` with ``"nci"`` only).
+    max_joinpoints : int, default 3
+        Largest number of joinpoints tried (lowered automatically for short series).
+    seed : int, default 0
+        Random seed of the permutation tests.
 
     Returns
     -------
     TrendAnalysis
+        ``.tables`` (``apc``, ``fitted`` and, below nation level, ``compare_slopes`` and
+        ``compare_ratios``; joinpoint tables when asked for), ``.trend``, ``.comparison``,
+        ``.joinpoints``, ``.settings``; ``.plot()`` and ``.to_dir(out)``.
+
+    Examples
+    --------
+    >>> from cdr.synthetic import generate_records
+    >>> recs = generate_records(years=[2019, 2020, 2021], seed=0)
+    >>> res = analyse(recs, level="nation", family="poisson")
+    >>> sorted(res.tables), res.comparison is None
+    (['apc', 'fitted'], True)
+    >>> res.tables["apc"][["n_years", "family"]].values.tolist()
+    [[3, 'poisson']]
     """
     from cdr.aggregate import aggregate
 

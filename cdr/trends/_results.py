@@ -49,6 +49,18 @@ class TrendResult:
         Per group and covariate: ``rate_ratio`` with limits and ``p_value``.
     spec : dict
         Every argument used, and the cdr version.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from cdr.trends import fit_trend
+    >>> df = pd.DataFrame({"year": [2019, 2020, 2021], "deaths": [100, 110, 121],
+    ...                    "population": [1e6] * 3})
+    >>> res = fit_trend(df, family="poisson")        # a TrendResult
+    >>> round(float(res.apc.loc[0, "apc"]), 2)       # deaths grow 10 % a year
+    10.0
+    >>> res.fitted["rate"].round(1).tolist()         # per 100,000
+    [10.0, 11.0, 12.1]
     """
 
     apc: pd.DataFrame
@@ -129,7 +141,31 @@ class TrendResult:
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, repr=False)
 class JoinpointResult:
-    """Joinpoint regression results for one series or one per group (see :func:`cdr.trends.joinpoint`)."""
+    """Joinpoint regression results for one series or one per group (see :func:`cdr.trends.joinpoint`).
+
+    Attributes
+    ----------
+    fits : list
+        One fitted series per group (a single element without ``by``), in group order; the tables
+        (``.segments``, ``.aapc()``, ``.selection``, ``.families``, ``.covariates``, ``.tests``,
+        ``.fitted``) are built from them.
+    spec : dict
+        Every argument used (``method``, ``selection``, ``time``, ``by``, ``rate_units``, ...) and
+        the cdr version.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from cdr.trends import joinpoint
+    >>> years = list(range(2000, 2012))
+    >>> rate = [100 * 1.05 ** i for i in range(6)] + [100 * 1.05 ** 5 * 0.97 ** i for i in range(1, 7)]
+    >>> jp = joinpoint(pd.DataFrame({"year": years, "rate": rate}), rate="rate", count=None,
+    ...                population=None, method="nci", variance="constant", n_joinpoints=1)
+    >>> jp.joinpoints, len(jp.fits)
+    ([2005], 1)
+    >>> jp.segments["apc"].round(2).tolist()          # percent a year, before and after 2005
+    [5.0, -3.0]
+    """
 
     fits: list
     spec: dict
@@ -339,6 +375,21 @@ class CompareResult:
         Per group and time: ``rate_ratio`` of the group to the reference from the interaction model,
         with limits, and the observed ``rate`` and ``reference_rate``.
     spec : dict
+        Every argument used and the cdr version.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from cdr.trends import compare_to
+    >>> nat = pd.DataFrame({"year": [2019, 2020, 2021], "deaths": [1000, 1000, 1000],
+    ...                     "population": [1e7] * 3})
+    >>> reg = pd.DataFrame({"region": "A", "year": [2019, 2020, 2021], "deaths": [100, 110, 121],
+    ...                     "population": [1e6] * 3})
+    >>> res = compare_to(reg, nat, by="region", family="poisson")   # a CompareResult
+    >>> res.slopes[["apc", "reference_apc", "apc_difference"]].round(2).values.tolist()
+    [[10.0, 0.0, 10.0]]
+    >>> res.ratios["rate_ratio"].round(2).tolist()
+    [1.0, 1.1, 1.21]
     """
 
     slopes: pd.DataFrame
