@@ -1,10 +1,10 @@
 """``cdr data``: embedded areas, synthetic records, expected deaths and record validation."""
 from __future__ import annotations
 
-import argparse
 import importlib.util
 from pathlib import Path
 
+from cdr.cli._common import years_arg
 from cdr.errors import CdrError
 
 __all__ = ["register"]
@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     p = sub.add_parser("synth", help="write a SYNTHETIC record file",
                        description="Generate synthetic child death records (SYNTHETIC DATA, marked in the "
                                    "'synthetic' column) calibrated to published national figures.")
-    p.add_argument("--years", default="2019-2023", type=_years,
+    p.add_argument("--years", default="2019-2023", type=years_arg,
                    help="first years of the periods: '2019-2023' or '2019,2021' (default 2019-2023)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--year-type", choices=("reporting", "calendar"), default="reporting",
@@ -58,16 +58,6 @@ def register(subparsers) -> None:
     p.add_argument("--exclusions", type=Path, help="with --lenient: write the exclusions table to this CSV")
     p.add_argument("--vintage", type=int, default=2023, choices=(2021, 2023))
     p.set_defaults(func=_validate)
-
-
-def _years(text: str) -> list[int]:
-    try:
-        if "-" in text:
-            first, last = (int(x) for x in text.split("-", 1))
-            return list(range(first, last + 1))
-        return [int(x) for x in text.split(",")]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"years must look like 2019-2023 or 2019,2020; got {text!r}") from exc
 
 
 def _need_pyarrow(path: Path) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+from cdr.cli._common import add_record_options, read_input
+
 __all__ = ["register"]
 
 _LEVELS = ("la", "footprint", "region", "nation")
@@ -24,23 +26,17 @@ def register(subparsers):
         ),
         epilog="Example: cdr factors --records records.csv --level region --out out/factors",
     )
-    parser.add_argument("--records", required=True, metavar="FILE",
-                        help="record file (CSV or Parquet), read with cdr.read_records")
-    parser.add_argument("--mode", choices=("strict", "lenient"), default="strict",
-                        help="strict: stop on any invalid record; lenient: analyse valid ones and write "
-                             "exclusions.csv (default: strict)")
+    add_record_options(parser, design_help="footprint design (footprints/*.csv with la_code, footprint_id, a "
+                                           "catalog name, or a saved FootprintDesign); needed for --level "
+                                           "footprint and footprint clustering")
     parser.add_argument("--level", choices=_LEVELS, default=None,
                         help="level of the prevalence tables (default: nation)")
-    parser.add_argument("--design", metavar="FILE",
-                        help="footprint design (footprints/*.csv with la_code, footprint_id, or a saved "
-                             "FootprintDesign); needed for --level footprint and footprint clustering")
     parser.add_argument("--formula", help="model formula (default: the spec's, "
                         "'modifiable ~ C(category) + C(age_band) + imd_quintile + C(sex)')")
     parser.add_argument("--cluster", choices=("none", "la", "footprint", "region"), default=None,
                         help="cluster of the GEE model (default: the spec's, 'footprint')")
     parser.add_argument("--spec", default="annual", metavar="NAME|FILE",
                         help="analysis spec, a packaged name or a TOML file (default: annual)")
-    parser.add_argument("--vintage", type=int, default=2023, help="geography vintage of la_code (default 2023)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
     parser.set_defaults(func=run)
     return parser
@@ -50,17 +46,12 @@ def run(args):
     import matplotlib
 
     matplotlib.use("Agg")
-    import pandas as pd
-
     from cdr.factors import analyse
-    from cdr.footprints import load_design
     from cdr.models import load_spec
-    from cdr.schema import read_records
 
     spec = load_spec(args.spec)
-    result = read_records(args.records, mode=args.mode, vintage=args.vintage)
+    result, design = read_input(args, "factors")
     records, exclusions = result
-    design = load_design(args.design) if args.design else None
     analysis = analyse(records, spec["factors"], level=args.level, design=design, formula=args.formula,
                        cluster=args.cluster if args.cluster is not None else "settings",
                        vintage=args.vintage)
@@ -69,9 +60,7 @@ def run(args):
                               "n_excluded": len(exclusions)})
     written = analysis.to_dir(args.out)
     if len(exclusions):
-        path = os.path.join(args.out, "exclusions.csv")
-        pd.DataFrame(exclusions).to_csv(path, index=False)
-        written.append(path)
+        written.append(os.path.join(args.out, "exclusions.csv"))
     print(f"cdr factors: {len(records):,} records ({len(exclusions):,} excluded)"
           + ("; SYNTHETIC DATA" if analysis.synthetic else ""))
     if analysis.model_error:

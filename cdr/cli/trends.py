@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+from cdr.cli._common import add_record_options, read_input, years_arg
+
 __all__ = ["register"]
 
 _LEVELS = ("la", "footprint", "region", "nation")
@@ -24,15 +26,11 @@ def register(subparsers):
         ),
         epilog="Example: cdr trends --records records.csv --level region --years 2019-2023 --joinpoints --out out/trends",
     )
-    parser.add_argument("--records", required=True, metavar="FILE",
-                        help="record file (CSV or Parquet), read with cdr.read_records")
-    parser.add_argument("--mode", choices=("strict", "lenient"), default="strict",
-                        help="strict: stop on any invalid record; lenient: analyse valid ones and write "
-                             "exclusions.csv (default: strict)")
+    add_record_options(parser, design_help="footprint design (footprints/*.csv with la_code, footprint_id, or a "
+                                           "catalog name); needed for --level footprint")
     parser.add_argument("--level", choices=_LEVELS, default="nation", help="level of the trends (default: nation)")
-    parser.add_argument("--design", metavar="FILE",
-                        help="footprint design (footprints/*.csv with la_code, footprint_id); needed for --level footprint")
-    parser.add_argument("--years", metavar="FIRST-LAST", help="years to use, e.g. 2019-2023 (default: all)")
+    parser.add_argument("--years", metavar="FIRST-LAST", type=years_arg,
+                        help="years to use, e.g. 2019-2023 (default: all)")
     parser.add_argument("--year-type", choices=("reporting", "calendar"), default="reporting",
                         help="CDR reporting years (April-March) or calendar years (default: reporting)")
     parser.add_argument("--family", choices=("auto", "poisson", "negbin"), default="auto",
@@ -47,21 +45,9 @@ def register(subparsers):
                              "library's default, the permutation test, takes seconds to minutes per series)")
     parser.add_argument("--max-joinpoints", type=int, default=3, help="largest number of joinpoints (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the permutation tests (default 0)")
-    parser.add_argument("--vintage", type=int, default=2023, help="geography vintage of la_code (default 2023)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
     parser.set_defaults(func=run)
     return parser
-
-
-def _years(text):
-    if text is None:
-        return None
-    first, _, last = text.partition("-")
-    try:
-        first, last = int(first), int(last or first)
-    except ValueError:
-        raise SystemExit(f"cdr trends: --years must look like 2019-2023; got {text!r}") from None
-    return range(first, last + 1)
 
 
 def run(args):
@@ -69,18 +55,10 @@ def run(args):
 
     matplotlib.use("Agg")
     from cdr import trends
-    from cdr.footprints import load_design
-    from cdr.schema import read_records
 
-    os.makedirs(args.out, exist_ok=True)
-    result = read_records(args.records, mode=args.mode, vintage=args.vintage)
-    records, exclusions = result
-    if len(exclusions):
-        exclusions.to_csv(os.path.join(args.out, "exclusions.csv"), index=False)
-        print(f"{len(exclusions)} of {result.n_input} records excluded (see exclusions.csv)")
+    (records, _), design = read_input(args, "trends")
     analysis = trends.analyse(
-        records, level=args.level, design=load_design(args.design) if args.design else None,
-        years=_years(args.years), year_type=args.year_type, vintage=args.vintage, family=args.family,
+        records, level=args.level, design=design, years=args.years, year_type=args.year_type, vintage=args.vintage, family=args.family,
         population_break_2021=args.population_break, joinpoints=args.joinpoints,
         joinpoint_method=args.joinpoint_method, selection=args.selection, max_joinpoints=args.max_joinpoints,
         seed=args.seed,

@@ -1,0 +1,46 @@
+"""Argument helpers shared by the ``cdr`` command groups (parsing and file I/O only)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+__all__ = ["years_arg", "add_record_options", "read_input"]
+
+
+def years_arg(text: str) -> list[int]:
+    """argparse type for ``--years``: ``2019-2023`` (a range) or ``2019,2021`` (a list)."""
+    try:
+        if "-" in text:
+            first, last = (int(x) for x in text.split("-", 1))
+            return list(range(first, last + 1))
+        return [int(x) for x in text.split(",")]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"years must look like 2019-2023 or 2019,2020; got {text!r}") from exc
+
+
+def add_record_options(parser, *, design_help: str) -> None:
+    """``--records``, ``--mode``, ``--design`` and ``--vintage``, as every record-reading command has them."""
+    parser.add_argument("--records", required=True, metavar="FILE",
+                        help="record file (CSV or Parquet), read with cdr.read_records")
+    parser.add_argument("--mode", choices=("strict", "lenient"), default="strict",
+                        help="strict: stop on any invalid record; lenient: analyse valid ones and write "
+                             "exclusions.csv (default: strict)")
+    parser.add_argument("--design", metavar="FILE", help=design_help)
+    parser.add_argument("--vintage", type=int, default=2023, help="geography vintage of la_code (default 2023)")
+
+
+def read_input(args, command: str):
+    """Read ``--records`` (writing ``exclusions.csv`` into ``--out`` in lenient mode) and ``--design``.
+
+    Returns ``(read_result, design)``; ``read_result`` unpacks as ``records, exclusions``.
+    """
+    from cdr.footprints import load_design
+    from cdr.schema import read_records
+
+    os.makedirs(args.out, exist_ok=True)
+    result = read_records(args.records, mode=args.mode, vintage=args.vintage)
+    if len(result.exclusions):
+        result.exclusions.to_csv(os.path.join(args.out, "exclusions.csv"), index=False)
+        print(f"cdr {command}: {len(result.exclusions):,} of {result.n_input:,} records excluded "
+              f"(see exclusions.csv)")
+    return result, (load_design(args.design) if args.design else None)
