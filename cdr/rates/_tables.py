@@ -14,19 +14,15 @@ def _group_sums(frame, columns, by, caller, extra_keys=()):
     keys = [*by, *extra_keys]
     check_columns(frame, [*keys, *columns], caller)
     values = {c: as_array(frame[c], c, caller) for c in columns}
-    # Group columns keep their dtype (categoricals keep their order); no re-inference of strings.
-    data = pd.concat([frame[keys].reset_index(drop=True), pd.DataFrame(values)], axis=1) if keys else pd.DataFrame(values)
     if not keys:
-        sums = pd.DataFrame({c: [v.sum()] for c, v in values.items()})  # NaN propagates
-        return sums
-    flags = data[columns].isna()
-    flags.columns = [f"__nan_{c}" for c in columns]
-    data = pd.concat([data, flags], axis=1)
-    grouped = data.groupby(keys, sort=True, dropna=False, observed=True)
-    sums = grouped[[*columns, *flags.columns]].sum()
-    for c in columns:
-        sums[c] = sums[c].where(sums[f"__nan_{c}"] == 0)
-    return sums[columns].reset_index()
+        return pd.DataFrame({c: [v.sum()] for c, v in values.items()})  # NaN propagates
+    code, groups = _group_codes(frame, keys)  # group columns keep their dtype (categoricals their order)
+    sums = groups.reset_index(drop=True)
+    for c, v in values.items():
+        total = np.bincount(code, weights=np.nan_to_num(v), minlength=len(groups))
+        has_nan = np.bincount(code, weights=np.isnan(v), minlength=len(groups)) > 0
+        sums[c] = np.where(has_nan, np.nan, total)
+    return sums
 
 
 def _group_codes(frame, by):
