@@ -52,7 +52,7 @@ demo: $(VENV)/.installed
 	@echo "demo: outputs in $(OUT)/ ; open $(OUT)/report/report.html"
 
 test: $(VENV)/.installed-test
-	$(PY) -m pytest
+	CI=1 HYPOTHESIS_PROFILE=ci $(PY) -m pytest
 
 docs: $(VENV)/.installed-docs $(VENV)/.installed
 	$(PY) -m mkdocs build --strict

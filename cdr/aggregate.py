@@ -22,6 +22,7 @@ import pandas as pd
 from cdr._base import Summary, version_stamp
 from cdr.errors import AggregateError, CdrWarning
 from cdr.rates import CHILD_STANDARD, RECORD_TO_CHILD_BAND, ci_columns, crude_rate, dsr_table, sii
+from cdr.schema import CATEGORIES
 
 __all__ = ["aggregate", "deprivation_gradient", "DeprivationResult", "LEVELS", "KEYS", "NATION_CODE", "AGE_BANDS"]
 
@@ -100,13 +101,8 @@ def _levels(col, values: pd.Series, records_col=None):
     if col == "sex":
         return list(_SEXES) + sorted(set(map(str, seen)) - set(_SEXES))
     if col == "category":
-        try:
-            from cdr.schema import CATEGORIES  # layer 1: the canonical list, in NCMD order
-
-            known = list(CATEGORIES)
-            return known + sorted(set(map(str, seen)) - set(known))
-        except Exception:  # schema module not available: use what the records hold
-            pass
+        known = list(CATEGORIES)  # cdr.schema (layer 1): the canonical list, in NCMD order
+        return known + sorted(set(map(str, seen)) - set(known))
     if col in ("imd_quintile", "imd_decile"):
         top = 5 if col == "imd_quintile" else 10
         return list(range(1, top + 1)) + sorted({int(v) for v in seen} - set(range(1, top + 1)))

@@ -1,14 +1,16 @@
 """Exceptions and warnings raised by ``cdr``.
 
 Every exception derives from :class:`CdrError`, so a user can catch the library's errors
-precisely; most also derive from the matching built-in (``ValueError``) so generic handlers
-keep working.
+precisely, and every argument or data error also derives from the matching built-in
+(``ValueError``, or ``TypeError`` for a wrong type) so generic handlers keep working. Messages
+name the argument or row, the value given, what is allowed and how to fix it.
 """
 from __future__ import annotations
 
 __all__ = [
     "CdrError",
     "ArgumentError",
+    "ArgumentTypeError",
     "AggregateError",
     "RecordValidationError",
     "InfeasibleFootprintError",
@@ -28,6 +30,10 @@ class CdrError(Exception):
 
 class ArgumentError(CdrError, ValueError):
     """An argument has the wrong type, shape or value (e.g. a negative count, ``conf=95``)."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument has the wrong type (e.g. a list where a DataFrame is needed); also a ``TypeError``."""
 
 
 class AggregateError(CdrError, ValueError):

@@ -417,3 +417,15 @@ def test_cli_writes_tables_and_figures(tmp_path):
 
     settings = json.loads((out / "settings.json").read_text())
     assert settings["spec_hash"].startswith("sha256:") and settings["cluster"] == "footprint"
+
+
+def test_a_count_above_its_denominator_is_an_error_not_nan():
+    # factors used to fall back on a private Wilson copy that gave (nan, nan) here; one implementation
+    # (cdr.rates.wilson_ci) now says what is wrong.
+    from cdr.errors import ArgumentError, CdrError
+
+    with pytest.raises(ArgumentError, match="must not exceed") as info:
+        R.wilson(np.array([5.0]), np.array([3.0]), 0.95)
+    assert isinstance(info.value, CdrError) and isinstance(info.value, ValueError)
+    lo, up = R.wilson(np.array([0.0, 15.0]), np.array([0.0, 15.0]), 0.95)
+    assert np.isnan(lo[0]) and np.isnan(up[0]) and up[1] == 1.0

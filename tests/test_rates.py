@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from scipy import stats  # noqa: E402
 
@@ -357,10 +357,37 @@ def test_exact_limits_increase_with_the_count(count):
 @given(x=st.integers(0, 200), extra=st.integers(0, 200))
 def test_wilson_limits_stay_in_the_unit_interval(x, extra):
     n = x + extra
-    if n == 0:
-        return
+    assume(n > 0)
     lo, hi = wilson_ci(x, n)
     assert 0 <= lo <= x / n <= hi <= 1
+
+
+def test_wilson_limits_are_clipped_to_the_unit_interval():
+    # Found by hypothesis: the closed form gives 1.0000000000000002 for 15 of 15 in floating point.
+    # In exact arithmetic the upper limit at x = n is 1 and the lower limit at x = 0 is 0.
+    lo, hi = wilson_ci(15, 15)
+    assert hi == 1.0 and lo < 1.0
+    x = np.arange(0, 401)
+    n = np.full(x.shape, 400)
+    for conf in (0.8, 0.95, 0.998):
+        lo, hi = wilson_ci(x, n, conf)
+        assert (lo >= 0).all() and (hi <= 1).all() and lo[0] == 0 and hi[-1] == 1
+    lo, hi = wilson_ci(np.arange(1, 200), np.arange(1, 200))   # x = n for every n
+    assert (hi == 1.0).all()
+
+
+def test_hypothesis_runs_derandomised_under_the_ci_profile():
+    # A green run must stay green on a fresh clone: `make test` and CI use the derandomised profile.
+    import os
+
+    import hypothesis
+
+    assert hypothesis.settings.get_profile("ci").derandomize is True
+    assert hypothesis.settings.get_profile("ci").database is None
+    assert hypothesis.settings.get_profile("dev").derandomize is False
+    if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci":   # the default, `make test` and CI
+        assert hypothesis.settings.get_current_profile_name() == "ci"
+        assert hypothesis.settings.default.derandomize is True
 
 
 def test_exact_poisson_interval_covers_the_true_mean_at_least_95_percent():

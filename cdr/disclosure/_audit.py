@@ -21,6 +21,8 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from cdr.disclosure._lp import Model
+from cdr.disclosure._primary import _threshold
+from cdr.errors import ArgumentError
 
 __all__ = ["audit", "explain", "certificate"]
 
@@ -49,7 +51,7 @@ def _check_cells(cells, caller):
         frame = pd.DataFrame(cells)
     missing = [c for c in ("cell", "value") if c not in frame.columns]
     if missing:
-        raise ValueError(
+        raise ArgumentError(
             f"{caller}: 'cells' needs columns 'cell', 'value' and 'primary'; missing {missing}. "
             "Pass one row per published cell with value NaN where suppressed."
         )
@@ -59,12 +61,12 @@ def _check_cells(cells, caller):
     frame["cell"] = frame["cell"].astype(str)
     dup = frame["cell"][frame["cell"].duplicated()]
     if len(dup):
-        raise ValueError(f"{caller}: cell ids must be unique; repeated: {sorted(set(dup))[:5]}")
+        raise ArgumentError(f"{caller}: cell ids must be unique; repeated: {sorted(set(dup))[:5]}")
     values = pd.to_numeric(frame["value"], errors="coerce").to_numpy(dtype=float)
     bad = np.isfinite(values) & ((values < 0) | (np.abs(values - np.round(values)) > 1e-9))
     if bad.any():
         rows = frame.loc[bad, ["cell", "value"]].head(5).to_dict("records")
-        raise ValueError(f"{caller}: published counts must be non-negative integers; got {rows}")
+        raise ArgumentError(f"{caller}: published counts must be non-negative integers; got {rows}")
     frame["value"] = values
     frame["primary"] = frame["primary"].fillna(False).astype(bool)
     if "kind" not in frame.columns:
@@ -73,7 +75,7 @@ def _check_cells(cells, caller):
     bad = ~frame["kind"].isin(KINDS)
     if bad.any():
         rows = frame.loc[bad, ["cell", "kind"]].head(5).to_dict("records")
-        raise ValueError(f"{caller}: 'kind' must be 'cell' (a table cell; suppressed ones are >= 1) or "
+        raise ArgumentError(f"{caller}: 'kind' must be 'cell' (a table cell; suppressed ones are >= 1) or "
                          f"'unpublished' (a part of a published total that is never shown; >= 0); got {rows}")
     return frame
 
@@ -99,7 +101,7 @@ def _check_rates(rates, caller):
     if "population" not in frame.columns and "population_cell" not in frame.columns:
         missing.append("population (or population_cell)")
     if missing:
-        raise ValueError(f"{caller}: 'rates' is missing columns {missing}; each rate needs count_cell, "
+        raise ArgumentError(f"{caller}: 'rates' is missing columns {missing}; each rate needs count_cell, "
                          "population (number) or population_cell (a cell id), rate, multiplier, decimals")
     frame = frame.copy()
     if "population" not in frame.columns:
@@ -120,7 +122,7 @@ def _reduce(cells, equations, rates):
         coef, const = {}, 0.0
         for cell, sign in [(total, -1.0)] + [(str(p), 1.0) for p in parts]:
             if cell not in known:
-                raise ValueError(f"audit: equation {k} refers to cell {cell!r}, which is not in 'cells'; "
+                raise ArgumentError(f"audit: equation {k} refers to cell {cell!r}, which is not in 'cells'; "
                                  "every cell of every equation must be listed (published or NaN).")
             v = known[cell]
             if np.isfinite(v):
@@ -136,7 +138,7 @@ def _reduce(cells, equations, rates):
             if not np.isfinite(rate):
                 continue
             if r.count_cell not in known:
-                raise ValueError(f"audit: rate {k} refers to count_cell {r.count_cell!r}, not in 'cells'")
+                raise ArgumentError(f"audit: rate {k} refers to count_cell {r.count_cell!r}, not in 'cells'")
             half = 0.5 * 10.0 ** (-int(r.decimals))
             lo_r, hi_r = (rate - half) / r.multiplier, (rate + half) / r.multiplier
             pop_cell = r.population_cell if isinstance(r.population_cell, str) else None
@@ -276,7 +278,7 @@ def _solve_component(task):
     model = Model(a, row_lo, row_hi, floor, np.inf, np.ones(n))
     status, x, _ = model.solve()
     if status == "infeasible":
-        raise ValueError("audit: the published bundle is inconsistent (no non-negative integer table "
+        raise ArgumentError("audit: the published bundle is inconsistent (no non-negative integer table "
                          f"fits it) around cells {names[:5]}; check the additivity of the inputs.")
     if status != "optimal":
         raise RuntimeError(f"audit: HiGHS could not solve the component of {names[:3]} ({status})")
@@ -509,6 +511,7 @@ def audit(cells, equations, *, threshold=5, rates=None, executor=None):
     0    a    1.0    4.0     narrow
     1    u    0.0    3.0  protected
     """
+    threshold = _threshold(threshold, "audit")
     cells = _check_cells(cells, "audit")
     rates = _check_rates(rates, "audit")
     equations = [(t, list(p)) for t, p in equations]
@@ -595,7 +598,7 @@ def explain(cells, equations, cell, *, rates=None):
     cell = str(cell)
     suppressed, rows = _reduce(cells, equations, rates)
     if cell not in suppressed:
-        raise ValueError(f"explain: cell {cell!r} is not suppressed (its value is published or it is unknown)")
+        raise ArgumentError(f"explain: cell {cell!r} is not suppressed (its value is published or it is unknown)")
     comps = _components(suppressed, rows)
     floor = _floor(cells)
     names, idx = next((n, i) for n, i in comps if cell in n)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cdr.errors import ArgumentError
+
 __all__ = ["Bundle", "table_equations", "cell_ids", "merge_levels"]
 
 
@@ -237,19 +239,19 @@ class Bundle:
                 tdims = dims_of(name)
                 missing = [c for c in [*tdims, value] if c not in frame.columns]
                 if missing:
-                    raise ValueError(f"Bundle.from_tables: table {name!r} lacks columns {missing}; "
+                    raise ArgumentError(f"Bundle.from_tables: table {name!r} lacks columns {missing}; "
                                      f"dims={tdims}, value={value!r}")
                 if source == "previous" and "suppressed" not in frame.columns:
-                    raise ValueError(f"Bundle.from_tables: previous-release table {name!r} needs a boolean "
+                    raise ArgumentError(f"Bundle.from_tables: previous-release table {name!r} needs a boolean "
                                      "'suppressed' column (True where the cell was not published)")
                 counts = pd.to_numeric(frame[value], errors="coerce")
                 if counts.isna().any() or (counts < 0).any() or (counts % 1 != 0).any():
                     bad = frame.loc[counts.isna() | (counts < 0) | (counts % 1 != 0), tdims + [value]].head(3)
-                    raise ValueError(f"Bundle.from_tables: table {name!r} has counts that are not "
+                    raise ArgumentError(f"Bundle.from_tables: table {name!r} has counts that are not "
                                      f"non-negative integers:\n{bad.to_string()}")
                 ids = cell_ids(frame, tdims, total=total)
                 if ids.duplicated().any():
-                    raise ValueError(f"Bundle.from_tables: table {name!r} repeats cells "
+                    raise ArgumentError(f"Bundle.from_tables: table {name!r} repeats cells "
                                      f"{sorted(set(ids[ids.duplicated()]))[:3]}; one row per cell")
                 sup = frame["suppressed"].astype(bool).to_numpy() if source == "previous" else None
                 for k, (cid, v) in enumerate(zip(ids, counts.astype(int))):
@@ -258,7 +260,7 @@ class Bundle:
                         rec = records[cid] = {"cell": cid, "value": int(v), "tables": [],
                                               "locked": False, "previously_suppressed": False}
                     elif rec["value"] != int(v):
-                        raise ValueError(f"Bundle.from_tables: cell {cid!r} is {rec['value']} in "
+                        raise ArgumentError(f"Bundle.from_tables: cell {cid!r} is {rec['value']} in "
                                          f"{rec['tables']} but {int(v)} in table {name!r}; shared cells "
                                          "must agree (same data vintage)")
                     if source == "previous":
@@ -325,16 +327,16 @@ class Bundle:
         parts = pd.DataFrame(parts)
         missing = [c for c in ("cell", value) if c not in parts.columns]
         if missing:
-            raise ValueError(f"Bundle.add_unpublished: 'parts' needs columns 'cell' and {value!r}; missing {missing}")
+            raise ArgumentError(f"Bundle.add_unpublished: 'parts' needs columns 'cell' and {value!r}; missing {missing}")
         counts = pd.to_numeric(parts[value], errors="coerce")
         bad = counts.isna() | (counts < 0) | (counts % 1 != 0)
         if bad.any():
-            raise ValueError("Bundle.add_unpublished: part counts must be non-negative integers; got "
+            raise ArgumentError("Bundle.add_unpublished: part counts must be non-negative integers; got "
                              f"{parts.loc[bad, ['cell', value]].head(3).to_dict('records')}")
         ids = parts["cell"].astype(str)
         clash = sorted(set(ids) & set(self.cells["cell"])) + sorted(set(ids[ids.duplicated()]))
         if clash:
-            raise ValueError(f"Bundle.add_unpublished: part ids must be new and unique; repeated: {clash[:5]}")
+            raise ArgumentError(f"Bundle.add_unpublished: part ids must be new and unique; repeated: {clash[:5]}")
         new = pd.DataFrame({"cell": ids.to_numpy(), "value": counts.astype(int).to_numpy(),
                             "tables": [[] for _ in range(len(parts))], "locked": False,
                             "previously_suppressed": False, "kind": "unpublished"})
@@ -345,7 +347,7 @@ class Bundle:
         known = set(cells["cell"])
         unknown = sorted({c for t, ps in eqs for c in [t, *ps]} - known)
         if unknown:
-            raise ValueError(f"Bundle.add_unpublished: equations refer to cells not in the bundle: {unknown[:5]}; "
+            raise ArgumentError(f"Bundle.add_unpublished: equations refer to cells not in the bundle: {unknown[:5]}; "
                              "add them as cells of a table or as parts")
         return Bundle(cells, [*self.equations, *eqs], self.tables, self.rates, {**self.spec})
 
@@ -374,7 +376,7 @@ class Bundle:
         values = dict(zip(self.cells["cell"], self.cells["value"]))
         unknown = sorted(set(ids) - set(values))
         if unknown:
-            raise ValueError(f"Bundle.add_rates: cells {unknown[:3]} are not in the bundle's table {table!r}")
+            raise ArgumentError(f"Bundle.add_rates: cells {unknown[:3]} are not in the bundle's table {table!r}")
         pop = pd.to_numeric(frame[population], errors="coerce").to_numpy(float)
         new = pd.DataFrame({
             "rate_id": [f"rate:{c}:{kind}" for c in ids], "table": table, "count_cell": ids.to_numpy(),
@@ -392,7 +394,7 @@ class Bundle:
         """
         if "kind" in self.cells.columns and (self.cells["kind"] == "unpublished").any():
             parts = self.cells.loc[self.cells["kind"] == "unpublished", "cell"].tolist()
-            raise ValueError(f"Bundle.merge: the bundle has unpublished parts ({parts[:3]}...), which merging the "
+            raise ArgumentError(f"Bundle.merge: the bundle has unpublished parts ({parts[:3]}...), which merging the "
                              "tables would drop; merge first, then declare the parts with add_unpublished")
         value, total = self.spec["value"], self.spec["total"]
         tables = {}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cdr.errors import ArgumentError
+
 __all__ = ["primary_suppression", "rate_rules", "RATE_RULES", "DEFAULT_THRESHOLD"]
 
 DEFAULT_THRESHOLD = 5
@@ -24,7 +26,7 @@ RATE_RULES = {
 
 def _threshold(threshold, caller):
     if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) or threshold < 1:
-        raise ValueError(f"{caller}: 'threshold' must be a positive integer (counts 1 .. threshold-1 are "
+        raise ArgumentError(f"{caller}: 'threshold' must be a positive integer (counts 1 .. threshold-1 are "
                          f"suppressed; the default 5 suppresses counts below 5); got {threshold!r}")
     return int(threshold)
 
@@ -55,7 +57,7 @@ def primary_suppression(counts, *, threshold=DEFAULT_THRESHOLD):
     values = np.asarray(pd.to_numeric(pd.Series(np.asarray(counts, dtype=float).ravel()), errors="coerce"),
                         dtype=float)
     if np.any(values[np.isfinite(values)] < 0):
-        raise ValueError("primary_suppression: counts must be >= 0; got a negative count")
+        raise ArgumentError("primary_suppression: counts must be >= 0; got a negative count")
     with np.errstate(invalid="ignore"):
         return np.isfinite(values) & (values >= 1) & (values < threshold)
 
@@ -89,7 +91,7 @@ def rate_rules(counts, *, kind="crude", suppressed=None):
     ['fewer than 10 deaths', 'count suppressed']
     """
     if kind not in RATE_RULES:
-        raise ValueError(f"rate_rules: 'kind' must be one of {sorted(RATE_RULES)}; got {kind!r}")
+        raise ArgumentError(f"rate_rules: 'kind' must be one of {sorted(RATE_RULES)}; got {kind!r}")
     rule = RATE_RULES[kind]
     values = np.asarray(counts, dtype=float).ravel()
     sup = np.zeros(len(values), bool) if suppressed is None else np.asarray(suppressed, bool).ravel()

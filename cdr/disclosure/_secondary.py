@@ -23,7 +23,7 @@ from cdr.disclosure._audit import _PASSING, KINDS, audit, certificate, explain
 from cdr.disclosure._search import _Attacker, _heuristic, _optimal
 from cdr.disclosure._bundle import Bundle
 from cdr.disclosure._primary import DEFAULT_THRESHOLD, _threshold, primary_suppression, rate_rules
-from cdr.errors import DisclosureError
+from cdr.errors import ArgumentError, DisclosureError
 
 __all__ = ["secondary_suppression", "protect", "SuppressionResult", "compare_aggregations"]
 
@@ -37,7 +37,7 @@ def _prepare(bundle, threshold):
     bad = ~kind.isin(KINDS)
     if bad.any():
         rows = cells.loc[bad, ["cell"]].assign(kind=kind[bad]).head(5).to_dict("records")
-        raise ValueError(f"secondary_suppression: Bundle.cells 'kind' must be 'cell' or 'unpublished'; got {rows}")
+        raise ArgumentError(f"secondary_suppression: Bundle.cells 'kind' must be 'cell' or 'unpublished'; got {rows}")
     cells["kind"] = kind
     # an unpublished part is never shown (hidden for free), unless an earlier release published it
     cells["part"] = (kind == "unpublished") & ~(cells["locked"] & ~cells["previously_suppressed"])
@@ -212,7 +212,7 @@ def secondary_suppression(bundle, *, threshold=DEFAULT_THRESHOLD, method="auto",
     """
     threshold = _threshold(threshold, "secondary_suppression")
     if method not in ("auto", "optimal", "heuristic"):
-        raise ValueError(f"secondary_suppression: 'method' must be 'auto', 'optimal' or 'heuristic'; got {method!r}")
+        raise ArgumentError(f"secondary_suppression: 'method' must be 'auto', 'optimal' or 'heuristic'; got {method!r}")
     start = time.monotonic()
     deadline = start + float(time_limit)
     cells = _prepare(bundle, threshold)
@@ -223,7 +223,7 @@ def secondary_suppression(bundle, *, threshold=DEFAULT_THRESHOLD, method="auto",
     elif cost == "cells":
         costs = {c: 1.0 for c in cells["cell"]}
     else:
-        raise ValueError(f"secondary_suppression: 'cost' must be 'value', 'cells' or a dict; got {cost!r}")
+        raise ArgumentError(f"secondary_suppression: 'cost' must be 'value', 'cells' or a dict; got {cost!r}")
     attacker = _Attacker(cells, bundle.equations, threshold)
     n_free = int((cells["eligible"] & ~cells["must"]).sum())
     use = method if method != "auto" else ("optimal" if n_free <= max_optimal else "heuristic")

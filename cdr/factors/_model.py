@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from cdr._base import SYNTHETIC_NOTE, Estimator, Summary, version_stamp
-from cdr.errors import SeparationWarning
+from cdr.errors import ArgumentError, SeparationWarning
 from cdr.factors import _records as R
 from cdr.factors._firth import cluster_robust_cov, firth_logit
 
@@ -29,11 +29,11 @@ MIN_CLUSTERS_ROBUST = 40
 
 def _outcome_of(formula, caller):
     if not isinstance(formula, str) or "~" not in formula:
-        raise ValueError(f"{caller}: 'formula' must be a string 'outcome ~ terms', e.g. {DEFAULT_FORMULA!r}; "
+        raise ArgumentError(f"{caller}: 'formula' must be a string 'outcome ~ terms', e.g. {DEFAULT_FORMULA!r}; "
                          f"got {formula!r}.")
     lhs = formula.split("~", 1)[0].strip()
     if lhs not in OUTCOMES:
-        raise ValueError(f"{caller}: the outcome (left of '~') must be one of {OUTCOMES}; got {lhs!r}.")
+        raise ArgumentError(f"{caller}: the outcome (left of '~') must be one of {OUTCOMES}; got {lhs!r}.")
     return lhs
 
 
@@ -99,20 +99,20 @@ class FactorModel(Estimator):
         outcome = _outcome_of(self.formula, caller)
         R.check_level(self.level, caller)
         if self.cluster is not None and self.cluster not in CLUSTERS:
-            raise ValueError(f"{caller}: 'cluster' must be None or one of {CLUSTERS}; got {self.cluster!r}.")
+            raise ArgumentError(f"{caller}: 'cluster' must be None or one of {CLUSTERS}; got {self.cluster!r}.")
         if self.remedy not in REMEDIES:
-            raise ValueError(f"{caller}: 'remedy' must be one of {REMEDIES}; got {self.remedy!r}.")
+            raise ArgumentError(f"{caller}: 'remedy' must be one of {REMEDIES}; got {self.remedy!r}.")
         (conf,) = R.check_conf(self.conf, caller)
         need = [self.level] + ([self.cluster] if self.cluster else [])
         rec = R.prepare(records, caller=caller, need=need, design=self.design, vintage=self.vintage,
                         domains=[outcome] if outcome != "modifiable" else [])
         if outcome not in rec:
-            raise ValueError(f"{caller}: records have no {outcome!r} column.")
+            raise ArgumentError(f"{caller}: records have no {outcome!r} column.")
         if self.unit is not None:
             key = R.LEVEL_KEYS[self.level]
             rec = rec[rec[key].astype(str) == str(self.unit)]
             if rec.empty:
-                raise ValueError(f"{caller}: no records in {key}={self.unit!r}.")
+                raise ArgumentError(f"{caller}: no records in {key}={self.unit!r}.")
         reviewed = rec["reviewed"].to_numpy(bool)
         if outcome == "modifiable":
             judged, yes = rec[outcome].isin(["yes", "no"]), rec[outcome].eq("yes")
@@ -142,7 +142,7 @@ class FactorModel(Estimator):
         caller = "FactorModel.fit"
         outcome, data, counts, conf = self._model_frame(records, caller)
         if data[outcome].nunique() < 2:
-            raise ValueError(f"{caller}: the outcome {outcome!r} takes one value only among the "
+            raise ArgumentError(f"{caller}: the outcome {outcome!r} takes one value only among the "
                              f"{len(data):,} judged reviews; a model cannot be fitted.")
         logit = smf.logit(self.formula, data)
         X, y = np.asarray(logit.exog, float), np.asarray(logit.endog, float)
@@ -187,7 +187,7 @@ class FactorModel(Estimator):
                           + (", cluster-robust variance by " + self.cluster if cluster_col else "") + ")")
             else:
                 if params is None:
-                    raise ValueError(f"{caller}: the model could not be fitted ({detail}); use remedy='firth' "
+                    raise ArgumentError(f"{caller}: the model could not be fitted ({detail}); use remedy='firth' "
                                      "or merge sparse levels.")
                 action = "remedy='none': maximum-likelihood estimates kept; they may be infinite or absurd"
             warnings.warn(

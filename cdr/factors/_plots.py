@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cdr.errors import ArgumentError
 from cdr.factors import _records as R
 
 _SYN = " - SYNTHETIC DATA"
@@ -143,16 +144,16 @@ def plot_prevalence(table, kind="heatmap", *, group="category", ax=None):
     >>> plt.close(ax.figure)
     """
     if kind not in ("heatmap", "bar"):
-        raise ValueError(f"plot_prevalence: 'kind' must be 'heatmap' or 'bar'; got {kind!r}.")
+        raise ArgumentError(f"plot_prevalence: 'kind' must be 'heatmap' or 'bar'; got {kind!r}.")
     if group not in table:
-        raise ValueError(f"plot_prevalence: the table has no column {group!r}; build it with "
+        raise ArgumentError(f"plot_prevalence: the table has no column {group!r}; build it with "
                          f"prevalence(records, by=[{group!r}], ...).")
     counts = ["n_total", "n_pending", "n_reviewed", "n_insufficient", "n_judged", "count"]
     summed = table.groupby([group, "measure"], sort=False, observed=True)[counts].sum().reset_index()
     present = set(summed.loc[summed["n_total"] > 0, group])   # groups with no deaths are not drawn
     order = [c for c in (R.ORDERED.get(group) or summed[group].unique()) if c in present]
     if group == "category":
-        order = [c for c in R._categories() if c in present] + [c for c in order if c not in R._categories()]
+        order = [c for c in R.CATEGORY_ORDER if c in present] + [c for c in order if c not in R.CATEGORY_ORDER]
     synthetic = bool(table.attrs.get("synthetic", False))
     if kind == "heatmap":
         measures = [m for m in ("modifiable", *R.DOMAIN_ORDER) if m in set(summed["measure"])]

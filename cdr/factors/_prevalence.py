@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from cdr.factors import _records as R
+from cdr.errors import ArgumentError
 
 MEASURES = ("modifiable", *R.DOMAIN_ORDER)
 
@@ -17,7 +18,7 @@ def _check_domain(domain, caller):
     wanted = [domain] if isinstance(domain, str) else list(domain)
     bad = [d for d in wanted if d not in MEASURES]
     if bad:
-        raise ValueError(f"{caller}: 'domain' must be None, 'all' or names from {MEASURES}; got {bad}.")
+        raise ArgumentError(f"{caller}: 'domain' must be None, 'all' or names from {MEASURES}; got {bad}.")
     return [m for m in MEASURES if m in wanted]
 
 
@@ -105,13 +106,13 @@ def prevalence(records, by=(), level="la", design=None, domain=None, conf=0.95, 
     confs = R.check_conf(conf, caller)
     by = [by] if isinstance(by, str) else list(by)
     if key in by:
-        raise ValueError(f"{caller}: {key!r} is the level key; do not also list it in 'by'.")
+        raise ArgumentError(f"{caller}: {key!r} is the level key; do not also list it in 'by'.")
     measures = _check_domain(domain, caller)
     rec = R.prepare(records, caller=caller, need=[level], design=design, vintage=vintage,
                     domains=[m for m in measures if m != "modifiable"])
     missing = [c for c in by + [m for m in measures] if c not in rec]
     if missing:
-        raise ValueError(f"{caller}: records have no column(s) {missing}; available: {sorted(rec.columns)}.")
+        raise ArgumentError(f"{caller}: records have no column(s) {missing}; available: {sorted(rec.columns)}.")
     keys = [key, *by]
     groups = pd.DataFrame({
         key: pd.Categorical(rec[key].astype(str)) if key != "nation_code" else rec[key].astype(str),

@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
-from cdr.errors import RecordValidationError
+from cdr import rates
+from cdr._validate import as_levels
+from cdr.errors import ArgumentError, ArgumentTypeError, RecordValidationError
+from cdr.schema import CATEGORIES, age_band
 
 LEVELS = ("la", "footprint", "region", "nation")
 LEVEL_KEYS = {"la": "la_code", "footprint": "footprint_id", "region": "region_code", "nation": "nation_code"}
 ENGLAND_CODE = "E92000001"
 
-# Canonical orders (contracts.md); kept here so factors works before cdr.schema is importable.
-CATEGORY_ORDER = (
-    "abuse_neglect", "suicide_self_harm", "trauma_external", "malignancy", "acute_medical_surgical",
-    "chronic_medical", "chromosomal_genetic_congenital", "perinatal_neonatal", "infection",
-    "sudden_unexpected_unexplained",
-)
+# Canonical orders (contracts.md); the categories are cdr.schema's, the one source of truth.
+CATEGORY_ORDER = tuple(CATEGORIES)
 DOMAIN_ORDER = ("domain_child", "domain_social", "domain_physical", "domain_service")
 DOMAIN_LABELS = {
     "domain_child": "Factors intrinsic to the child",
@@ -44,43 +41,20 @@ ORDERED = {
 }
 
 
-def _categories():
-    """Category keys from cdr.schema when it exists (single source of truth), else the contract copy."""
-    try:
-        from cdr.schema import CATEGORIES
-    except ImportError:
-        return CATEGORY_ORDER
-    return tuple(CATEGORIES)
-
-
 def check_level(level, caller):
     if level not in LEVELS:
-        raise ValueError(f"{caller}: 'level' must be one of {LEVELS}; got {level!r}.")
+        raise ArgumentError(f"{caller}: 'level' must be one of {LEVELS}; got {level!r}.")
     return LEVEL_KEYS[level]
 
 
 def _age_band(age_days):
-    try:  # one definition of the bands in the package when cdr.schema is present
-        from cdr.schema import age_band
-    except ImportError:
-        age_band = None
-    if age_band is not None:
-        return pd.Series(np.asarray(age_band(np.asarray(age_days, dtype=float)), dtype=object))
-    years = np.floor(np.asarray(age_days, dtype=float) / 365.25)
-    days = np.asarray(age_days, dtype=float)
-    out = np.select(
-        [days < 28, days < 365, years < 5, years < 10, years < 15, years < 18],
-        ["neonatal", "postneonatal", "1-4", "5-9", "10-14", "15-17"], default=None,
-    )
-    out = pd.Series(out, dtype=object)
-    out[np.isnan(days)] = None
-    return out
+    return pd.Series(np.asarray(age_band(np.asarray(age_days, dtype=float)), dtype=object))
 
 
 def _design_map(design, caller):
     """la_code -> footprint_id from a FootprintDesign, a Series or a DataFrame."""
     if design is None:
-        raise ValueError(
+        raise ArgumentError(
             f"{caller}: level or cluster 'footprint' needs design=: a FootprintDesign, e.g. "
             "cdr.footprints.load_design(NAME), or a Series/DataFrame mapping la_code -> footprint_id."
         )
@@ -91,10 +65,10 @@ def _design_map(design, caller):
         elif "footprint_id" in labels.columns:
             labels = labels["footprint_id"]
         else:
-            raise ValueError(f"{caller}: a design table needs columns 'la_code' and 'footprint_id'; "
+            raise ArgumentError(f"{caller}: a design table needs columns 'la_code' and 'footprint_id'; "
                              f"got {list(labels.columns)}.")
     if not isinstance(labels, pd.Series):
-        raise TypeError(f"{caller}: design must be a FootprintDesign, Series or DataFrame; got "
+        raise ArgumentTypeError(f"{caller}: design must be a FootprintDesign, Series or DataFrame; got "
                         f"{type(design).__name__}.")
     return labels.astype(str)
 
@@ -148,7 +122,7 @@ def prepare(records, *, caller, need=(), design=None, vintage=2023, domains=DOMA
     """A copy of `records` with ``reviewed``, ``age_band``, ``imd_quintile``, canonical domain levels
     and the level keys in `need`; categorical columns get their canonical order."""
     if not isinstance(records, pd.DataFrame):
-        raise TypeError(f"{caller}: records must be a pandas DataFrame (see cdr.read_records); got "
+        raise ArgumentTypeError(f"{caller}: records must be a pandas DataFrame (see cdr.read_records); got "
                         f"{type(records).__name__}.")
     rec = records.copy()
     if "reviewed" not in rec:
@@ -182,7 +156,7 @@ def prepare(records, *, caller, need=(), design=None, vintage=2023, domains=DOMA
 
 def ordered_categorical(series, name, observed_only=False):
     """`series` as a Categorical in the canonical order for `name` (all levels unless observed_only)."""
-    order = _categories() if name == "category" else ORDERED.get(name)
+    order = CATEGORY_ORDER if name == "category" else ORDERED.get(name)
     if order is None:
         return series
     values = series.astype(object).where(series.notna(), None)
@@ -194,75 +168,19 @@ def ordered_categorical(series, name, observed_only=False):
     return pd.Categorical(values, categories=cats)
 
 
-def level_suffix(conf):
-    """'95' for 0.95, '99_8' for 0.998: the contract's CI column naming rule."""
-    pct = round(float(conf) * 100, 6)
-    text = f"{pct:g}".replace(".", "_")
-    return text
-
-
 def ci_columns(conf):
-    """Names of the CI columns for one or more confidence levels (cdr.rates.ci_columns when present)."""
-    confs = check_conf(conf, "ci_columns")
-    try:
-        from cdr.rates import ci_columns as rates_ci_columns
-    except ImportError:
-        rates_ci_columns = None
-    if rates_ci_columns is not None:
-        try:
-            return list(rates_ci_columns(confs if len(confs) > 1 else confs[0]))
-        except Exception:  # pragma: no cover - a different signature; fall back to the documented rule
-            pass
-    cols = []
-    for c in confs:
-        cols += [f"lower_{level_suffix(c)}", f"upper_{level_suffix(c)}"]
-    return cols
+    """Names of the CI columns for one or more confidence levels (:func:`cdr.rates.ci_columns`)."""
+    return rates.ci_columns(check_conf(conf, "ci_columns"))
 
 
 def check_conf(conf, caller):
-    confs = tuple(conf) if isinstance(conf, (list, tuple)) else (conf,)
-    for c in confs:
-        if isinstance(c, bool) or not isinstance(c, (int, float, np.floating)) or not 0 < c < 1:
-            hint = f" Did you mean {c / 100:g}?" if isinstance(c, (int, float)) and 1 < c < 100 else ""
-            raise ValueError(f"{caller}: 'conf' must be a level in (0, 1), e.g. 0.95 or (0.95, 0.998); "
-                             f"got {c!r}.{hint}")
-    return confs
+    """Confidence levels as a tuple of floats in (0, 1) (the package's one validator)."""
+    return as_levels(conf, caller)
 
 
 def wilson(count, n, conf):
-    """Wilson (1927) score interval for count/n; NaN where n == 0.
-
-    Uses ``cdr.rates.wilson_ci(count, n, conf)`` when available so the package has one implementation;
-    the closed form here is the same formula (Newcombe 1998, method 3).
-    """
-    count = np.asarray(count, dtype=float)
-    n = np.asarray(n, dtype=float)
-    try:
-        from cdr.rates import wilson_ci
-    except ImportError:
-        wilson_ci = None
-    if wilson_ci is not None:
-        try:
-            out = wilson_ci(count, n, conf)
-            if isinstance(out, pd.DataFrame):
-                lo = [c for c in out.columns if str(c).startswith("lower")][0]
-                up = [c for c in out.columns if str(c).startswith("upper")][0]
-                lower, upper = out[lo].to_numpy(float), out[up].to_numpy(float)
-            else:
-                lower, upper = (np.asarray(a, dtype=float) for a in out)
-            lower, upper = np.broadcast_to(lower, count.shape), np.broadcast_to(upper, count.shape)
-            return np.where(n > 0, lower, np.nan), np.where(n > 0, upper, np.nan)
-        except Exception:  # pragma: no cover - unexpected signature; use the closed form below
-            pass
-    z = stats.norm.ppf(0.5 + conf / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = count / n
-        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-        half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-        lower, upper = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
-    lower = np.where(count == 0, 0.0, lower)
-    upper = np.where(count == n, 1.0, upper)
-    return np.where(n > 0, lower, np.nan), np.where(n > 0, upper, np.nan)
+    """Wilson (1927) score limits of count/n on the 0-1 scale (:func:`cdr.rates.wilson_ci`); NaN where n == 0."""
+    return rates.wilson_ci(np.asarray(count, dtype=float), np.asarray(n, dtype=float), conf)
 
 
 def is_synthetic(records):

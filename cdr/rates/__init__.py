@@ -20,7 +20,7 @@ from cdr.rates._funnel import funnel_limits, funnel_significance
 from cdr.rates._plot import plot_funnel, plot_rates
 from cdr.rates._sii import sii
 from cdr.rates._tables import dsr_table, isr_table, proportion_table, rate_table
-from cdr.rates._validate import ArgumentError
+from cdr._validate import ArgumentError
 
 __all__ = [
     "byars_ci", "exact_poisson_ci", "wilson_ci", "crude_rate", "proportion", "dsr", "isr",

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from cdr.rates._validate import ArgumentError, as_array, as_levels, as_positive, same_shape
+from cdr._validate import ArgumentError, as_array, as_level, as_levels, as_positive, same_shape
 
 #: Below this many events the exact Poisson limits are used, at or above it Byar's (Fingertips).
 EXACT_BELOW = 10
@@ -23,33 +23,40 @@ MISSING = "not computed: missing input"
 ZERO_DENOMINATOR = "not computed: denominator is zero"
 
 
-def ci_columns(conf=(0.95, 0.998)) -> list:
+def ci_columns(conf=(0.95, 0.998), estimate=None) -> list:
     """Names of the confidence-limit columns for the given levels, in output order.
 
-    The one rule for these names in ``cdr``: ``lower_`` / ``upper_`` followed by the level as a
-    percentage, with the decimal point written ``_`` and no trailing zeros.
+    The one rule for these names in ``cdr`` (``docs/dev/contracts.md``): ``lower_`` / ``upper_``
+    followed by the level as a percentage, with the decimal point written ``_`` and no trailing
+    zeros. The unprefixed names are the limits of a table's ``value`` column; the limits of any
+    other estimate column ``X`` (``apc``, ``odds_ratio``, ``rate`` ...) are ``X_lower_95``, ``X_upper_95``.
 
     Parameters
     ----------
     conf : float or tuple of float, default (0.95, 0.998)
         Confidence levels in (0, 1).
+    estimate : str, optional
+        Name of the estimate column the limits belong to; None (or ``"value"``) for ``value``.
 
     Returns
     -------
     list of str
-        ``lower_<level>, upper_<level>`` for each level in the order given.
+        ``lower_<level>, upper_<level>`` (prefixed by ``<estimate>_``) for each level in the order given.
 
     Examples
     --------
     >>> ci_columns((0.95, 0.998))
     ['lower_95', 'upper_95', 'lower_99_8', 'upper_99_8']
-    >>> ci_columns(0.9)
-    ['lower_90', 'upper_90']
+    >>> ci_columns(0.9, estimate="apc")
+    ['apc_lower_90', 'apc_upper_90']
     """
+    if estimate is not None and (not isinstance(estimate, str) or not estimate.isidentifier()):
+        raise ArgumentError(f"ci_columns: 'estimate' must be a column name such as 'apc'; got {estimate!r}.")
+    prefix = "" if estimate in (None, "value") else f"{estimate}_"
     names = []
     for level in as_levels(conf, "ci_columns"):
         tag = f"{round(level * 100, 6):.6f}".rstrip("0").rstrip(".").replace(".", "_")
-        names += [f"lower_{tag}", f"upper_{tag}"]
+        names += [f"{prefix}lower_{tag}", f"{prefix}upper_{tag}"]
     return names
 
 
@@ -101,14 +108,6 @@ def _scalar_or_array(arr, ndim):
     return float(arr) if ndim == 0 else arr
 
 
-def _single_level(conf, caller):
-    levels = as_levels(conf, caller)
-    if len(levels) != 1:
-        raise ArgumentError(f"{caller}: 'conf' must be one level here, e.g. 0.95; got {conf!r}. "
-                            f"Call once per level, or use crude_rate/proportion for several levels.")
-    return levels[0]
-
-
 def byars_ci(count, conf=0.95):
     """Byar's approximate confidence limits of a Poisson count.
 
@@ -137,7 +136,7 @@ def byars_ci(count, conf=0.95):
     >>> round(lower, 3), round(upper, 3)
     (99.49, 143.492)
     """
-    level = _single_level(conf, "byars_ci")
+    level = as_level(conf, "byars_ci")
     x = as_array(count, "count", "byars_ci")
     return _scalar_or_array(_byars_lower(x, level), x.ndim), _scalar_or_array(_byars_upper(x, level), x.ndim)
 
@@ -170,7 +169,7 @@ def exact_poisson_ci(count, conf=0.95):
     >>> lower.round(6).tolist(), upper.round(6).tolist()
     ([0.0, 1.623486], [3.688879, 11.668332])
     """
-    level = _single_level(conf, "exact_poisson_ci")
+    level = as_level(conf, "exact_poisson_ci")
     x = as_array(count, "count", "exact_poisson_ci")
     return _scalar_or_array(_exact_lower(x, level), x.ndim), _scalar_or_array(_exact_upper(x, level), x.ndim)
 
@@ -181,6 +180,10 @@ def _wilson(x, n, level):
         root = z * np.sqrt(z**2 + 4 * x * (1 - x / n))
         lower = (2 * x + z**2 - root) / 2 / (n + z**2)
         upper = (2 * x + z**2 + root) / 2 / (n + z**2)
+    # Rounding can put a limit a hair outside [0, 1] (x = n gives 1.0000000000000002): clip, and pin
+    # the limits at the boundary exactly where the formula gives the boundary in exact arithmetic.
+    lower = np.where(x == 0, 0.0, np.clip(lower, 0.0, 1.0))
+    upper = np.where(x == n, 1.0, np.clip(upper, 0.0, 1.0))
     bad = np.isnan(x) | np.isnan(n) | (n == 0)
     return np.where(bad, np.nan, lower), np.where(bad, np.nan, upper)
 
@@ -222,7 +225,7 @@ def wilson_ci(count, n, conf=0.95):
     >>> round(lower, 6), round(upper, 6)
     (0.0, 0.161125)
     """
-    level = _single_level(conf, "wilson_ci")
+    level = as_level(conf, "wilson_ci")
     x = as_array(count, "count", "wilson_ci")
     m = as_array(n, "n", "wilson_ci")
     x, m = same_shape("wilson_ci", count=x, n=m)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cdr.rates._core import EXACT_BELOW, MISSING, _frame, _poisson_limits, ci_columns
-from cdr.rates._validate import ArgumentError, as_array, as_levels, as_positive
+from cdr._validate import ArgumentError, as_array, as_levels, as_positive
 
 #: The 2013 European Standard Population (Eurostat 2013, Revision of the European Standard
 #: Population, Methodologies and Working papers, Table 3.1): persons per 100,000 in 19 five-year

@@ -18,7 +18,7 @@ from scipy import special
 
 from cdr.rates._core import MISSING, _check_proportion, _poisson_limits, ci_columns
 from cdr.errors import CdrWarning
-from cdr.rates._validate import ArgumentError, as_array, as_levels, as_positive, same_shape
+from cdr._validate import ArgumentError, as_array, as_levels, as_positive, same_shape
 
 STATISTICS = ("proportion", "rate", "ratio")
 DEFAULT_MULTIPLIER = {"proportion": 100.0, "rate": 100_000.0, "ratio": 1.0}

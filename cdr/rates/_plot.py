@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd  # noqa: F401  (used by the doctests)
 
 from cdr.rates._funnel import DEFAULT_MULTIPLIER, LABELS, _check_statistic, funnel_limits, funnel_significance
-from cdr.rates._validate import ArgumentError, as_array, check_columns, same_shape
+from cdr._validate import ArgumentError, as_array, check_columns, same_shape
 
 _COLOURS = {LABELS[0]: "#b2182b", LABELS[1]: "#ef8a62", LABELS[2]: "#bababa", LABELS[3]: "#67a9cf", LABELS[4]: "#2166ac"}
 _X_LABEL = {"proportion": "Denominator (people)", "rate": "Population at risk (person-years)", "ratio": "Expected events"}

@@ -7,7 +7,7 @@ from scipy import special
 
 from cdr._base import as_generator
 from cdr.rates._core import ci_columns
-from cdr.rates._validate import ArgumentError, as_array, as_levels, as_positive
+from cdr._validate import ArgumentError, as_array, as_levels, as_positive
 
 VALUE_TYPES = ("rate", "proportion", "normal")
 _BLOCK = 4_000_000  # simulated values held in memory at once

@@ -6,7 +6,7 @@ import pandas as pd
 
 from cdr.rates._core import crude_rate, isr, proportion
 from cdr.rates._dsr import CHILD_STANDARD, RECORD_TO_CHILD_BAND, _dsr_core, _standard_array
-from cdr.rates._validate import ArgumentError, as_array, as_by, as_levels, as_positive, check_columns
+from cdr._validate import ArgumentError, as_array, as_by, as_levels, as_positive, check_columns
 
 
 def _group_sums(frame, columns, by, caller, extra_keys=()):

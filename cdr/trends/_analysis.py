@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 
 from cdr._base import Summary
-from cdr.errors import CdrError
+from cdr.errors import ArgumentError
 from cdr.trends._glm import compare_to, fit_trend, population_break
 from cdr.trends._joinpoint import joinpoint
 
@@ -102,7 +102,7 @@ def _check_years_covered(records, years, year_type):
     if not set(wanted) & set(present):
         kind = "reporting years (April-March, by first year)" if year_type == "reporting" else "calendar years"
         span = f"{present[0]}-{present[-1]}" if present else "none"
-        raise CdrError(f"trends: no records in the requested {kind} {wanted[0]}-{wanted[-1]}; the records cover "
+        raise ArgumentError(f"trends: no records in the requested {kind} {wanted[0]}-{wanted[-1]}; the records cover "
                        f"{span}. Choose years within that range.")
 
 

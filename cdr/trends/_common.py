@@ -3,28 +3,26 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from cdr import rates
+from cdr._validate import as_level
+from cdr.errors import ArgumentError, ArgumentTypeError
 
 __all__ = ["ci_names", "check_conf", "check_frame", "group_keys", "exact_rate_ci"]
 
 
-def ci_names(conf: float) -> tuple[str, str]:
-    """Names of the lower/upper limit columns for a level, e.g. 0.95 -> ('lower_95', 'upper_95')."""
-    try:  # one helper writes the names (cdr.rates), once it exists
-        from cdr.rates import ci_columns
+def ci_names(conf: float, estimate: str | None = None) -> tuple[str, str]:
+    """Names of the lower/upper limit columns for a level (:func:`cdr.rates.ci_columns`).
 
-        names = list(ci_columns(conf))
-        return names[0], names[1]
-    except Exception:  # pragma: no cover - cdr.rates not yet available in a development checkout
-        tag = f"{100 * conf:.10g}".replace(".", "_")
-        return f"lower_{tag}", f"upper_{tag}"
+    ``ci_names(0.95)`` is ``('lower_95', 'upper_95')`` (limits of the table's ``value``);
+    ``ci_names(0.95, "apc")`` is ``('apc_lower_95', 'apc_upper_95')``.
+    """
+    lower, upper = rates.ci_columns(conf, estimate=estimate)
+    return lower, upper
 
 
 def check_conf(conf, caller: str) -> float:
-    if not isinstance(conf, (int, float)) or isinstance(conf, bool) or not 0 < conf < 1:
-        hint = f" Did you mean {conf / 100:g}?" if isinstance(conf, (int, float)) and 1 < conf < 100 else ""
-        raise ValueError(f"{caller}: 'conf' must be a level in (0, 1), e.g. 0.95; got {conf!r}.{hint}")
-    return float(conf)
+    return as_level(conf, caller)
 
 
 def as_list(value) -> list:
@@ -38,10 +36,10 @@ def as_list(value) -> list:
 def check_frame(data, columns, caller: str) -> pd.DataFrame:
     """A copy of ``data`` as a DataFrame, with every named column present."""
     if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"{caller}: 'data' must be a pandas DataFrame; got {type(data).__name__}.")
+        raise ArgumentTypeError(f"{caller}: 'data' must be a pandas DataFrame; got {type(data).__name__}.")
     missing = [c for c in columns if c is not None and c not in data.columns]
     if missing:
-        raise ValueError(
+        raise ArgumentError(
             f"{caller}: column(s) {missing} not in data; columns are {list(data.columns)}. "
             "Name the right columns with count=, population=, time= (and by=)."
         )
@@ -53,7 +51,7 @@ def check_counts(frame, count, population, caller):
     bad = np.flatnonzero(~np.isfinite(y) | (y < 0))
     if len(bad):
         i = bad[0]
-        raise ValueError(
+        raise ArgumentError(
             f"{caller}: {len(bad)} row(s) have a missing or negative '{count}'; first at row "
             f"{frame.index[i]!r} (value {frame[count].iloc[i]!r}). Counts must be >= 0."
         )
@@ -62,7 +60,7 @@ def check_counts(frame, count, population, caller):
         bad = np.flatnonzero(~np.isfinite(pop) | (pop <= 0))
         if len(bad):
             i = bad[0]
-            raise ValueError(
+            raise ArgumentError(
                 f"{caller}: {len(bad)} row(s) have a missing or non-positive '{population}'; first at "
                 f"row {frame.index[i]!r} (value {frame[population].iloc[i]!r}). Populations must be > 0."
             )
@@ -79,12 +77,9 @@ def group_keys(frame: pd.DataFrame, by: list):
 
 
 def exact_rate_ci(count, population, conf, multiplier):
-    """Exact (Garwood) Poisson limits for count/population x multiplier."""
-    count = np.asarray(count, dtype=float)
+    """Exact (Garwood) Poisson limits for count/population x multiplier (:func:`cdr.rates.exact_poisson_ci`)."""
+    lower, upper = rates.exact_poisson_ci(np.asarray(count, dtype=float), conf)
     population = np.asarray(population, dtype=float)
-    a = 1 - conf
-    lower = np.where(count > 0, stats.chi2.ppf(a / 2, 2 * count) / 2, 0.0)
-    upper = stats.chi2.ppf(1 - a / 2, 2 * count + 2) / 2
     return lower / population * multiplier, upper / population * multiplier
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 from scipy import stats
 
 from cdr._base import version_stamp
-from cdr.errors import OverdispersionWarning
+from cdr.errors import ArgumentError, OverdispersionWarning
 from cdr.trends._common import (as_list, check_conf, check_counts, check_frame, ci_names, exact_rate_ci,
                                 group_keys)
 
@@ -55,7 +55,7 @@ def _collapse(frame, by, time, count, population, covariates, caller):
     out = g[[count, population]].sum()
     for c in covariates:
         if (g[c].nunique(dropna=False) > 1).any():
-            raise ValueError(f"{caller}: covariate '{c}' varies within a {'/'.join(keys)} cell; it must take "
+            raise ArgumentError(f"{caller}: covariate '{c}' varies within a {'/'.join(keys)} cell; it must take "
                              "one value per group and time (e.g. population_break(year)).")
         out[c] = g[c].first()
     return out.reset_index()
@@ -176,14 +176,14 @@ def fit_trend(data, *, count="deaths", population="population", time="year", fam
     """
     caller = "fit_trend"
     if family not in _FAMILIES:
-        raise ValueError(f"{caller}: 'family' must be one of {_FAMILIES}; got {family!r}.")
+        raise ArgumentError(f"{caller}: 'family' must be one of {_FAMILIES}; got {family!r}.")
     conf = check_conf(conf, caller)
     by, covariates = as_list(by), as_list(covariates)
     frame = check_frame(data, [count, population, time, *by, *covariates], caller)
     check_counts(frame, count, population, caller)
     for c in [time, *covariates]:
         if not pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]):
-            raise ValueError(f"{caller}: column '{c}' must be numeric; got dtype {frame[c].dtype}.")
+            raise ArgumentError(f"{caller}: column '{c}' must be numeric; got dtype {frame[c].dtype}.")
     frame = _collapse(frame, by, time, count, population, covariates, caller)
     lo_name, hi_name = ci_names(conf)
     z = stats.norm.ppf(0.5 + conf / 2)
@@ -195,15 +195,15 @@ def fit_trend(data, *, count="deaths", population="population", time="year", fam
         where = "" if not key else " in group " + ", ".join(f"{k}={v!r}" for k, v in key.items())
         n_par = 2 + len(covariates)
         if len(y) < n_par + 1:
-            raise ValueError(f"{caller}: {len(y)} time point(s){where}; at least {n_par + 1} are needed "
+            raise ArgumentError(f"{caller}: {len(y)} time point(s){where}; at least {n_par + 1} are needed "
                              f"for a trend with {len(covariates)} covariate(s).")
         X = np.column_stack([np.ones_like(t), t - t.mean()] +
                             [sub[c].to_numpy(dtype=float) for c in covariates])
         if np.linalg.matrix_rank(X) < X.shape[1]:
-            raise ValueError(f"{caller}: the covariates {covariates} are collinear with time{where} "
+            raise ArgumentError(f"{caller}: the covariates {covariates} are collinear with time{where} "
                              "(e.g. a 2021 break with no years on one side); drop them for this group.")
         if y.sum() == 0:
-            raise ValueError(f"{caller}: no deaths at all{where}; a trend cannot be estimated.")
+            raise ArgumentError(f"{caller}: no deaths at all{where}; a trend cannot be estimated.")
         fit = _fit_one(y, X, np.log(pop), family, conf)
         if family == "auto" and fit["family"] != "poisson":
             warnings.warn(f"{caller}: {fit['note']}{where}.", OverdispersionWarning, stacklevel=2)
@@ -289,14 +289,14 @@ def compare_to(data, reference, *, count="deaths", population="population", time
     caller = "compare_to"
     conf = check_conf(conf, caller)
     if family not in ("auto", "poisson"):
-        raise ValueError(f"{caller}: 'family' must be 'auto' or 'poisson'; got {family!r}.")
+        raise ArgumentError(f"{caller}: 'family' must be 'auto' or 'poisson'; got {family!r}.")
     if isinstance(data, TrendResult):
         s = data.spec
         count, population, time, by = s["count"], s["population"], s["time"], s["by"]
         data = data.fitted
     if isinstance(reference, TrendResult):
         if reference.spec["by"]:
-            raise ValueError(f"{caller}: the reference must be a single series; it was fitted by "
+            raise ArgumentError(f"{caller}: the reference must be a single series; it was fitted by "
                              f"{reference.spec['by']}.")
         reference = reference.fitted.rename(columns={reference.spec["count"]: count,
                                                      reference.spec["population"]: population,
@@ -316,7 +316,7 @@ def compare_to(data, reference, *, count="deaths", population="population", time
         m = sub.merge(ref, on=time, suffixes=("", "_ref"))
         where = "" if not key else " for group " + ", ".join(f"{k}={v!r}" for k, v in key.items())
         if len(m) < 3:
-            raise ValueError(f"{caller}: fewer than 3 times shared with the reference{where}.")
+            raise ArgumentError(f"{caller}: fewer than 3 times shared with the reference{where}.")
         t = m[time].to_numpy(dtype=float)
         tc = t - t.mean()
         y = np.concatenate([m[count].to_numpy(float), m[f"{count}_ref"].to_numpy(float)])

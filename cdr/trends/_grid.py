@@ -16,6 +16,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from cdr.errors import ArgumentError
+
 __all__ = ["placements", "design", "wls_grid", "poisson_grid", "max_feasible", "nb_deviance"]
 
 _CHUNK_ELEMENTS = 4_000_000  # floats per working array (~32 MB)
@@ -111,7 +113,7 @@ def wls_grid(x, y, w, k, min_end, min_between, Y=None):
     """
     combos = placements(len(x), k, min_end, min_between)
     if len(combos) == 0:
-        raise ValueError(f"no admissible placement of {k} joinpoints in {len(x)} observations")
+        raise ArgumentError(f"no admissible placement of {k} joinpoints in {len(x)} observations")
     xs = _scale(x)
     sw = np.sqrt(np.asarray(w, dtype=float))
     yw = np.asarray(y, dtype=float) * sw
@@ -189,7 +191,7 @@ def poisson_grid(x, counts, offset, k, min_end, min_between, Ycounts=None, Z=Non
     """
     combos = placements(len(x), k, min_end, min_between)
     if len(combos) == 0:
-        raise ValueError(f"no admissible placement of {k} joinpoints in {len(x)} observations")
+        raise ArgumentError(f"no admissible placement of {k} joinpoints in {len(x)} observations")
     xs = _scale(x)
     Z = None if Z is None or np.size(Z) == 0 else np.asarray(Z, dtype=float).reshape(len(x), -1)
     offset = np.asarray(offset, dtype=float)

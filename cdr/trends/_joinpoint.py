@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from cdr._base import as_generator, version_stamp
-from cdr.errors import CdrWarning, OverdispersionWarning
+from cdr.errors import ArgumentError, CdrWarning, OverdispersionWarning
 from cdr.trends._common import as_list, check_counts, check_frame, exact_rate_ci, group_keys
 from cdr.trends._glm import _poisson
 from cdr.trends._grid import design, max_feasible, placements, poisson_grid, wls_grid
@@ -190,45 +190,45 @@ def joinpoint(data, *, time="year", count="deaths", population="population", rat
     """
     caller = "joinpoint"
     if method not in _METHODS:
-        raise ValueError(f"{caller}: 'method' must be one of {_METHODS}; got {method!r}.")
+        raise ArgumentError(f"{caller}: 'method' must be one of {_METHODS}; got {method!r}.")
     if variance not in _VARIANCES:
-        raise ValueError(f"{caller}: 'variance' must be one of {_VARIANCES}; got {variance!r}.")
+        raise ArgumentError(f"{caller}: 'variance' must be one of {_VARIANCES}; got {variance!r}.")
     if selection not in _SELECTIONS:
-        raise ValueError(f"{caller}: 'selection' must be one of {_SELECTIONS}; got {selection!r}.")
+        raise ArgumentError(f"{caller}: 'selection' must be one of {_SELECTIONS}; got {selection!r}.")
     if method == "glm" and selection == "wbic":
-        raise ValueError(f"{caller}: selection='wbic' is defined for the WLS model; use method='nci', "
+        raise ArgumentError(f"{caller}: selection='wbic' is defined for the WLS model; use method='nci', "
                          "or selection='bic'/'bic3'/'permutation' with method='glm'.")
     if family not in _FAMILIES:
-        raise ValueError(f"{caller}: 'family' must be one of {_FAMILIES}; got {family!r}.")
+        raise ArgumentError(f"{caller}: 'family' must be one of {_FAMILIES}; got {family!r}.")
     covariates = as_list(covariates)
     if method == "nci" and (covariates or family != "auto"):
-        raise ValueError(f"{caller}: 'covariates' and 'family' apply to method='glm'; NCI's WLS model "
+        raise ArgumentError(f"{caller}: 'covariates' and 'family' apply to method='glm'; NCI's WLS model "
                          "has neither. Use method='glm' (counts and populations) to adjust for a level shift.")
     if method == "glm" and (rate is not None or se is not None or variance != "poisson"):
-        raise ValueError(f"{caller}: method='glm' models counts with a population offset; 'rate', 'se' "
+        raise ArgumentError(f"{caller}: method='glm' models counts with a population offset; 'rate', 'se' "
                          "and 'variance' apply to method='nci'. Pass count= and population= instead.")
     for name, val, lo in (("max_joinpoints", max_joinpoints, 0), ("min_obs_end", min_obs_end, 1),
                           ("min_obs_between", min_obs_between, 0), ("n_permutations", n_permutations, 1)):
         if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < lo:
-            raise ValueError(f"{caller}: '{name}' must be an integer >= {lo}; got {val!r}.")
+            raise ArgumentError(f"{caller}: '{name}' must be an integer >= {lo}; got {val!r}.")
     if n_joinpoints is not None and (not isinstance(n_joinpoints, (int, np.integer)) or n_joinpoints < 0):
-        raise ValueError(f"{caller}: 'n_joinpoints' must be None or an integer >= 0; got {n_joinpoints!r}.")
+        raise ArgumentError(f"{caller}: 'n_joinpoints' must be None or an integer >= 0; got {n_joinpoints!r}.")
     if not 0 < alpha < 1:
-        raise ValueError(f"{caller}: 'alpha' must be in (0, 1), e.g. 0.05; got {alpha!r}.")
+        raise ArgumentError(f"{caller}: 'alpha' must be in (0, 1), e.g. 0.05; got {alpha!r}.")
     by = as_list(by)
     if method == "nci" and rate is None and (count is None or population is None):
-        raise ValueError(f"{caller}: give rate= (a rate column) or both count= and population=.")
+        raise ArgumentError(f"{caller}: give rate= (a rate column) or both count= and population=.")
     if variance == "se" and se is None:
-        raise ValueError(f"{caller}: variance='se' needs se= (the column of the rate's standard error).")
+        raise ArgumentError(f"{caller}: variance='se' needs se= (the column of the rate's standard error).")
     if variance == "poisson" and method == "nci" and count is None:
-        raise ValueError(f"{caller}: variance='poisson' weights by the count; give count= or choose "
+        raise ArgumentError(f"{caller}: variance='poisson' weights by the count; give count= or choose "
                          "variance='se' (with se=) or 'constant'.")
     needed = [time, *by] + [c for c in (count, population, rate, se) if c is not None] + covariates
     frame = check_frame(data, needed, caller)
     for c in covariates:
         if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])) \
                 or not np.all(np.isfinite(frame[c].to_numpy(dtype=float))):
-            raise ValueError(f"{caller}: covariate '{c}' must be numeric with no missing values "
+            raise ArgumentError(f"{caller}: covariate '{c}' must be numeric with no missing values "
                              f"(e.g. population_break(data['{time}'])); got dtype {frame[c].dtype}.")
     if count is not None:
         check_counts(frame, count, population if rate is None or method == "glm" else None, caller)
@@ -270,14 +270,14 @@ def _prepare(sub, key, caller, method, time, count, population, rate, se, varian
     sub = sub.sort_values(time, kind="stable")
     x = pd.to_numeric(sub[time], errors="coerce").to_numpy(dtype=float)
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"{caller}: '{time}' must be numeric (e.g. 2019); found a missing or "
+        raise ArgumentError(f"{caller}: '{time}' must be numeric (e.g. 2019); found a missing or "
                          f"non-numeric value{_where(key)}.")
     if len(np.unique(x)) != len(x):
         dup = pd.Series(x)[pd.Series(x).duplicated()].iloc[0]
-        raise ValueError(f"{caller}: time {_py(dup)} appears more than once{_where(key)}; give one row "
+        raise ArgumentError(f"{caller}: time {_py(dup)} appears more than once{_where(key)}; give one row "
                          "per time (sum counts and populations first, or pass by=).")
     if len(x) < 3:
-        raise ValueError(f"{caller}: at least 3 time points are needed{_where(key)}; got {len(x)}.")
+        raise ArgumentError(f"{caller}: at least 3 time points are needed{_where(key)}; got {len(x)}.")
     cnt = None if count is None else sub[count].to_numpy(dtype=float)
     pop = None if population is None else sub[population].to_numpy(dtype=float)
     z = stats.norm.ppf(0.975)
@@ -289,7 +289,7 @@ def _prepare(sub, key, caller, method, time, count, population, rate, se, varian
             Z = sub[list(covariates)].to_numpy(dtype=float)
             X = design(x - x[0], [], Z)
             if np.linalg.matrix_rank(X) < X.shape[1]:
-                raise ValueError(f"{caller}: the covariates {list(covariates)} are constant or collinear with "
+                raise ArgumentError(f"{caller}: the covariates {list(covariates)} are constant or collinear with "
                                  f"time{_where(key)} (e.g. a 2021 break with no years on one side); drop them "
                                  "for this group or fit it separately.")
         return _SeriesFit(key=key, method="glm", x=x, rate=r, rate_lower=lo, rate_upper=hi, y=cnt,
@@ -299,7 +299,7 @@ def _prepare(sub, key, caller, method, time, count, population, rate, se, varian
         r = pd.to_numeric(sub[rate], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(r) | (r <= 0)
         if bad.any():
-            raise ValueError(f"{caller}: '{rate}' must be > 0 to take its logarithm; "
+            raise ArgumentError(f"{caller}: '{rate}' must be > 0 to take its logarithm; "
                              f"{int(bad.sum())} value(s) are not{_where(key)} (first at {time}="
                              f"{_py(x[bad][0])}). Drop those rows or model counts with method='glm'.")
     else:
@@ -308,7 +308,7 @@ def _prepare(sub, key, caller, method, time, count, population, rate, se, varian
     if variance == "se":
         s = pd.to_numeric(sub[se], errors="coerce").to_numpy(dtype=float)
         if not np.all(np.isfinite(s) & (s > 0)):
-            raise ValueError(f"{caller}: '{se}' must be > 0 for every row{_where(key)}.")
+            raise ArgumentError(f"{caller}: '{se}' must be > 0 for every row{_where(key)}.")
         w = (r / s) ** 2
         lo, hi = r - z * s, r + z * s
     elif variance == "poisson":
@@ -339,7 +339,7 @@ def _fit_series(s, *, method, max_joinpoints, n_joinpoints, min_end, min_between
     kmax_data = max_feasible(n, min_end, min_between)
     if n_joinpoints is not None:
         if n_joinpoints > kmax_data:
-            raise ValueError(
+            raise ArgumentError(
                 f"joinpoint: {n_joinpoints} joinpoint(s) cannot be placed in {n} observations{_where(s.key)} "
                 f"with min_obs_end={min_end} and min_obs_between={min_between}; at most {kmax_data} can. "
                 "Lower n_joinpoints or the spacing rules.")
@@ -683,7 +683,7 @@ def aapc_row(s, start, end) -> dict:
     start = s.x[0] if start is None else float(start)
     end = s.x[-1] if end is None else float(end)
     if not (s.x[0] <= start < end <= s.x[-1]):
-        raise ValueError(f"aapc: the range must satisfy {_py(s.x[0])} <= start < end <= {_py(s.x[-1])}"
+        raise ArgumentError(f"aapc: the range must satisfy {_py(s.x[0])} <= start < end <= {_py(s.x[-1])}"
                          f"{_where(s.key)}; got start={start!r}, end={end!r}.")
     edges = s.edges()
     lengths = np.clip(np.minimum(edges[1:], end) - np.maximum(edges[:-1], start), 0, None)

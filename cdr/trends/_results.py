@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from cdr._base import SYNTHETIC_NOTE, Summary
+from cdr.errors import ArgumentError
 
 __all__ = ["TrendResult", "JoinpointResult", "CompareResult"]
 
@@ -319,7 +320,7 @@ class JoinpointResult:
             want = group if isinstance(group, tuple) else (group,)
             fits = [f for f in fits if tuple(f.key.values()) == want]
             if not fits:
-                raise ValueError(f"plot: no group {group!r}; groups are "
+                raise ArgumentError(f"plot: no group {group!r}; groups are "
                                  f"{[tuple(f.key.values()) for f in self.fits]}")
         for i, f in enumerate(fits):
             colour = f"C{i % 10}"

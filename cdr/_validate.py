@@ -1,6 +1,7 @@
-"""Argument checks shared by the rate functions (private).
+"""Argument checks shared by the whole package (private; layer 0).
 
-Arrays in: a wrong type or shape, a negative count or an infinite value raises; a NaN is allowed and
+The one place that validates confidence levels (:func:`as_levels`, :func:`as_level`), numeric arrays
+(:func:`as_array`) and frame columns (:func:`check_columns`). Arrays in: a wrong type or shape, a negative count or an infinite value raises; a NaN is allowed and
 gives a NaN row out. Every message names the function, the argument, the offending value and the fix.
 """
 from __future__ import annotations
@@ -10,9 +11,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from cdr.errors import ArgumentError
-
-
+from cdr.errors import ArgumentError, ArgumentTypeError
 
 
 def _show(values, limit=5) -> str:
@@ -89,6 +88,15 @@ def as_levels(conf, caller: str) -> tuple:
     return tuple(out)
 
 
+def as_level(conf, caller: str) -> float:
+    """One confidence level in (0, 1), e.g. 0.95; a tuple of several levels raises."""
+    levels = as_levels(conf, caller)
+    if len(levels) != 1:
+        raise ArgumentError(f"{caller}: 'conf' must be one level here, e.g. 0.95; got {conf!r}. "
+                            f"Call once per level.")
+    return levels[0]
+
+
 def as_positive(value, name: str, caller: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
         raise ArgumentError(f"{caller}: '{name}' must be a positive number, e.g. 100_000; got {value!r}.")
@@ -97,7 +105,7 @@ def as_positive(value, name: str, caller: str) -> float:
 
 def check_columns(frame, columns, caller: str, what: str = "column") -> None:
     if not isinstance(frame, pd.DataFrame):
-        raise ArgumentError(f"{caller}: 'frame' must be a pandas DataFrame; got {type(frame).__name__}.")
+        raise ArgumentTypeError(f"{caller}: 'frame' must be a pandas DataFrame; got {type(frame).__name__}.")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ArgumentError(f"{caller}: {what}(s) {missing} not in the frame; it has {list(frame.columns)}. "
