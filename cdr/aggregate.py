@@ -24,6 +24,9 @@ from cdr.errors import AggregateError, CdrWarning
 from cdr.rates import CHILD_STANDARD, RECORD_TO_CHILD_BAND, ci_columns, crude_rate, dsr_table, sii
 from cdr.schema import CATEGORIES
 
+#: Record columns that are the time axis; aggregate's output carries time as period_start/period_end.
+_TIME_COLUMNS = ("year", "reporting_year", "reporting_year_start", "period_start", "period_end", "date_of_death")
+
 __all__ = ["aggregate", "deprivation_gradient", "DeprivationResult", "LEVELS", "KEYS", "NATION_CODE", "AGE_BANDS"]
 
 LEVELS = ("la", "footprint", "region", "nation")
@@ -277,6 +280,11 @@ def aggregate(records, population=None, design=None, level="la", by=(), years=No
         raise AggregateError(f"{caller}: 'pool' must be a positive integer number of years, e.g. 3; got {pool!r}.")
     by = [by] if isinstance(by, str) else list(by or ())
     reserved = {"la_code", "footprint_id", "region_code", "nation_code", "period", "deaths", "population", _POP_BAND}
+    timey = [c for c in by if c in _TIME_COLUMNS]
+    if timey:
+        raise AggregateError(f"{caller}: by={timey} would cross each period with itself (a meaningless year-by-period "
+                             f"table): time is already the output's period, in 'period_start'/'period_end'. Drop "
+                             f"{timey[0]!r} from by and use pool=1 (one row per year; year_type='calendar' for calendar years).")
     if set(by) & reserved or len(set(by)) != len(by):
         raise AggregateError(f"{caller}: 'by' must list distinct record columns other than {sorted(reserved - {_POP_BAND})}; got {by}.")
     if standardise and "age_band" in by:

@@ -228,3 +228,11 @@ def test_aggregate_outputs_can_be_concatenated_and_merged(records):
     assert len(both) == len(regions) + len(nation)
     merged = regions.merge(nation[["period", "deaths"]], on="period", suffixes=("", "_nation"))
     assert (merged.groupby("period")["deaths"].sum() == merged.groupby("period")["deaths_nation"].first()).all()
+
+
+@pytest.mark.parametrize("column", ["year", "reporting_year_start"])
+def test_time_columns_are_refused_in_by(records, column):
+    # Issue 14: by=["year"] gave a year-by-period cross; time is the output's period_start/period_end.
+    with pytest.raises(CdrError, match=r"period_start.*pool=1") as info:
+        aggregate(records, level="nation", by=[column])
+    assert isinstance(info.value, ValueError)

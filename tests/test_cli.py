@@ -37,7 +37,7 @@ def test_trends_at_region_level_writes_one_apc_row_per_region(record_file, tmp_p
     assert main(["trends", "--records", str(record_file), "--level", "region", "--out", str(out)]) == 0
     apc = pd.read_csv(out / "apc.csv")
     assert apc["region_code"].nunique() == 9 and len(apc) == 9
-    assert (apc["apc_lower"] <= apc["apc"]).all() and (apc["apc"] <= apc["apc_upper"]).all()
+    assert (apc["apc_lower_95"] <= apc["apc"]).all() and (apc["apc"] <= apc["apc_upper_95"]).all()
     assert list(out.glob("*.png")), "no figure written"
 
 

@@ -217,7 +217,7 @@ def test_factor_model_recovers_known_odds_ratios():
     assert res.info["n_pending"] + res.info["n_insufficient"] + res.info["n_obs"] == len(recs)
     table = res.coefficients.set_index("term")
     for term, beta in TRUE.items():
-        lo, up = np.log(table.loc[term, ["lower_99_8", "upper_99_8"]].astype(float))
+        lo, up = np.log(table.loc[term, ["odds_ratio_lower_99_8", "odds_ratio_upper_99_8"]].astype(float))
         assert lo <= beta <= up, term           # 99.8 % limits: all nine cover the truth
         assert abs(table.loc[term, "coef"] - beta) < 0.35, term
 
@@ -228,7 +228,7 @@ def test_factor_model_95_percent_intervals_cover_at_nominal_rate():
     for seed in range(60):
         res = F.factor_model(make_records(1500, seed=1000 + seed, p_pending=0, p_insufficient=0), FORMULA)
         t = res.coefficients.set_index("term")
-        lo, up = np.log(t["lower_95"].astype(float)), np.log(t["upper_95"].astype(float))
+        lo, up = np.log(t["odds_ratio_lower_95"].astype(float)), np.log(t["odds_ratio_upper_95"].astype(float))
         hits += [lo[k] <= v <= up[k] for k, v in TRUE.items()]
     coverage = np.mean(hits)
     # 540 intervals (60 seeded replications x 9 terms); at 95 % the standard error of the
@@ -266,9 +266,9 @@ def test_separation_warns_and_gives_finite_firth_odds_ratios():
         res = F.factor_model(_separated(), FORMULA)
     assert res.info["method"] == "firth" and res.info["remedy_applied"] and res.info["converged"]
     table = res.odds_ratios.set_index("term")
-    assert np.isfinite(table[["odds_ratio", "lower_95", "upper_95"]].to_numpy(float)).all()
+    assert np.isfinite(table[["odds_ratio", "odds_ratio_lower_95", "odds_ratio_upper_95"]].to_numpy(float)).all()
     assert table.loc["C(category)[T.malignancy]", "odds_ratio"] < 0.05
-    assert table.loc["C(category)[T.malignancy]", "upper_95"] < 0.5
+    assert table.loc["C(category)[T.malignancy]", "odds_ratio_upper_95"] < 0.5
     # The other effects stay close to the truth.
     assert abs(table.loc["C(age_band)[T.postneonatal]", "coef"] - 0.6) < 0.35
     assert res.diagnostics.query("zero_cell")["level"].tolist() == ["malignancy"]
@@ -279,7 +279,7 @@ def test_separation_with_clusters_uses_firth_with_cluster_robust_variance():
     with pytest.warns(SeparationWarning):
         res = F.factor_model(_separated(), FORMULA, cluster="footprint", design=design)
     assert res.info["method"] == "firth_cluster_robust"
-    assert np.isfinite(res.odds_ratios[["odds_ratio", "lower_95", "upper_95"]].to_numpy(float)).all()
+    assert np.isfinite(res.odds_ratios[["odds_ratio", "odds_ratio_lower_95", "odds_ratio_upper_95"]].to_numpy(float)).all()
 
 
 def test_remedy_none_keeps_the_mle_but_still_warns():
@@ -321,7 +321,7 @@ def test_result_summary_frame_and_repr_say_what_was_fitted():
     assert "SYNTHETIC DATA" in text and "pending" in text and "Odds ratios" in text
     frame = res.to_frame()
     assert list(frame.columns) == ["term", "variable", "level", "reference", "n", "events", "coef", "se",
-                                   "odds_ratio", "lower_95", "upper_95", "p_value", "method"]
+                                   "odds_ratio", "odds_ratio_lower_95", "odds_ratio_upper_95", "p_value", "method"]
     assert frame.attrs["synthetic"] is True
     assert "logit_mle" in repr(res)
 
@@ -330,8 +330,10 @@ def test_odds_ratio_limits_are_named_by_their_confidence_level():
     # STYLE §2: one rule for limit names (cdr.rates.ci_columns); the level is in the name.
     res = F.factor_model(make_records(1500, seed=51), FORMULA, conf=0.9)
     frame = res.to_frame()
-    assert {"odds_ratio", "lower_90", "upper_90"} <= set(frame.columns) and "lower_95" not in frame.columns
-    assert (frame["lower_90"] <= frame["odds_ratio"]).all() and (frame["odds_ratio"] <= frame["upper_90"]).all()
+    assert {"odds_ratio", "odds_ratio_lower_90", "odds_ratio_upper_90"} <= set(frame.columns)
+    assert not any(c.startswith(("lower_", "upper_")) for c in frame.columns)   # unprefixed limits belong to `value`
+    assert (frame["odds_ratio_lower_90"] <= frame["odds_ratio"]).all()
+    assert (frame["odds_ratio"] <= frame["odds_ratio_upper_90"]).all()
     assert res.plot() is not None
 
 

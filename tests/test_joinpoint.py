@@ -40,14 +40,14 @@ def test_nci_reproduces_published_apcs_with_limits(opioid_fit):
     # .apc.txt (3 decimals) and .modelestimates.txt slope standard errors (6 decimals).
     published = pd.DataFrame({
         "apc": [-0.743, 9.342, -6.447, -13.380],
-        "apc_lower": [-2.577, 8.526, -10.662, -15.688],
-        "apc_upper": [1.126, 10.164, -2.032, -11.008],
+        "apc_lower_95": [-2.577, 8.526, -10.662, -15.688],
+        "apc_upper_95": [1.126, 10.164, -2.032, -11.008],
         "p_value": [0.42077, 0.00000, 0.00608, 0.00000],
         "slope_se": [0.009134, 0.003668, 0.022575, 0.013226],
     })
     seg = opioid_fit.segments
     assert seg["start"].tolist() == [1979, 1993, 2010, 2015] and seg["end"].tolist() == [1993, 2010, 2015, 2019]
-    for col, tol in [("apc", 6e-4), ("apc_lower", 6e-4), ("apc_upper", 6e-4), ("p_value", 5e-5), ("slope_se", 2e-6)]:
+    for col, tol in [("apc", 6e-4), ("apc_lower_95", 6e-4), ("apc_upper_95", 6e-4), ("p_value", 5e-5), ("slope_se", 2e-6)]:
         np.testing.assert_allclose(seg[col], published[col], atol=tol, err_msg=col)
     assert (seg["df"] == 41 - 3 * 3 - 2).all()
 
@@ -56,8 +56,8 @@ def test_nci_reproduces_published_aapc(opioid_fit):
     # .aapc.txt: Full Range 1979-2019 AAPC 1.273 (0.339, 2.216), test statistic 2.676, p 0.00745.
     row = opioid_fit.aapc().iloc[0]
     assert row["aapc"] == pytest.approx(1.273, abs=6e-4)
-    assert row["aapc_lower"] == pytest.approx(0.339, abs=6e-4)
-    assert row["aapc_upper"] == pytest.approx(2.216, abs=6e-4)
+    assert row["aapc_lower_95"] == pytest.approx(0.339, abs=6e-4)
+    assert row["aapc_upper_95"] == pytest.approx(2.216, abs=6e-4)
     assert row["p_value"] == pytest.approx(0.00745, abs=5e-5)
 
 
@@ -228,7 +228,7 @@ def test_glm_permutation_is_seeded():
 
 def test_results_print_tabulate_and_plot(opioid_fit):
     assert "Joinpoint regression (nci)" in str(opioid_fit.summary())
-    assert list(opioid_fit.to_frame().columns[:6]) == ["segment", "start", "end", "apc", "apc_lower", "apc_upper"]
+    assert list(opioid_fit.to_frame().columns[:6]) == ["segment", "start", "end", "apc", "apc_lower_95", "apc_upper_95"]
     ax = opioid_fit.plot()
     assert "joinpoints" in ax.get_title() and ax.get_xlabel() == "year"
 
@@ -375,7 +375,7 @@ def test_negative_binomial_limits_cover_the_truth():
                               "population": 1e6})
             res = joinpoint(d, n_joinpoints=0, family="negbin")
             seg = res.segments.iloc[0]
-            hits.append(seg["apc_lower"] <= -2.0 <= seg["apc_upper"])
+            hits.append(seg["apc_lower_95"] <= -2.0 <= seg["apc_upper_95"])
             slopes.append(seg["slope"])
             fams.append(res.families["family"].iloc[0])
     assert 0.90 <= np.mean(hits) <= 0.99
@@ -440,3 +440,29 @@ def test_covariates_are_checked():
                   variance="constant", covariates="break_2021", n_joinpoints=0)
     with pytest.raises(ValueError, match="collinear"):
         joinpoint(d[d["year"] < 2021], covariates="break_2021", n_joinpoints=0)
+
+
+def test_a_ready_made_rate_and_se_need_no_count_or_population_columns():
+    # Issue 14: rate=/se= with method="nci", variance="se" still demanded 'deaths'/'population'.
+    # Reference: with one segment (n_joinpoints=0) the NCI WLS fit of ln(rate) on time with weights
+    # rate^2/se^2 is ordinary weighted least squares (numpy, closed form).
+    years = np.arange(2010, 2020.0)
+    rate = 50 * 0.97 ** (years - 2010) * np.exp(np.sin(years) / 50)
+    se = rate * 0.05
+    frame = pd.DataFrame({"year": years, "r": rate, "s": se})
+    res = joinpoint(frame, rate="r", se="s", method="nci", variance="se", n_joinpoints=0)
+    w = (rate / se) ** 2
+    X = np.column_stack([np.ones_like(years), years])
+    beta = np.linalg.solve(X.T @ (X * w[:, None]), X.T @ (w * np.log(rate)))
+    assert res.segments.loc[0, "apc"] == pytest.approx(100 * np.expm1(beta[1]), rel=1e-9)
+    assert res.spec["count"] is None and res.spec["population"] is None
+
+
+def test_a_series_of_zeros_is_a_clear_error():
+    # Issue 14: all-zero counts raised a raw statsmodels error.
+    from cdr.errors import CdrError
+
+    zeros = pd.DataFrame({"year": np.arange(2010, 2020), "deaths": 0, "population": 1e5})
+    with pytest.raises(CdrError, match="no deaths at all") as info:
+        joinpoint(zeros)
+    assert isinstance(info.value, ValueError)

@@ -463,13 +463,13 @@ def test_factor_model_table_reaches_every_output(footprint_report):
     fm = m["factor_model"]
     assert fm["level"] == "nation" and fm["cluster"] == "footprint" and fm["periods"][-1] == YEAR
     csv = pd.read_csv(footprint_report / "tables" / "factor_model.csv", dtype=str)
-    assert {"variable", "level", "reference", "odds_ratio", "lower_95", "upper_95", "p_value"} <= set(csv.columns)
+    assert {"variable", "level", "reference", "odds_ratio", "odds_ratio_lower_95", "odds_ratio_upper_95", "p_value"} <= set(csv.columns)
     assert "factor_model" in pd.read_excel(footprint_report / "tables.xlsx", sheet_name=None)
     page = (footprint_report / "report.html").read_text(encoding="utf-8")
     assert 'id="table-factor_model"' in page and 'id="figure-factor_model"' in page
     assert "figures/factor_model.png" in m["figures"] and "tables/factor_model.csv" in m["outputs"]
     shown = pd.to_numeric(csv["odds_ratio"], errors="coerce").notna()
-    lo, hi, orr = (pd.to_numeric(csv.loc[shown, c]) for c in ("lower_95", "upper_95", "odds_ratio"))
+    lo, hi, orr = (pd.to_numeric(csv.loc[shown, c]) for c in ("odds_ratio_lower_95", "odds_ratio_upper_95", "odds_ratio"))
     assert ((lo <= orr) & (orr <= hi)).all()
 
 

@@ -1,4 +1,6 @@
 """cdr.trends.fit_trend / compare_to / population_break against closed forms and simulation."""
+import warnings
+
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -6,7 +8,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from cdr.errors import OverdispersionWarning  # noqa: E402
+from cdr.errors import CdrError, OverdispersionWarning, SmallNumbersWarning  # noqa: E402
 from cdr.trends import compare_to, fit_trend, population_break  # noqa: E402
 
 
@@ -28,8 +30,8 @@ def test_three_point_symmetric_series_matches_closed_form():
     S = m1 + m2 + m3
     se = np.sqrt(S / (S * (m1 + m3) - (m3 - m1) ** 2))
     assert row["apc"] == pytest.approx(10.0, abs=1e-8)
-    assert row["apc_lower"] == pytest.approx(100 * (np.exp(np.log(g) - 1.959963985 * se) - 1), abs=1e-4)
-    assert row["apc_upper"] == pytest.approx(100 * (np.exp(np.log(g) + 1.959963985 * se) - 1), abs=1e-4)
+    assert row["apc_lower_95"] == pytest.approx(100 * (np.exp(np.log(g) - 1.959963985 * se) - 1), abs=1e-4)
+    assert row["apc_upper_95"] == pytest.approx(100 * (np.exp(np.log(g) + 1.959963985 * se) - 1), abs=1e-4)
 
 
 def _simulate(apc, seed, years=range(2010, 2020), deaths0=150.0):
@@ -44,7 +46,7 @@ def test_apc_is_unbiased_and_intervals_cover_the_truth():
     # 1,000 seeded replications: coverage SE ~0.7 %, so 0.93-0.97 is about +-2.9 SE around 0.95
     # (measured: 0.942). The APC's sampling SD is ~0.9, so the mean is within +-0.1 (~3.5 SE).
     fits = pd.concat([fit_trend(_simulate(-2.0, s), family="poisson").apc for s in range(1000)])
-    coverage = np.mean((fits["apc_lower"] <= -2.0) & (-2.0 <= fits["apc_upper"]))
+    coverage = np.mean((fits["apc_lower_95"] <= -2.0) & (-2.0 <= fits["apc_upper_95"]))
     assert 0.93 <= coverage <= 0.97
     assert fits["apc"].mean() == pytest.approx(-2.0, abs=0.1)
 
@@ -61,7 +63,7 @@ def test_overdispersed_counts_switch_to_negative_binomial_with_a_warning():
     row = res.apc.iloc[0]
     assert row["family"] == "negbin" and row["dispersion"] > 2 and row["alpha"] > 0
     poisson = fit_trend(df, family="poisson").apc.iloc[0]
-    assert row["apc_upper"] - row["apc_lower"] > poisson["apc_upper"] - poisson["apc_lower"]
+    assert row["apc_upper_95"] - row["apc_lower_95"] > poisson["apc_upper_95"] - poisson["apc_lower_95"]
 
 
 def test_population_break_covariate_absorbs_a_denominator_step():
@@ -79,15 +81,74 @@ def test_population_break_covariate_absorbs_a_denominator_step():
     assert abs(naive + 2.0) > 0.3
 
 
-def test_rows_are_summed_within_group_and_time_and_order_does_not_matter():
+def test_rows_sharing_a_time_are_refused_and_order_does_not_matter():
+    # Two half-series per year: summing them would be a guess about what the rows are, so the fit
+    # refuses and says which column tells them apart; split by that column, order does not matter.
     base = _simulate(-2.0, 1)
-    halves = pd.concat([base.assign(deaths=base["deaths"] // 2, population=base["population"] / 2),
-                        base.assign(deaths=base["deaths"] - base["deaths"] // 2, population=base["population"] / 2)])
+    halves = pd.concat([base.assign(half="a", deaths=base["deaths"] // 2, population=base["population"] / 2),
+                        base.assign(half="b", deaths=base["deaths"] - base["deaths"] // 2,
+                                    population=base["population"] / 2)])
     original = halves.copy()
-    a = fit_trend(base, family="poisson").apc
-    b = fit_trend(halves.sample(frac=1, random_state=2), family="poisson").apc
+    with pytest.raises(CdrError, match=r"rows share a year.*\['half'\].*by=\['half'\]") as info:
+        fit_trend(halves, family="poisson")
+    assert isinstance(info.value, ValueError)
+    a = fit_trend(halves, by="half", family="poisson").apc
+    b = fit_trend(halves.sample(frac=1, random_state=2), by="half", family="poisson").apc
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(halves, original)   # input untouched
+
+
+def _poisson_apc(frame, time):
+    """APC of a Poisson log-linear fit straight from statsmodels (the independent reference)."""
+    import statsmodels.api as sm
+
+    X = sm.add_constant(frame[time].to_numpy(float))
+    fit = sm.GLM(frame["deaths"].to_numpy(float), X, family=sm.families.Poisson(),
+                 offset=np.log(frame["population"].to_numpy(float))).fit()
+    return 100 * np.expm1(fit.params[1])
+
+
+def test_the_roll_up_output_is_accepted_as_it_is():
+    # Issue 14: fit_trend(aggregate(records, level="nation")) failed with "column(s) ['year'] not in data".
+    from cdr.aggregate import aggregate
+    from cdr.synthetic import generate_records
+
+    recs = generate_records(years=range(2019, 2024), seed=3)
+    nation = aggregate(recs, level="nation")
+    res = fit_trend(nation, family="poisson")
+    assert res.spec["time"] == "period_start"
+    assert res.apc.loc[0, "apc"] == pytest.approx(_poisson_apc(nation, "period_start"), rel=1e-8)
+    # By category: fitting without by= would sum ten rows per year (population ten times over, rates
+    # ten times too low): refused, naming the column; with by= each category's rate is its own.
+    by_cat = aggregate(recs, level="nation", by=["category"])
+    with pytest.raises(CdrError, match="category"):
+        fit_trend(by_cat, family="poisson")
+    cats = fit_trend(by_cat[by_cat["category"].isin(["perinatal_neonatal", "chromosomal_genetic_congenital"])],
+                     by="category", family="poisson")
+    merged = cats.fitted.merge(by_cat, on=["category", "period_start"], suffixes=("", "_agg"))
+    assert np.allclose(merged["rate"], merged["deaths_agg"] / merged["population_agg"] * 1e5)
+    assert np.allclose(merged["population"], nation.set_index("period_start").loc[merged["period_start"], "population"])
+    # Overlapping 3-year windows share deaths: not a series of independent counts.
+    with pytest.raises(CdrError, match="overlap.*pool=1"):
+        fit_trend(aggregate(recs, level="nation", pool=3), family="poisson")
+
+
+def test_a_frame_with_two_different_time_columns_is_ambiguous():
+    df = _simulate(-2.0, 5).assign(period_start=lambda d: d["year"] - 1)
+    with pytest.raises(CdrError, match="both 'period_start' and 'year'"):
+        fit_trend(df)
+    assert fit_trend(df, time="year", family="poisson").spec["time"] == "year"
+
+
+def test_an_absurd_annual_change_from_a_handful_of_deaths_is_flagged():
+    # Issue 14: deaths 0,0,0,0,0,3 gave an APC of 3.99e7 % with no warning.
+    df = pd.DataFrame({"year": range(2018, 2024), "deaths": [0, 0, 0, 0, 0, 3], "population": 1e5})
+    with pytest.warns(SmallNumbersWarning, match="small numbers"):
+        res = fit_trend(df, family="poisson")
+    assert "unreliable" in res.apc.loc[0, "note"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmallNumbersWarning)   # a well-populated series is not flagged
+        fit_trend(_simulate(-2.0, 1), family="poisson")
 
 
 def test_groups_come_back_first_and_unchanged():

@@ -13,6 +13,7 @@ from cdr._base import SYNTHETIC_NOTE, Estimator, Summary, version_stamp
 from cdr.errors import ArgumentError, SeparationWarning
 from cdr.factors import _records as R
 from cdr.factors._firth import cluster_robust_cov, firth_logit
+from cdr.factors._plots import forest_plot
 
 DEFAULT_FORMULA = "modifiable ~ C(category) + C(age_band) + imd_quintile + C(sex)"
 OUTCOMES = ("modifiable", *R.DOMAIN_ORDER)
@@ -85,7 +86,7 @@ class FactorModel(Estimator):
     >>> res = FactorModel("modifiable ~ C(category)", conf=0.9).fit(recs)
     >>> res.info["method"], res.info["n_obs"]
     ('logit_mle', 2000)
-    >>> res.odds_ratios[["odds_ratio", "lower_90", "upper_90"]].round(1).values.tolist()
+    >>> res.odds_ratios[["odds_ratio", "odds_ratio_lower_90", "odds_ratio_upper_90"]].round(1).values.tolist()
     [[7.6, 5.9, 9.8]]
     """
 
@@ -276,10 +277,8 @@ def _cells(logit, X, y):
 
 
 def _ci_names(conf):
-    """Names of the odds-ratio limit columns: ``lower_95``, ``upper_95`` (cdr.rates.ci_columns)."""
-    from cdr.rates import ci_columns
-
-    return ci_columns(float(conf))
+    """Names of the odds-ratio limit columns: ``odds_ratio_lower_95``, ``odds_ratio_upper_95``."""
+    return R.odds_ratio_ci_columns(conf)
 
 
 def _coef_table(names, params, cov, conf, method, X, y, logit):
@@ -326,8 +325,8 @@ class FactorModelResult:
         One row per model term except the intercept: ``term`` (statsmodels name), ``variable``,
         ``level`` (empty for a continuous term), ``reference`` (reference level), ``n`` and ``events``
         (cases at that level and those with the outcome; NaN for continuous terms), ``coef`` and
-        ``se`` (log odds ratio and its standard error), ``odds_ratio``, ``lower_95``, ``upper_95``
-        (odds ratio and its Wald limits; the level in the name is ``spec["conf"]``, e.g. ``lower_90``
+        ``se`` (log odds ratio and its standard error), ``odds_ratio``, ``odds_ratio_lower_95``, ``odds_ratio_upper_95``
+        (odds ratio and its Wald limits; the level in the name is ``spec["conf"]``, e.g. ``odds_ratio_lower_90``
         for ``conf=0.9``, by :func:`cdr.rates.ci_columns`), ``p_value`` (two-sided Wald) and ``method``
         (``logit_mle``, ``gee_exchangeable``, ``firth`` or ``firth_cluster_robust``).
     coefficients : pandas.DataFrame
@@ -402,8 +401,6 @@ class FactorModelResult:
 
     def plot(self, ax=None):
         """Forest plot of the odds ratios (log scale) with their confidence limits; returns the Axes."""
-        from cdr.factors._plots import forest_plot
-
         return forest_plot(self, ax=ax)
 
 
@@ -462,7 +459,7 @@ def factor_model(records, formula=DEFAULT_FORMULA, *, cluster=None, level="natio
     Returns
     -------
     FactorModelResult
-        ``.odds_ratios`` (term, variable, level, reference, n, events, coef, se, odds_ratio, lower_95, upper_95,
+        ``.odds_ratios`` (term, variable, level, reference, n, events, coef, se, odds_ratio, odds_ratio_lower_95, odds_ratio_upper_95,
         p_value, method), ``.summary()``, ``.to_frame()``, ``.plot()`` (forest plot), ``.info``.
 
     Notes

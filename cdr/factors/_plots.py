@@ -56,9 +56,7 @@ def forest_plot(result, ax=None):
     ax = _axes(ax, (7.5, 0.38 * n + 1.8))
     y = np.arange(n)[::-1]
     lo_cap, hi_cap = 1e-3, 1e3
-    from cdr.factors._model import _ci_names
-
-    lo_col, up_col = _ci_names(result.spec["conf"])
+    lo_col, up_col = R.odds_ratio_ci_columns(result.spec["conf"])
     orv = table["odds_ratio"].to_numpy(float)
     lower = np.clip(table[lo_col].to_numpy(float), lo_cap, hi_cap)
     upper = np.clip(table[up_col].to_numpy(float), lo_cap, hi_cap)

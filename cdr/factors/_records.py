@@ -173,6 +173,11 @@ def ci_columns(conf):
     return rates.ci_columns(check_conf(conf, "ci_columns"))
 
 
+def odds_ratio_ci_columns(conf):
+    """``odds_ratio_lower_<level>``, ``odds_ratio_upper_<level>`` for one level (:func:`cdr.rates.ci_columns`)."""
+    return rates.ci_columns(float(conf), estimate="odds_ratio")
+
+
 def check_conf(conf, caller):
     """Confidence levels as a tuple of floats in (0, 1) (the package's one validator)."""
     return as_levels(conf, caller)

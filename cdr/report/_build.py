@@ -642,15 +642,15 @@ def _funnel_positions(table, marks, target):
     lo95, hi95 = funnel_limits(target, table["population"].to_numpy(), conf=0.95)
     lo998, hi998 = funnel_limits(target, table["population"].to_numpy(), conf=0.998)
     rate = pd.to_numeric(table["rate_per_100000"], errors="coerce").to_numpy(dtype=float)
-    table["limit_95_lower"], table["limit_95_upper"] = lo95, hi95
-    table["limit_99_8_lower"], table["limit_99_8_upper"] = lo998, hi998
+    table["funnel_lower_95"], table["funnel_upper_95"] = lo95, hi95
+    table["funnel_lower_99_8"], table["funnel_upper_99_8"] = lo998, hi998
     pos = np.select([rate > hi998, rate > hi95, rate < lo998, rate < lo95],
                     ["above 99.8% limit", "above 95% limit", "below 99.8% limit", "below 95% limit"],
                     "within 95% limits").astype(object)
     hidden = ~np.isfinite(rate)
     pos[hidden] = MARK_SUPPRESSED
     table["position"] = pos
-    for c in ("limit_95_lower", "limit_95_upper", "limit_99_8_lower", "limit_99_8_upper", "position"):
+    for c in ("funnel_lower_95", "funnel_upper_95", "funnel_lower_99_8", "funnel_upper_99_8", "position"):
         marks[c] = ""
     marks.loc[hidden, "position"] = MARK_SUPPRESSED
 
@@ -679,9 +679,9 @@ def _fit_trend(table, marks, focus_name, *, family="auto", min_years=3):
     fitted_rate = res.fitted["fitted_rate"].to_numpy(dtype=float)
     how = f"cdr.trends.fit_trend, {apc['family']} family"
     notes = [str(w.message) for w in caught]
-    caption = f"Annual percent change {apc['apc']:.1f}% (95% CI {apc['apc_lower']:.1f}% to {apc['apc_upper']:.1f}%)"
+    caption = f"Annual percent change {apc['apc']:.1f}% (95% CI {apc['apc_lower_95']:.1f}% to {apc['apc_upper_95']:.1f}%)"
     text = (f"{focus_name}: the death rate changed by {apc['apc']:.1f}% a year on average (95% CI "
-            f"{apc['apc_lower']:.1f}% to {apc['apc_upper']:.1f}%, p = {apc['p_value']:.2g}) over "
+            f"{apc['apc_lower_95']:.1f}% to {apc['apc_upper_95']:.1f}%, p = {apc['p_value']:.2g}) over "
             f"{body['period'].iloc[0]} to {body['period'].iloc[-1]}; log-linear model of deaths with a log-population "
             f"offset ({how}).")
     if len(body) < 5:
@@ -689,7 +689,7 @@ def _fit_trend(table, marks, focus_name, *, family="auto", min_years=3):
     if notes:
         text += " " + " ".join(notes)
     return {"text": text, "caption": caption, "fitted": fitted_rate,
-            "apc": {k: (float(apc[k]) if k != "family" else str(apc[k])) for k in ("apc", "apc_lower", "apc_upper", "p_value", "family")}}
+            "apc": {k: (float(apc[k]) if k != "family" else str(apc[k])) for k in ("apc", "apc_lower_95", "apc_upper_95", "p_value", "family")}}
 
 
 def _map_frame(areas, geo, funnel_table, level):

@@ -25,12 +25,12 @@ from cdr.report._bundle import MARK_SUPPRESSED, TableSpec
 __all__ = ["factor_model_table", "DECIMALS"]
 
 _FITS: dict = {}   # the same records, years and model give the same fit: England and its footprints share one
-DECIMALS = {"odds_ratio": 3, "lower_95": 3, "upper_95": 3, "p_value": 3}   # with the spec's conf: lower_<level>
+DECIMALS = {"odds_ratio": 3, "odds_ratio_lower_95": 3, "odds_ratio_upper_95": 3, "p_value": 3}   # spec's conf level
 
 
 def decimals(table) -> dict:
     """Decimals of the value columns of a factor_model table (limits named by the spec's level)."""
-    return {c: 3 for c in table.columns if c in ("odds_ratio", "p_value") or c.startswith(("lower_", "upper_"))}
+    return {c: 3 for c in table.columns if c in ("odds_ratio", "p_value") or c.startswith(("odds_ratio_lower_", "odds_ratio_upper_"))}
 
 
 def factor_model_table(records: pd.DataFrame, *, keys: np.ndarray, pooled: list, period_labels: dict, labels,
@@ -100,7 +100,7 @@ def factor_model_table(records: pd.DataFrame, *, keys: np.ndarray, pooled: list,
     hide = ~np.asarray(publish, dtype=bool)
     from cdr.rates import ci_columns
 
-    lo_col, up_col = ci_columns(conf)    # lower_95, upper_95 (the level of the spec's conf)
+    lo_col, up_col = ci_columns(conf, estimate="odds_ratio")    # odds_ratio_lower_95 ... (the spec's conf)
     values = {
         "odds_ratio": np.where(hide, np.nan, ors["odds_ratio"].to_numpy(float)),
         lo_col: np.where(hide, np.nan, ors[lo_col].to_numpy(float)),

@@ -212,8 +212,8 @@ def factor_model(table, marks, ctx):
     fig = Figure(figsize=(7.5, 0.9 + 0.32 * len(table)))
     ax = fig.subplots()
     y = np.arange(len(table))[::-1]
-    lo_col = next(c for c in table.columns if c.startswith("lower_"))   # lower_95 unless the spec's conf differs
-    hi_col = next(c for c in table.columns if c.startswith("upper_"))
+    lo_col = next(c for c in table.columns if c.startswith("odds_ratio_lower_"))   # the spec's conf level
+    hi_col = next(c for c in table.columns if c.startswith("odds_ratio_upper_"))
     orr, lo, hi = _num(table["odds_ratio"]), _num(table[lo_col]), _num(table[hi_col])
     ok = np.isfinite(orr) & np.isfinite(lo) & np.isfinite(hi)
     ax.errorbar(orr[ok], y[ok], xerr=[orr[ok] - lo[ok], hi[ok] - orr[ok]], fmt="o", color=FOCUS, ecolor=FOCUS, capsize=2)

@@ -8,14 +8,23 @@ import pandas as pd
 from scipy import stats
 
 from cdr._base import version_stamp
-from cdr.errors import ArgumentError, OverdispersionWarning
-from cdr.trends._common import (as_list, check_conf, check_counts, check_frame, ci_names, exact_rate_ci,
-                                group_keys)
+from cdr.errors import ArgumentError, OverdispersionWarning, SmallNumbersWarning
+from cdr.trends._common import (as_list, check_conf, check_counts, check_frame, check_unique, ci_names, exact_rate_ci,
+                                group_keys, resolve_time)
+from cdr.trends._results import CompareResult, TrendResult
 
 __all__ = ["fit_trend", "compare_to", "population_break"]
 
 _FAMILIES = ("poisson", "negbin", "auto")
 OVERDISPERSION_P = 0.05
+#: Fewer deaths than this in a series, or a fitted rate changing more than MAX_FOLD-fold over the
+#: series, and the APC is flagged (SmallNumbersWarning and the ``note`` column).
+SMALL_DEATHS = 10
+MAX_FOLD = 100.0
+
+
+def _span(t):
+    return f"{int(t.min()) if float(t.min()).is_integer() else t.min()}-{int(t.max()) if float(t.max()).is_integer() else t.max()}"
 
 
 def population_break(year, at=2021):
@@ -77,10 +86,39 @@ def _poisson(y, X, offset, scale=None):
         return sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit(scale=scale)
 
 
-def _fit_one(y, X, offset, family, conf):
-    """Fit one series; returns dict with params, cov, mu, family, dispersion, alpha, df, note."""
+def nb2_fit(y, X, offset, start=None):
+    """Negative binomial (NB2) maximum-likelihood fit by statsmodels: ``(params, cov, alpha)`` or None.
+
+    The one estimate of the NB dispersion in ``cdr.trends`` (``fit_trend`` and ``joinpoint`` both use
+    it), as ``MASS::glm.nb`` in R. None when the fit does not converge or alpha is not finite.
+    """
     import statsmodels.api as sm
 
+    X = np.asarray(X, dtype=float)
+    p = X.shape[1]
+    start = np.append(np.zeros(p) if start is None else np.asarray(start, dtype=float), 0.1)
+    model = sm.NegativeBinomial(np.asarray(y, dtype=float), X, loglike_method="nb2", offset=offset)
+    # BFGS from the Poisson fit; if it stops on precision loss, Nelder-Mead from where it stopped.
+    for method, maxiter in (("bfgs", 500), ("nm", 5000)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                nb = model.fit(start_params=start, disp=0, maxiter=maxiter, method=method)
+                params = np.asarray(nb.params)
+                cov = np.asarray(nb.cov_params())[:p, :p]
+        except (np.linalg.LinAlgError, ValueError, OverflowError, FloatingPointError):  # numerical failure
+            return None
+        alpha = float(params[-1])
+        if nb.mle_retvals.get("converged", True) and np.isfinite(alpha) and np.all(np.isfinite(cov)):
+            break
+        start = params if np.all(np.isfinite(params)) else start
+    else:
+        return None
+    return params[:p], cov, alpha
+
+
+def _fit_one(y, X, offset, family, conf):
+    """Fit one series; returns dict with params, cov, mu, family, dispersion, alpha, df, note."""
     n, p = X.shape
     pois = _poisson(y, X, offset)
     mu = np.asarray(pois.fittedvalues)
@@ -98,19 +136,11 @@ def _fit_one(y, X, offset, family, conf):
         return out
     reason = "negative binomial requested" if family == "negbin" else (
         f"overdispersed (Pearson chi2/df = {disp:.2f}, p = {pval:.3g}): negative binomial")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            nb = sm.NegativeBinomial(y, X, loglike_method="nb2", offset=offset).fit(
-                start_params=np.append(pois.params, 0.1), disp=0, maxiter=500, method="bfgs")
-        params = np.asarray(nb.params)
-        alpha = float(params[-1])
-        cov = np.asarray(nb.cov_params())[:p, :p]
-        ok = nb.mle_retvals.get("converged", True) and np.isfinite(alpha) and np.all(np.isfinite(cov))
-    except Exception:  # pragma: no cover - numerical failure handled below
-        ok = False
+    nb = nb2_fit(y, X, offset, start=np.asarray(pois.params))
+    ok = nb is not None
     if ok:
-        out.update(params=params[:p], cov=cov, mu=np.exp(X @ params[:p] + offset), family="negbin",
+        params, cov, alpha = nb
+        out.update(params=params, cov=cov, mu=np.exp(X @ params + offset), family="negbin",
                    alpha=alpha, note=f"{reason} (estimated alpha = {alpha:.4g})")
         return out
     scale = max(disp, 1.0) if np.isfinite(disp) else 1.0
@@ -119,7 +149,7 @@ def _fit_one(y, X, offset, family, conf):
     return out
 
 
-def fit_trend(data, *, count="deaths", population="population", time="year", family="auto", by=None,
+def fit_trend(data, *, count="deaths", population="population", time=None, family="auto", by=None,
               covariates=None, conf=0.95, multiplier=100_000):
     """Log-linear trend in death rates: annual percent change (APC) per group.
 
@@ -132,14 +162,16 @@ def fit_trend(data, *, count="deaths", population="population", time="year", fam
     Parameters
     ----------
     data : pandas.DataFrame
-        Counts and populations by time (and group): e.g. ``cdr.aggregate.aggregate(...)`` output.
-        Rows sharing a group and time are summed.
+        Counts and populations, one row per time (per group with `by`): e.g. the output of
+        ``cdr.aggregate.aggregate(..., pool=1)`` as it is. Rows that share a group and time are refused
+        (with the columns that tell them apart, to pass as `by`), as are overlapping pooled periods.
     count : str, default "deaths"
         Column of death counts (>= 0).
     population : str, default "population"
         Column of person-years at risk (> 0).
-    time : str, default "year"
-        Numeric time column (years); the APC is per unit of this column.
+    time : str, optional
+        Numeric time column (years); the APC is per unit of this column. Default: ``period_start``
+        (the roll-up's time column) if present, else ``year``.
     family : {"auto", "poisson", "negbin"}, default "auto"
         Error family; see above.
     by : str or list of str, optional
@@ -156,8 +188,16 @@ def fit_trend(data, *, count="deaths", population="population", time="year", fam
     Returns
     -------
     TrendResult
-        ``.apc`` (one row per group), ``.fitted`` (per group and time), ``.covariates``, ``.spec``;
-        ``.summary()``, ``.to_frame()``, ``.plot()``.
+        ``.apc`` (one row per group: ``apc``, ``apc_lower_95``, ``apc_upper_95``, ``p_value``, ``family``,
+        ...), ``.fitted`` (per group and time: ``rate``, ``rate_lower_95``, ``rate_upper_95`` exact
+        limits, ``fitted_rate``), ``.covariates`` (``rate_ratio``, ``rate_ratio_lower_95``, ...),
+        ``.spec``; ``.summary()``, ``.to_frame()``, ``.plot()``.
+
+    Warns
+    -----
+    SmallNumbersWarning
+        When a group has fewer than 10 deaths, or its fitted rate changes more than 100-fold over the
+        series (e.g. no deaths until the last year): the APC is then an artefact of small numbers.
 
     Notes
     -----
@@ -179,13 +219,17 @@ def fit_trend(data, *, count="deaths", population="population", time="year", fam
         raise ArgumentError(f"{caller}: 'family' must be one of {_FAMILIES}; got {family!r}.")
     conf = check_conf(conf, caller)
     by, covariates = as_list(by), as_list(covariates)
+    time = resolve_time(data, time, caller)
     frame = check_frame(data, [count, population, time, *by, *covariates], caller)
     check_counts(frame, count, population, caller)
     for c in [time, *covariates]:
         if not pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]):
             raise ArgumentError(f"{caller}: column '{c}' must be numeric; got dtype {frame[c].dtype}.")
+    check_unique(frame, by, time, caller, skip=[count, population, *covariates])
     frame = _collapse(frame, by, time, count, population, covariates, caller)
-    lo_name, hi_name = ci_names(conf)
+    lo_name, hi_name = ci_names(conf, "rate")
+    apc_lo, apc_hi = ci_names(conf, "apc")
+    rr_lo, rr_hi = ci_names(conf, "rate_ratio")
     z = stats.norm.ppf(0.5 + conf / 2)
     apc_rows, fitted_frames, cov_rows = [], [], []
     for key, sub in group_keys(frame, by):
@@ -207,20 +251,30 @@ def fit_trend(data, *, count="deaths", population="population", time="year", fam
         fit = _fit_one(y, X, np.log(pop), family, conf)
         if family == "auto" and fit["family"] != "poisson":
             warnings.warn(f"{caller}: {fit['note']}{where}.", OverdispersionWarning, stacklevel=2)
+        fold = float(np.exp(abs(fit["params"][1]) * (t.max() - t.min())))
+        if y.sum() < SMALL_DEATHS or fold > MAX_FOLD:
+            small = (f"only {int(y.sum())} deaths" if y.sum() < SMALL_DEATHS else
+                     f"the fitted rate changes {fold:.3g}-fold over {_span(t)}")
+            fit["note"] += f"; unreliable: {small}"
+            warnings.warn(f"{caller}: the annual change{where} rests on small numbers ({small}; deaths by "
+                          f"{time}: {[int(v) if float(v).is_integer() else v for v in y]}), so an APC of "
+                          f"{100 * np.expm1(fit['params'][1]):.3g} % is not a meaningful trend. Pool years or "
+                          "areas (aggregate with a larger level or pool=) before fitting.",
+                          SmallNumbersWarning, stacklevel=2)
         q = z if not np.isfinite(fit["df"]) else stats.t.ppf(0.5 + conf / 2, fit["df"])
         se = np.sqrt(np.diag(fit["cov"]))
         b, sb = fit["params"][1], se[1]
         pdist = (lambda s: 2 * stats.norm.sf(abs(s))) if not np.isfinite(fit["df"]) else (
             lambda s: 2 * stats.t.sf(abs(s), fit["df"]))
-        apc_rows.append({**key, "apc": 100 * np.expm1(b), "apc_lower": 100 * np.expm1(b - q * sb),
-                         "apc_upper": 100 * np.expm1(b + q * sb), "p_value": pdist(b / sb),
+        apc_rows.append({**key, "apc": 100 * np.expm1(b), apc_lo: 100 * np.expm1(b - q * sb),
+                         apc_hi: 100 * np.expm1(b + q * sb), "p_value": pdist(b / sb),
                          "family": fit["family"], "dispersion": fit["dispersion"], "alpha": fit["alpha"],
                          "overdispersion_p": fit["overdispersion_p"], "n_years": len(y),
                          count: y.sum(), "note": fit["note"]})
         for j, c in enumerate(covariates, start=2):
             cov_rows.append({**key, "covariate": c, "rate_ratio": np.exp(fit["params"][j]),
-                             lo_name: np.exp(fit["params"][j] - q * se[j]),
-                             hi_name: np.exp(fit["params"][j] + q * se[j]), "p_value": pdist(fit["params"][j] / se[j])})
+                             rr_lo: np.exp(fit["params"][j] - q * se[j]),
+                             rr_hi: np.exp(fit["params"][j] + q * se[j]), "p_value": pdist(fit["params"][j] / se[j])})
         lo, hi = exact_rate_ci(y, pop, conf, multiplier)
         f = pd.DataFrame({time: sub[time].to_numpy(), count: y, population: pop, "rate": y / pop * multiplier,
                           lo_name: lo, hi_name: hi, "expected": fit["mu"],
@@ -229,12 +283,10 @@ def fit_trend(data, *, count="deaths", population="population", time="year", fam
             f.insert(i, k, v)
         fitted_frames.append(f)
     apc = pd.DataFrame(apc_rows)
-    covs = pd.DataFrame(cov_rows, columns=[*by, "covariate", "rate_ratio", lo_name, hi_name, "p_value"])
+    covs = pd.DataFrame(cov_rows, columns=[*by, "covariate", "rate_ratio", rr_lo, rr_hi, "p_value"])
     spec = dict(function="cdr.trends.fit_trend", count=count, population=population, time=time, family=family,
                 by=by, covariates=covariates, conf=conf, multiplier=multiplier, ci_names=(lo_name, hi_name),
                 overdispersion_p=OVERDISPERSION_P, synthetic=_is_synthetic(data), **version_stamp())
-    from cdr.trends._results import TrendResult
-
     return TrendResult(apc=apc, fitted=pd.concat(fitted_frames, ignore_index=True), covariates=covs, spec=spec)
 
 
@@ -243,7 +295,7 @@ def _is_synthetic(data) -> bool:
                 or ("synthetic" in data.columns and bool(data["synthetic"].astype(bool).any())))
 
 
-def compare_to(data, reference, *, count="deaths", population="population", time="year", by=None,
+def compare_to(data, reference, *, count="deaths", population="population", time=None, by=None,
                family="auto", conf=0.95):
     """Compare each group's trend with a reference trend (e.g. each region's with England's).
 
@@ -260,7 +312,7 @@ def compare_to(data, reference, *, count="deaths", population="population", time
     reference : pandas.DataFrame or TrendResult
         The reference series (one row per time after summing), e.g. the national series.
     count, population, time : str
-        Column names, as in :func:`fit_trend`.
+        Column names, as in :func:`fit_trend` (`time` defaults to ``period_start``, else ``year``).
     by : str or list of str, optional
         Group columns of `data`.
     family : {"auto", "poisson"}, default "auto"
@@ -284,8 +336,6 @@ def compare_to(data, reference, *, count="deaths", population="population", time
     >>> round(float(out.slopes.loc[0, "slope_ratio"]), 3)
     1.1
     """
-    from cdr.trends._results import TrendResult
-
     caller = "compare_to"
     conf = check_conf(conf, caller)
     if family not in ("auto", "poisson"):
@@ -302,13 +352,17 @@ def compare_to(data, reference, *, count="deaths", population="population", time
                                                      reference.spec["population"]: population,
                                                      reference.spec["time"]: time})
     by = as_list(by)
+    time = resolve_time(data, time, caller)
     frame = check_frame(data, [count, population, time, *by], caller)
     ref = check_frame(reference, [count, population, time], caller)
+    check_unique(frame, by, time, caller, skip=[count, population])
     check_counts(frame, count, population, caller)
     check_counts(ref, count, population, caller)
     frame = _collapse(frame, by, time, count, population, [], caller)
     ref = ref.groupby(time, sort=True)[[count, population]].sum().reset_index()
-    lo_name, hi_name = ci_names(conf)
+    lo_name, hi_name = ci_names(conf, "rate_ratio")
+    (apc_lo, apc_hi), (ref_lo, ref_hi) = ci_names(conf, "apc"), ci_names(conf, "reference_apc")
+    sr_lo, sr_hi = ci_names(conf, "slope_ratio")
     slopes, ratios = [], []
     import statsmodels.api as sm
 
@@ -338,13 +392,13 @@ def compare_to(data, reference, *, count="deaths", population="population", time
         b_ref, b_grp = b[1], b[1] + b[3]
         se_ref = np.sqrt(cov[1, 1])
         se_grp = np.sqrt(cov[1, 1] + cov[3, 3] + 2 * cov[1, 3])
-        slopes.append({**key, "apc": 100 * np.expm1(b_grp), "apc_lower": 100 * np.expm1(b_grp - q * se_grp),
-                       "apc_upper": 100 * np.expm1(b_grp + q * se_grp), "reference_apc": 100 * np.expm1(b_ref),
-                       "reference_apc_lower": 100 * np.expm1(b_ref - q * se_ref),
-                       "reference_apc_upper": 100 * np.expm1(b_ref + q * se_ref),
+        slopes.append({**key, "apc": 100 * np.expm1(b_grp), apc_lo: 100 * np.expm1(b_grp - q * se_grp),
+                       apc_hi: 100 * np.expm1(b_grp + q * se_grp), "reference_apc": 100 * np.expm1(b_ref),
+                       ref_lo: 100 * np.expm1(b_ref - q * se_ref),
+                       ref_hi: 100 * np.expm1(b_ref + q * se_ref),
                        "apc_difference": 100 * (np.expm1(b_grp) - np.expm1(b_ref)),
-                       "slope_ratio": np.exp(b[3]), "slope_ratio_lower": np.exp(b[3] - q * sd),
-                       "slope_ratio_upper": np.exp(b[3] + q * sd), "p_value": pfun(b[3] / sd),
+                       "slope_ratio": np.exp(b[3]), sr_lo: np.exp(b[3] - q * sd),
+                       sr_hi: np.exp(b[3] + q * sd), "p_value": pfun(b[3] / sd),
                        "family": fam, "dispersion": disp, "n_years": len(m)})
         C = np.column_stack([np.zeros_like(tc), np.zeros_like(tc), np.ones_like(tc), tc])
         eta = C @ b
@@ -356,8 +410,6 @@ def compare_to(data, reference, *, count="deaths", population="population", time
         for i, (k, v) in enumerate(key.items()):
             r.insert(i, k, v)
         ratios.append(r)
-    from cdr.trends._results import CompareResult
-
     spec = dict(function="cdr.trends.compare_to", count=count, population=population, time=time, by=by,
                 family=family, conf=conf, ci_names=(lo_name, hi_name),
                 synthetic=_is_synthetic(frame) or _is_synthetic(ref), **version_stamp())

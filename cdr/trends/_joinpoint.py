@@ -13,9 +13,10 @@ from scipy import stats
 
 from cdr._base import as_generator, version_stamp
 from cdr.errors import ArgumentError, CdrWarning, OverdispersionWarning
-from cdr.trends._common import as_list, check_counts, check_frame, exact_rate_ci, group_keys
-from cdr.trends._glm import _poisson
+from cdr.trends._common import _py, _where, as_list, check_counts, check_frame, exact_rate_ci, group_keys, resolve_time
+from cdr.trends._glm import _poisson, nb2_fit
 from cdr.trends._grid import design, max_feasible, placements, poisson_grid, wls_grid
+from cdr.trends._results import JoinpointResult
 
 __all__ = ["joinpoint"]
 
@@ -84,15 +85,7 @@ class _SeriesFit:
         return np.concatenate([[self.x[0]], self.x[self.combo], [self.x[-1]]])
 
 
-def _py(v):
-    v = float(v)
-    return int(v) if v.is_integer() else v
-
-
-# --------------------------------------------------------------------------------------------
-# public entry point
-# --------------------------------------------------------------------------------------------
-def joinpoint(data, *, time="year", count="deaths", population="population", rate=None, se=None,
+def joinpoint(data, *, time=None, count="deaths", population="population", rate=None, se=None,
               method="glm", variance="poisson", max_joinpoints=3, n_joinpoints=None, min_obs_end=2,
               min_obs_between=2, selection="permutation", n_permutations=4499, alpha=0.05, seed=0,
               by=None, covariates=None, family="auto"):
@@ -109,12 +102,15 @@ def joinpoint(data, *, time="year", count="deaths", population="population", rat
     ----------
     data : pandas.DataFrame
         One row per time (per group with `by`): e.g. the output of ``cdr.aggregate.aggregate``.
-    time : str, default "year"
-        Column of observation times (numeric; e.g. calendar year or reporting-year start).
+    time : str, optional
+        Column of observation times (numeric; e.g. calendar year or reporting-year start). Default:
+        ``period_start`` (the roll-up's time column) if present, else ``year``.
     count : str or None, default "deaths"
-        Column of event counts (>= 0). Needed for ``method="glm"`` and ``variance="poisson"``.
+        Column of event counts (>= 0). Needed for ``method="glm"`` and ``variance="poisson"``; with
+        `rate` and ``variance="se"`` or ``"constant"`` it is not used (nor required).
     population : str or None, default "population"
-        Column of person-years at risk (> 0); rates are per 100,000 when built from counts.
+        Column of person-years at risk (> 0); rates are per 100,000 when built from counts. Not used
+        (nor required) when `rate` is given.
     rate, se : str, optional
         Columns of a ready-made rate (any units) and its standard error (same units), e.g. a
         directly standardised rate; ``method="nci"`` only. `se` is needed for ``variance="se"``.
@@ -216,6 +212,11 @@ def joinpoint(data, *, time="year", count="deaths", population="population", rat
     if not 0 < alpha < 1:
         raise ArgumentError(f"{caller}: 'alpha' must be in (0, 1), e.g. 0.05; got {alpha!r}.")
     by = as_list(by)
+    if method == "nci" and rate is not None:
+        # A ready-made rate needs no population, and no count unless the count weights the fit.
+        population = None
+        if variance != "poisson":
+            count = None
     if method == "nci" and rate is None and (count is None or population is None):
         raise ArgumentError(f"{caller}: give rate= (a rate column) or both count= and population=.")
     if variance == "se" and se is None:
@@ -223,6 +224,7 @@ def joinpoint(data, *, time="year", count="deaths", population="population", rat
     if variance == "poisson" and method == "nci" and count is None:
         raise ArgumentError(f"{caller}: variance='poisson' weights by the count; give count= or choose "
                          "variance='se' (with se=) or 'constant'.")
+    time = resolve_time(data, time, caller)
     needed = [time, *by] + [c for c in (count, population, rate, se) if c is not None] + covariates
     frame = check_frame(data, needed, caller)
     for c in covariates:
@@ -254,18 +256,12 @@ def joinpoint(data, *, time="year", count="deaths", population="population", rat
                 synthetic=bool(getattr(data, "attrs", {}).get("synthetic", False)
                                or ("synthetic" in data.columns and bool(data["synthetic"].any()))),
                 **version_stamp())
-    from cdr.trends._results import JoinpointResult
-
     return JoinpointResult(fits=fits, spec=spec)
 
 
 # --------------------------------------------------------------------------------------------
 # data preparation
 # --------------------------------------------------------------------------------------------
-def _where(key):
-    return "" if not key else " in group " + ", ".join(f"{k}={v!r}" for k, v in key.items())
-
-
 def _prepare(sub, key, caller, method, time, count, population, rate, se, variance, covariates=()):
     sub = sub.sort_values(time, kind="stable")
     x = pd.to_numeric(sub[time], errors="coerce").to_numpy(dtype=float)
@@ -280,6 +276,10 @@ def _prepare(sub, key, caller, method, time, count, population, rate, se, varian
         raise ArgumentError(f"{caller}: at least 3 time points are needed{_where(key)}; got {len(x)}.")
     cnt = None if count is None else sub[count].to_numpy(dtype=float)
     pop = None if population is None else sub[population].to_numpy(dtype=float)
+    if cnt is not None and (method == "glm" or rate is None) and not np.any(cnt > 0):
+        raise ArgumentError(f"{caller}: no deaths at all in '{count}'{_where(key)} ({len(cnt)} times, every count 0); "
+                            "a trend in the rate cannot be estimated. Pool areas or years so the series has deaths, "
+                            "or leave this group out.")
     z = stats.norm.ppf(0.975)
     if method == "glm":
         r = cnt / pop * MULTIPLIER
@@ -401,40 +401,13 @@ def _glm_fit(s, X, y=None):
 
 
 def _nb_alpha(y, X, offset, start=None):
-    """ML estimate of the NB2 alpha for a fixed design, by profiling: for each alpha the coefficients
-    are fitted by IRLS, and the NB2 log-likelihood is maximised over ln(alpha) in [ln 1e-8, ln 100]
-    (as MASS::glm.nb alternates theta and beta). None when the maximum is at the boundary or not finite."""
-    from scipy import optimize, special
-
-    from cdr.trends._grid import _irls_poisson
-
-    y = np.asarray(y, dtype=float)
-    Xb = np.asarray(X, dtype=float)[None]
-    scale = np.abs(Xb).max(axis=1, keepdims=True)
-    scale[scale == 0] = 1.0
-    Xb = Xb / scale                                   # well-conditioned columns for IRLS
-
-    def negll(log_a):
-        a = float(np.exp(log_a))
-        _, beta = _irls_poisson(Xb, y[None], offset, alpha=a)
-        mu = np.exp(Xb[0] @ beta[0, 0] + offset)
-        r = 1.0 / a
-        ll = (special.gammaln(y + r) - special.gammaln(r) - special.gammaln(y + 1)
-              + r * np.log(r / (r + mu)) + y * np.log(mu / (r + mu)))
-        return -float(np.sum(ll))
-
-    lo, hi = np.log(1e-8), np.log(100.0)
-    try:
-        with np.errstate(all="ignore"):
-            grid = np.linspace(lo, hi, 25)
-            vals = [negll(g) for g in grid]
-            i = int(np.nanargmin(vals))
-            res = optimize.minimize_scalar(negll, bounds=(grid[max(i - 1, 0)], grid[min(i + 1, 24)]),
-                                           method="bounded", options={"xatol": 1e-6})
-    except Exception:  # pragma: no cover - numerical failure handled by the fallback
+    """ML estimate of the NB2 alpha for a fixed design (:func:`cdr.trends._glm.nb2_fit`, statsmodels,
+    as ``MASS::glm.nb``); None when the fit fails or alpha is at the boundary (< 1e-8 or > 100)."""
+    fit = nb2_fit(y, X, offset, start=start)
+    if fit is None:
         return None
-    a = float(np.exp(res.x))
-    if not (res.success and np.isfinite(a)) or res.x < lo + 1.0 or res.x > hi - 0.5:
+    a = fit[2]
+    if not (1e-8 < a < 100.0):
         return None
     return a
 
@@ -630,79 +603,3 @@ def _finish_glm(s):
     s.slope_df = float(len(s.x) - X.shape[1] - s.k) if s.family == "quasipoisson" else np.inf
 
 
-def covariates_table(s) -> pd.DataFrame:
-    """Rate ratios of the glm covariates (exp of their coefficients) with 95 % Wald limits."""
-    cols = ["covariate", "rate_ratio", "lower_95", "upper_95", "p_value", "method"]
-    if not s.covariate_names:
-        return pd.DataFrame(columns=cols)
-    j = np.arange(2 + s.k, 2 + s.k + len(s.covariate_names))
-    b, se = s.beta[j], np.sqrt(np.diag(s.cov)[j])
-    q = _quantile(s.slope_df)
-    return pd.DataFrame({"covariate": s.covariate_names, "rate_ratio": np.exp(b),
-                         "lower_95": np.exp(b - q * se), "upper_95": np.exp(b + q * se),
-                         "p_value": _pvalue(b / se, s.slope_df), "method": s.family})
-
-
-def family_row(s) -> dict:
-    """Which likelihood a glm fit used and why (one row per group)."""
-    return dict(family=s.family, alpha=s.alpha if s.family == "negbin" else np.nan,
-                dispersion=s.dispersion, pearson_dispersion=s.pearson_dispersion,
-                overdispersion_p=s.overdispersion_p, covariates=", ".join(s.covariate_names),
-                note=next((n for n in s.notes if "Poisson" in n or "negative binomial" in n
-                           or "dispersion" in n), ""))
-
-
-def _quantile(df, conf=0.95):
-    q = 0.5 + conf / 2
-    return stats.norm.ppf(q) if not np.isfinite(df) else stats.t.ppf(q, df)
-
-
-def _pvalue(tstat, df):
-    return 2 * (stats.norm.sf(np.abs(tstat)) if not np.isfinite(df) else stats.t.sf(np.abs(tstat), df))
-
-
-def segments_table(s) -> pd.DataFrame:
-    edges = s.edges()
-    q = _quantile(s.slope_df) if s.slope_df > 0 else np.nan
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tstat = s.slopes / s.slope_se
-        p = _pvalue(tstat, s.slope_df) if s.slope_df > 0 else np.full_like(tstat, np.nan)
-    return pd.DataFrame({
-        "segment": np.arange(s.k + 1),
-        "start": edges[:-1], "end": edges[1:],
-        "apc": 100 * np.expm1(s.slopes),
-        "apc_lower": 100 * np.expm1(s.slopes - q * s.slope_se),
-        "apc_upper": 100 * np.expm1(s.slopes + q * s.slope_se),
-        "p_value": p, "slope": s.slopes, "slope_se": s.slope_se,
-        "df": s.slope_df,
-        "method": "nci-wls" if s.method == "nci" else s.family,
-    })
-
-
-def aapc_row(s, start, end) -> dict:
-    start = s.x[0] if start is None else float(start)
-    end = s.x[-1] if end is None else float(end)
-    if not (s.x[0] <= start < end <= s.x[-1]):
-        raise ArgumentError(f"aapc: the range must satisfy {_py(s.x[0])} <= start < end <= {_py(s.x[-1])}"
-                         f"{_where(s.key)}; got start={start!r}, end={end!r}.")
-    edges = s.edges()
-    lengths = np.clip(np.minimum(edges[1:], end) - np.maximum(edges[:-1], start), 0, None)
-    wts = lengths / lengths.sum()
-    b = float(wts @ s.slopes)
-    used = np.flatnonzero(wts > 0)
-    if s.method == "glm":
-        L = np.zeros((s.k + 1, len(s.beta)))
-        for j in range(s.k + 1):
-            L[j, 1:2 + j] = 1.0
-        c = wts @ L
-        se = float(np.sqrt(c @ s.cov @ c))
-        df = s.slope_df
-        how = s.family
-    else:
-        se = float(np.sqrt(np.sum(wts[used] ** 2 * s.slope_se[used] ** 2)))
-        df = s.slope_df if len(used) == 1 else np.inf   # Joinpoint: normal unless within one segment
-        how = "nci-wls"
-    q = _quantile(df)
-    return dict(start=start, end=end, aapc=100 * np.expm1(b), aapc_lower=100 * np.expm1(b - q * se),
-                aapc_upper=100 * np.expm1(b + q * se), p_value=float(_pvalue(b / se, df)) if se > 0 else np.nan,
-                slope=b, slope_se=se, method=how)

@@ -8,6 +8,8 @@ import pandas as pd
 
 from cdr._base import SYNTHETIC_NOTE, Summary
 from cdr.errors import ArgumentError
+from cdr.trends._common import ci_names
+from cdr.trends._tables import aapc_row, covariates_table, family_row, segments_table
 
 __all__ = ["TrendResult", "JoinpointResult", "CompareResult"]
 
@@ -36,7 +38,7 @@ class TrendResult:
     Attributes
     ----------
     apc : pandas.DataFrame
-        One row per group: group columns, ``apc``, ``apc_lower``, ``apc_upper`` (percent a year),
+        One row per group: group columns, ``apc``, ``apc_lower_95``, ``apc_upper_95`` (percent a year),
         ``p_value`` (Wald test of no trend), ``family`` (``poisson``, ``negbin`` or
         ``quasipoisson``), ``dispersion`` (Pearson chi2/df of the Poisson fit), ``alpha`` (negative
         binomial ancillary parameter, NaN otherwise), ``overdispersion_p`` (Pearson chi-square test),
@@ -130,7 +132,8 @@ class TrendResult:
 
             _, ax = plt.subplots(figsize=(6.5, max(2.5, 0.25 * len(table) + 1)))
         ypos = np.arange(len(table))[::-1]
-        ax.errorbar(table["apc"], ypos, xerr=[table["apc"] - table["apc_lower"], table["apc_upper"] - table["apc"]],
+        lo, hi = ci_names(s["conf"], "apc")
+        ax.errorbar(table["apc"], ypos, xerr=[table["apc"] - table[lo], table[hi] - table["apc"]],
                     fmt="o", ms=4, capsize=2, color="C0")
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_yticks(ypos, labels)
@@ -208,7 +211,6 @@ class JoinpointResult:
     @property
     def segments(self) -> pd.DataFrame:
         """One row per group and segment: start, end, APC with 95 % limits, p-value, slope, SE, df, method."""
-        from cdr.trends._joinpoint import segments_table
 
         return self._with_keys([segments_table(f) for f in self.fits])
 
@@ -222,14 +224,12 @@ class JoinpointResult:
         """Per group: the likelihood used (``family``: ``poisson``, ``negbin``, ``quasipoisson``; ``wls``
         for nci), the NB2 ``alpha``, quasi-Poisson ``dispersion``, the Pearson chi2/df of the largest
         Poisson model and its overdispersion test p-value, the ``covariates`` and a ``note`` on why."""
-        from cdr.trends._joinpoint import family_row
 
         return self._with_keys([pd.DataFrame([family_row(f)]) for f in self.fits])
 
     @property
     def covariates(self) -> pd.DataFrame:
         """Per group and covariate (``method="glm"``): rate ratio with 95 % limits and p-value."""
-        from cdr.trends._joinpoint import covariates_table
 
         return self._with_keys([covariates_table(f) for f in self.fits])
 
@@ -245,8 +245,8 @@ class JoinpointResult:
         t = self.spec["time"]
         frames = []
         for f in self.fits:
-            frames.append(pd.DataFrame({t: f.x, "rate": f.rate, "lower_95": f.rate_lower,
-                                        "upper_95": f.rate_upper, "fitted_rate": f.fitted_rate(),
+            frames.append(pd.DataFrame({t: f.x, "rate": f.rate, "rate_lower_95": f.rate_lower,
+                                        "rate_upper_95": f.rate_upper, "fitted_rate": f.fitted_rate(),
                                         "joinpoint": np.isin(np.arange(len(f.x)), f.combo)}))
         return self._with_keys(frames)
 
@@ -261,10 +261,9 @@ class JoinpointResult:
         Returns
         -------
         pandas.DataFrame
-            Group columns, ``start``, ``end``, ``aapc``, ``aapc_lower``, ``aapc_upper`` (95 %),
+            Group columns, ``start``, ``end``, ``aapc``, ``aapc_lower_95``, ``aapc_upper_95`` (95 %),
             ``p_value``, ``slope`` (length-weighted mean slope), ``slope_se``, ``method``.
         """
-        from cdr.trends._joinpoint import aapc_row
 
         return self._with_keys([pd.DataFrame([aapc_row(f, start, end)]) for f in self.fits])
 
