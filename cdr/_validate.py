@@ -37,7 +37,7 @@ def as_array(x, name: str, caller: str, *, allow_negative: bool = False) -> np.n
         try:
             arr = pd.to_numeric(pd.Series(arr.ravel()), errors="raise").to_numpy(dtype=float, na_value=np.nan).reshape(arr.shape)
         except (ValueError, TypeError):
-            bad = [v for v in arr.ravel() if pd.isna(pd.to_numeric(v, errors="coerce")) and not pd.isna(v)]
+            bad = [v for v in arr.ravel() if _not_a_number(v)]
             raise ArgumentError(f"{caller}: '{name}' must hold numbers; found non-numeric value(s) {_show(bad)}. "
                                 f"Convert the column with pandas.to_numeric first.") from None
     if arr.dtype.kind == "b":
@@ -54,6 +54,13 @@ def as_array(x, name: str, caller: str, *, allow_negative: bool = False) -> np.n
         raise ArgumentError(f"{caller}: '{name}' must be >= 0; got {_show(arr.ravel()[where])} at position(s) "
                             f"{_show(where)}. Counts and populations cannot be negative; use NaN for a missing value.")
     return arr
+
+
+def _not_a_number(v) -> bool:
+    try:
+        return bool(pd.isna(pd.to_numeric(v, errors="coerce")) and not pd.isna(v))
+    except (TypeError, ValueError):
+        return True
 
 
 def _numeric_series(s: pd.Series) -> bool:
@@ -74,7 +81,10 @@ def same_shape(caller: str, **arrays) -> tuple:
 
 def as_levels(conf, caller: str) -> tuple:
     """Confidence levels as a tuple of floats in (0, 1)."""
-    levels = (conf,) if isinstance(conf, numbers.Number) else tuple(conf) if conf is not None else ()
+    try:
+        levels = (conf,) if isinstance(conf, (numbers.Number, str)) else tuple(conf) if conf is not None else ()
+    except TypeError:
+        levels = (conf,)
     if not levels:
         raise ArgumentError(f"{caller}: 'conf' must be a level in (0, 1) or a tuple of levels, e.g. (0.95, 0.998); got {conf!r}.")
     out = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cdr.errors import ArgumentError
+from cdr.errors import ArgumentError, ArgumentTypeError
 from cdr.factors import _records as R
 
 _SYN = " - SYNTHETIC DATA"
@@ -51,6 +51,9 @@ def forest_plot(result, ax=None):
     ['category: infection (vs malignancy)']
     >>> plt.close(ax.figure)
     """
+    if not isinstance(getattr(result, "odds_ratios", None), pd.DataFrame):
+        raise ArgumentTypeError(f"forest_plot: 'result' must be a FactorModelResult (from factor_model or "
+                                f"FactorModel.fit); got {type(result).__name__}.")
     table = result.odds_ratios
     n = len(table)
     ax = _axes(ax, (7.5, 0.38 * n + 1.8))
@@ -141,6 +144,9 @@ def plot_prevalence(table, kind="heatmap", *, group="category", ax=None):
     ['infection (n=5)']
     >>> plt.close(ax.figure)
     """
+    if not isinstance(table, pd.DataFrame):
+        raise ArgumentTypeError(f"plot_prevalence: 'table' must be the DataFrame from cdr.factors.prevalence; "
+                                f"got {type(table).__name__}.")
     if kind not in ("heatmap", "bar"):
         raise ArgumentError(f"plot_prevalence: 'kind' must be 'heatmap' or 'bar'; got {kind!r}.")
     if group not in table:

@@ -52,9 +52,13 @@ def population_break(year, at=2021):
     >>> population_break([2019, 2020, 2021, 2022]).tolist()
     [0, 0, 1, 1]
     """
-    if isinstance(year, pd.Series):
-        return (pd.to_numeric(year) >= at).astype(int).rename(f"break_{at}")
-    return (np.asarray(year, dtype=float) >= at).astype(int)
+    try:
+        if isinstance(year, pd.Series):
+            return (pd.to_numeric(year) >= at).astype(int).rename(f"break_{at}")
+        return (np.asarray(year, dtype=float) >= at).astype(int)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"population_break: 'year' must be numeric years, e.g. [2019, 2020, 2021] or "
+                            f"frame['period_start'], and 'at' a year; got year={year!r}, at={at!r}.") from None
 
 
 def _collapse(frame, by, time, count, population, covariates, caller):
