@@ -301,3 +301,30 @@ def test_one_wilson_and_one_exact_poisson_implementation():
     where = {p.relative_to(root).as_posix() for p in root.rglob("*.py")
              if exact.search(p.read_text(encoding="utf-8")) or wilson.search(p.read_text(encoding="utf-8"))}
     assert where == {"rates/_core.py"}
+
+
+def test_cli_refuses_an_infinite_min_deaths_with_a_clear_message(capsys):
+    # Issue 14: --min-deaths inf ran the builder and reported 153 areas that "cannot reach inf".
+    from cdr.cli import main
+
+    for bad in ("inf", "nan", "0", "-5", "sixty"):
+        with pytest.raises(SystemExit) as info:
+            main(["footprints", "build", "--min-deaths", bad, "--out", "unused"])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert "--min-deaths: must be a finite number above 0" in err and "Traceback" not in err
+
+
+def test_trends_refuse_years_without_records():
+    # Issue 14: years with no records were read as years with no deaths (an APC of -99.9 %), or,
+    # when none matched, a misleading message.
+    from cdr.errors import ArgumentError
+    from cdr.synthetic import generate_records
+    from cdr.trends import analyse
+
+    recs = generate_records(years=[2019, 2020], seed=0)
+    with pytest.raises(ArgumentError, match=r"2 of the requested reporting years .* have no records \(2021, 2022\).*"
+                                            r"cover 2019-2020"):
+        analyse(recs, level="nation", years=range(2019, 2023))
+    with pytest.raises(ArgumentError, match=r"no records in the requested reporting years .* 2030-2031; the records cover 2019-2020"):
+        analyse(recs, level="nation", years=[2030, 2031])

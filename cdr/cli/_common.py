@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
-__all__ = ["years_arg", "add_record_options", "read_input"]
+__all__ = ["years_arg", "positive_number", "add_record_options", "read_input"]
 
 
 def years_arg(text: str) -> list[int]:
@@ -16,6 +16,17 @@ def years_arg(text: str) -> list[int]:
         return [int(x) for x in text.split(",")]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"years must look like 2019-2023 or 2019,2020; got {text!r}") from exc
+
+
+def positive_number(text: str) -> float:
+    """argparse type for a finite number > 0 (e.g. ``--min-deaths 60``); ``inf``, ``nan`` and 0 are refused."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, e.g. 60; got {text!r}")
+    return value
 
 
 def add_record_options(parser, *, design_help: str) -> None:

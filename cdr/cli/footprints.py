@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pathlib
 
+from cdr.cli._common import positive_number
+
 __all__ = ["register"]
 
 
@@ -20,7 +22,7 @@ def register(subparsers) -> None:
                     "national rate model) the maximum is found and proven (summary.json: n_footprints equals "
                     "upper_bound); on large instances a fast heuristic runs and its gap to the bound is reported.",
         epilog="Example: cdr footprints build --min-deaths 60 --min-probability 0.9 --out out/fp")
-    b.add_argument("--min-deaths", type=float, default=60, help="expected deaths a year per footprint (default 60)")
+    b.add_argument("--min-deaths", type=positive_number, default=60, help="expected deaths a year per footprint (default 60)")
     b.add_argument("--min-probability", type=float, default=None,
                    help="chance constraint: reach --min-deaths in a Poisson year with this probability (e.g. 0.9)")
     b.add_argument("--nest-within", default=None, help="column footprints must not cross, e.g. region_code, police_force_area")
@@ -39,14 +41,14 @@ def register(subparsers) -> None:
 
     e = sub.add_parser("evaluate", help="metrics of one design (CSV with la_code, footprint_id)")
     e.add_argument("design", help="design CSV or catalog name (england_min60, cdop_2019_real)")
-    e.add_argument("--min-deaths", type=float, default=None,
+    e.add_argument("--min-deaths", type=positive_number, default=None,
                    help="threshold to evaluate against (default: the design file's, else 60)")
     e.add_argument("--out", default=None, help="directory for evaluation.csv and footprints_table.csv")
     e.set_defaults(func=_evaluate)
 
     c = sub.add_parser("compare", help="compare designs side by side")
     c.add_argument("designs", nargs="+", help="design CSVs or catalog names")
-    c.add_argument("--min-deaths", type=float, default=None,
+    c.add_argument("--min-deaths", type=positive_number, default=None,
                    help="threshold to evaluate against (default: each design file's, else 60)")
     c.add_argument("--out", default=None, help="directory for comparison.csv")
     c.set_defaults(func=_compare)

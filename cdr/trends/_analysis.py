@@ -99,11 +99,18 @@ def _check_years_covered(records, years, year_type):
         return
     present = sorted({int(y) for y in records[column].dropna().unique()})
     wanted = sorted({int(y) for y in years})
-    if not set(wanted) & set(present):
+    missing = [y for y in wanted if y not in present]
+    if missing:
         kind = "reporting years (April-March, by first year)" if year_type == "reporting" else "calendar years"
         span = f"{present[0]}-{present[-1]}" if present else "none"
-        raise ArgumentError(f"trends: no records in the requested {kind} {wanted[0]}-{wanted[-1]}; the records cover "
-                       f"{span}. Choose years within that range.")
+        head = (f"no records in the requested {kind} {wanted[0]}-{wanted[-1]}" if len(missing) == len(wanted) else
+                f"{len(missing)} of the requested {kind} {wanted[0]}-{wanted[-1]} have no records ({_years(missing)})")
+        raise ArgumentError(f"trends: {head}; the records cover {span}. A year without records would be read as "
+                            f"a year without deaths: choose years within {span}.")
+
+
+def _years(values) -> str:
+    return ", ".join(map(str, values[:6])) + (f" and {len(values) - 6} more" if len(values) > 6 else "")
 
 
 def analyse(records, *, level="nation", design=None, years=None, year_type="reporting", vintage=2023,
