@@ -571,3 +571,15 @@ def test_funnel_limits_warns_when_a_rate_baseline_is_given_per_100000():
 
     with pytest.warns(CdrWarning, match="Did you mean 30 / 100,000"):
         funnel_limits("rate", [10_000], baseline=30)
+
+
+def test_report_statistics_use_the_level_they_are_asked_for():
+    # cdr.report._stats read the 'lower_95' column whatever conf was: at conf=0.9 it raised KeyError.
+    # Reference: Garwood limits chi2(a/2; 2x)/2 and chi2(1-a/2; 2x+2)/2 (scipy), a = 0.1, per 100,000.
+    from cdr.report._stats import rate_ci, wilson_ci as report_wilson
+
+    rate, lower, upper, method = rate_ci([4], [20_000], conf=0.9)
+    assert lower[0] == pytest.approx(stats.chi2.ppf(0.05, 8) / 2 / 20_000 * 1e5, rel=1e-9)
+    assert upper[0] == pytest.approx(stats.chi2.ppf(0.95, 10) / 2 / 20_000 * 1e5, rel=1e-9)
+    p, lo, hi = report_wilson([15], [15], conf=0.9)
+    assert hi[0] == 1.0 and lo[0] < 1.0

@@ -258,6 +258,15 @@ def _poisson_table(x, denominator, scale, levels, zero_reason=ZERO_DENOMINATOR):
     return _frame(x * factor, limits, method, levels)
 
 
+def _pair(caller, conf, multiplier, **arrays):
+    """Checked levels, multiplier and two same-shape 1-D float arrays (named as the caller names them)."""
+    levels = as_levels(conf, caller)
+    scale = as_positive(multiplier, "multiplier", caller)
+    checked = {name: as_array(value, name, caller) for name, value in arrays.items()}
+    x, y = same_shape(caller, **checked)
+    return levels, scale, np.atleast_1d(x), np.atleast_1d(y)
+
+
 def crude_rate(count, population, multiplier=100_000, conf=(0.95, 0.998)) -> pd.DataFrame:
     """Crude rate per `multiplier` population, with exact or Byar's confidence limits.
 
@@ -292,13 +301,8 @@ def crude_rate(count, population, multiplier=100_000, conf=(0.95, 0.998)) -> pd.
     0   20.0      5.45     51.21        2.14       73.97  exact
     1   30.0     24.87     35.87       22.24       39.47  byars
     """
-    caller = "crude_rate"
-    levels = as_levels(conf, caller)
-    scale = as_positive(multiplier, "multiplier", caller)
-    x = as_array(count, "count", caller)
-    n = as_array(population, "population", caller)
-    x, n = same_shape(caller, count=x, population=n)
-    return _poisson_table(np.atleast_1d(x), np.atleast_1d(n), scale, levels, "not computed: population is zero")
+    levels, scale, x, n = _pair("crude_rate", conf, multiplier, count=count, population=population)
+    return _poisson_table(x, n, scale, levels, "not computed: population is zero")
 
 
 def proportion(count, n, multiplier=1, conf=(0.95, 0.998)) -> pd.DataFrame:
@@ -332,14 +336,8 @@ def proportion(count, n, multiplier=1, conf=(0.95, 0.998)) -> pd.DataFrame:
     0    0.0      0.00      8.76        0.00       19.27  wilson
     1   25.0     18.11     33.44       14.94       38.74  wilson
     """
-    caller = "proportion"
-    levels = as_levels(conf, caller)
-    scale = as_positive(multiplier, "multiplier", caller)
-    x = as_array(count, "count", caller)
-    m = as_array(n, "n", caller)
-    x, m = same_shape(caller, count=x, n=m)
-    x, m = np.atleast_1d(x), np.atleast_1d(m)
-    _check_proportion(x, m, caller)
+    levels, scale, x, m = _pair("proportion", conf, multiplier, count=count, n=n)
+    _check_proportion(x, m, "proportion")
     bad = np.isnan(x) | np.isnan(m)
     zero = ~bad & (m == 0)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -21,7 +21,8 @@ def rate_ci(count, population, *, multiplier=100_000, conf=0.95):
         empty = np.array([], dtype=float)
         return empty, empty, empty, np.array([], dtype=object)
     t = rates.crude_rate(count, population, multiplier=multiplier, conf=conf)
-    return t["value"].to_numpy(float), t["lower_95"].to_numpy(float), t["upper_95"].to_numpy(float), t["method"].to_numpy()
+    lo, hi = rates.ci_columns(conf)
+    return t["value"].to_numpy(float), t[lo].to_numpy(float), t[hi].to_numpy(float), t["method"].to_numpy()
 
 
 def wilson_ci(count, n, *, conf=0.95):
@@ -32,12 +33,13 @@ def wilson_ci(count, n, *, conf=0.95):
         empty = np.array([], dtype=float)
         return empty, empty, empty
     t = rates.proportion(count, n, multiplier=1, conf=conf)
-    return t["value"].to_numpy(float), t["lower_95"].to_numpy(float), t["upper_95"].to_numpy(float)
+    lo, hi = rates.ci_columns(conf)
+    return t["value"].to_numpy(float), t[lo].to_numpy(float), t[hi].to_numpy(float)
 
 
 def funnel_limits(target_rate, population, *, conf=0.95, multiplier=100_000):
     """(lower, upper) exact Poisson control limits per `multiplier` around `target_rate` (per `multiplier`)."""
     t = rates.funnel_limits("rate", np.asarray(population, dtype=float), baseline=target_rate / multiplier,
                             multiplier=multiplier, conf=(conf,))
-    names = [c for c in t.columns if c.startswith("lower_")], [c for c in t.columns if c.startswith("upper_")]
-    return t[names[0][0]].to_numpy(float), t[names[1][0]].to_numpy(float)
+    lo, hi = rates.ci_columns(conf)
+    return t[lo].to_numpy(float), t[hi].to_numpy(float)
