@@ -113,7 +113,7 @@ def test_the_roll_up_output_is_accepted_as_it_is():
     from cdr.aggregate import aggregate
     from cdr.synthetic import generate_records
 
-    recs = generate_records(years=range(2019, 2024), seed=3)
+    recs = generate_records(years=range(2018, 2023), seed=3)   # years with population estimates
     nation = aggregate(recs, level="nation")
     res = fit_trend(nation, family="poisson")
     assert res.spec["time"] == "period_start"
@@ -198,3 +198,13 @@ def test_result_prints_and_plots():
     assert "TrendResult(family='poisson'" in repr(res)
     ax = res.plot()
     assert ax.get_ylabel().startswith("deaths per 100,000")
+
+
+def test_compare_to_refuses_a_reference_with_several_rows_per_year():
+    # A reference by category (ten rows a year) summed silently would count the population ten times.
+    years = np.arange(2015, 2020)
+    ref = pd.concat([pd.DataFrame({"year": years, "deaths": 300.0, "population": 1e7, "category": c})
+                     for c in ("infection", "malignancy")])
+    grp = pd.DataFrame({"year": years, "deaths": 30.0, "population": 1e6})
+    with pytest.raises(CdrError, match=r"rows share a year.*\['category'\]"):
+        compare_to(grp, ref)

@@ -314,7 +314,7 @@ def compare_to(data, reference, *, count="deaths", population="population", time
         Group series (counts and populations by `by` and `time`), or a ``fit_trend`` result (its
         data, columns and `by` are reused).
     reference : pandas.DataFrame or TrendResult
-        The reference series (one row per time after summing), e.g. the national series.
+        The reference series, one row per time (rows sharing a time are refused), e.g. the national series.
     count, population, time : str
         Column names, as in :func:`fit_trend` (`time` defaults to ``period_start``, else ``year``).
     by : str or list of str, optional
@@ -360,6 +360,7 @@ def compare_to(data, reference, *, count="deaths", population="population", time
     frame = check_frame(data, [count, population, time, *by], caller)
     ref = check_frame(reference, [count, population, time], caller)
     check_unique(frame, by, time, caller, skip=[count, population])
+    check_unique(ref, [], time, caller, skip=[count, population])
     check_counts(frame, count, population, caller)
     check_counts(ref, count, population, caller)
     frame = _collapse(frame, by, time, count, population, [], caller)
