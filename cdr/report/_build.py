@@ -14,6 +14,7 @@ import pandas as pd
 from cdr.errors import CdrError
 from cdr.report import _figures
 from cdr.report._bundle import MARK_NA, MARK_SUPPRESSED
+from cdr.report._coverage import resolve_coverage
 from cdr.report._inputs import design_labels, file_sha256, load_records, load_spec
 from cdr.report._periods import Period, parse_period, period_keys, period_label
 from cdr.report._protect import check_passed, protect
@@ -166,7 +167,7 @@ def _resolve_design(design, level):
 
 def build_report(records, *, design=None, footprint=None, level: str = "footprint", region=None, year,
                  calendar: bool | None = None, spec=None, out=None, mode: str = "strict", threshold=None,
-                 previous=None) -> Report:
+                 previous=None, coverage=None) -> Report:
     """Annual child death statistics for a footprint, a region or England, with disclosure control.
 
     Parameters
@@ -199,6 +200,14 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         Record validation: strict raises on any invalid record; lenient excludes them (listed in the manifest).
     threshold : int, optional
         Overrides the spec's threshold.
+    coverage : "auto", "all" or list of str, optional
+        The LAs the records cover (codes or names). Default: the spec's ``[coverage] las``
+        (``"auto"`` in the packaged spec: LAs with at least one record are covered, and the records
+        are partial when the LAs without any record hold more than 0.5 % of England's children).
+        With partial records, England, region and other-footprint comparators are never computed
+        from them: the ``comparators`` table gives the published figures (:mod:`cdr.published`, with
+        source and year), the funnel plot compares the partnership with the published national rate,
+        and a comparator with no published figure is left out with a note.
     previous : path, optional
         An earlier bundle (its directory or its ``manifest.json``). Its published and suppressed
         cells are public knowledge: cells shared with this release keep their status (published
@@ -277,6 +286,9 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
 
     areas = england_areas(2023)
     la_table = pd.DataFrame(areas[["la_code", "la_name", "region_code", "region_name"]])
+    if coverage is None:
+        coverage = (spec_dict.get("coverage") or {}).get("las", "auto")
+    cover = resolve_coverage(coverage, recs["la_code"], pd.DataFrame(areas[["la_code", "la_name", "child_population"]]))
     labels, fp_names, design_source = _resolve_design(design, level)
     if level == "footprint" and labels is None:  # pragma: no cover - design_labels raises first
         raise CdrError("level='footprint' needs a design")
@@ -310,6 +322,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                            f"{footprint_ids[:8]}. Use one of its footprint_id values, or 'auto' for the first.")
         focus = f"fp:{fid}"
         las = unit_las[focus]
+        cover.add_focus(las)
         pop_by_rgn = la_table[la_table["la_code"].isin(las)]
         rgn = pop_by_rgn["region_code"].value_counts()
         comparators = [f"rgn:{code}" for code in sorted(rgn.index)] + [NATION]
@@ -329,6 +342,16 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         focus, comparators = NATION, []
         children = [f"rgn:{r}" for r in regions]
         peers = [f"fp:{f}" for f in footprint_ids] if labels is not None else [f"rgn:{r}" for r in regions]
+    if not cover.covers(unit_las[focus]):
+        raise CdrError(
+            f"the records cover {len(cover.las)} of England's {len(la_table)} LAs ({cover.describe(la_table)}), so a "
+            f"report on {names[focus]} would count its other LAs as 0 deaths. Report on the partnership "
+            "(--level footprint with a --design holding it), or give records for every LA of the area; if the "
+            "records do cover it (LAs with no deaths), say so with --coverage all (coverage='all').")
+    uncovered_comparators = [u for u in comparators if not cover.covers(unit_las[u])]
+    comparators = [u for u in comparators if u not in uncovered_comparators]
+    peers_left_out = [u for u in peers if not cover.covers(unit_las[u])]
+    peers = [u for u in peers if u not in peers_left_out] or [focus]
 
     # periods
     keys = period_keys(recs["date_of_death"], calendar=period.calendar)
@@ -371,8 +394,27 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     bundle, specs = declare_tables(rec, geo, key=period.key, trend_keys=trend_keys if total_label else [period.key],
                                    period_labels=period_labels, total_label=total_label or period_labels[period.key] + " (all)",
                                    threshold=int(threshold))
+    left_out = []     # analyses left out at run time: {"analysis", "reason"} (report methods and manifest)
+    if uncovered_comparators:
+        from cdr.report._tables import published_comparators
+
+        at = next((i for i, t in enumerate(specs) if t.name == "headline"), -1) + 1
+        specs.insert(at, published_comparators(uncovered_comparators, geo, period.key, period.label,
+                                               calendar=period.calendar))
+        for t in specs:
+            if t.name == "headline":
+                t.notes.append("Comparators: " + ", ".join(names[u] for u in uncovered_comparators) + " are not "
+                               f"covered by the records ({cover.describe(la_table)}), so they are not computed from "
+                               "them; see the table of published figures (source and year on every row).")
+    if peers_left_out and level == "footprint":
+        for t in specs:
+            if t.name == "funnel":
+                t.notes.append(f"{len(peers_left_out)} other footprint(s) are not covered by the records and are not "
+                               "shown (never as 0 deaths).")
+                if len(peers) == 1:
+                    t.title = f"Rate compared with the England rate, {period.label}"
     if produce is not None:
-        keep = set(produce) | ALWAYS
+        keep = set(produce) | ALWAYS | ({"comparators"} if uncovered_comparators else set())
         specs = [t for t in specs if t.name in keep]
         used = {cid for t in specs for col, ids in t.counts.items() for cid in ids if cid is not None}
         bundle.cells = {k: v for k, v in bundle.cells.items() if k in used}
@@ -418,10 +460,20 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
 
     synthetic = bool(recs["synthetic"].fillna(False).astype(bool).any()) if "synthetic" in recs else False
     focus_name = names[focus]
-    england_rate = float(tables["headline"]["rate_per_100000"].iloc[-1]) if focus != NATION else \
-        float(tables["headline"]["rate_per_100000"].iloc[0])
-    if "funnel" in tables:
+    if focus == NATION:
+        england_rate, england_rate_source = float(tables["headline"]["rate_per_100000"].iloc[0]), "records"
+    elif NATION in comparators:
+        england_rate, england_rate_source = float(tables["headline"]["rate_per_100000"].iloc[-1]), "records"
+    else:
+        england_rate, england_rate_source = _published_england_rate(period, geo)
+    if "funnel" in tables and england_rate is None:
+        left_out.append({"analysis": "funnel", "reason": england_rate_source})
+        del tables["funnel"], marks["funnel"], info["funnel"]
+        specs = [t for t in specs if t.name != "funnel"]
+    elif "funnel" in tables:
         _funnel_positions(tables["funnel"], marks["funnel"], england_rate)
+        if england_rate_source != "records":
+            info["funnel"]["notes"].append(f"England rate: {england_rate:.1f} per 100,000 ({england_rate_source}).")
     trend_info = (_fit_trend(tables["trend"], marks["trend"], focus_name, family=trend_spec.get("family", "auto"),
                              min_years=int((spec_dict.get("years") or {}).get("trend_min_years", 3)))
                   if "trend" in tables else {"text": ""})
@@ -469,7 +521,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                        f"({', '.join(unassigned[:10])}{'...' if len(unassigned) > 10 else ''}); they count towards "
                        "their region and England but not towards any footprint on the funnel plot.")
     sections = [
-        {"title": "Headline numbers", "tables": ["headline"], "figures": ["headline_rates"]},
+        {"title": "Headline numbers", "tables": ["headline", "comparators"], "figures": ["headline_rates"]},
         {"title": "Where", "figures": ["map"], "tables": ["deaths_by_area", "deaths_by_local_authority"]},
         {"title": "Deaths by age band", "figures": ["deaths_by_age_band"], "tables": ["deaths_by_age_band"]},
         {"title": "Deaths by sex", "figures": ["deaths_by_sex"], "tables": ["deaths_by_sex"]},
@@ -485,8 +537,13 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
          "tables": ["factor_model"]},
         {"title": "Trends over the available years", "text": [trend_info["text"]], "figures": ["trend"],
          "tables": ["trend"]},
-        {"title": f"Compared with all {geo.kind(peers[0]).lower()}s", "figures": ["funnel"], "tables": ["funnel"]},
+        {"title": (f"Compared with all {geo.kind(peers[0]).lower()}s" if not peers_left_out else
+                   "Compared with the England rate" if len(peers) == 1 else
+                   f"Compared with the {geo.kind(peers[0]).lower()}s the records cover"),
+         "figures": ["funnel"], "tables": ["funnel"]},
     ]
+    for item in left_out:
+        methods.append(f"Left out: {item['analysis']} ({item['reason']}).")
     n_excl = len(exclusions)
     excl_reasons = (exclusions["reason"].value_counts().to_dict() if n_excl and "reason" in exclusions else {})
     manifest = {
@@ -495,7 +552,12 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         "synthetic": synthetic,
         "level": level, "unit": geo.code(focus), "unit_name": focus_name,
         "footprint_auto": level == "footprint" and str(footprint) == "auto",
-        "coverage": {"first_death": str(first_death.date()), "last_death": str(last_death.date()),
+        "coverage": {**cover.to_dict(la_table),
+                     "comparators_from_records": [names[u] for u in comparators],
+                     "comparators_from_published_figures": [names[u] for u in uncovered_comparators],
+                     "funnel_england_rate": None if england_rate is None else {
+                         "value": round(float(england_rate), 3), "source": england_rate_source},
+                     "first_death": str(first_death.date()), "last_death": str(last_death.date()),
                      "partial_periods_left_out_of_trend": [period_label(k, calendar=period.calendar) for k in partial],
                      "note": coverage_note},
         "period": {"label": period.label, "convention": "calendar" if period.calendar else "reporting",
@@ -553,6 +615,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                 "options": _jsonable(bundle.design_options.to_dict("records"))},
         },
         "factor_model": None if factor_info is None else _jsonable(factor_info),
+        "left_out": _jsonable(left_out),
         "overlapping_reports": overlapping,
         "elapsed_seconds": None,
     }
@@ -636,6 +699,26 @@ def _load_previous(previous):
     cells["published"] = pd.to_numeric(cells["published"], errors="coerce")
     return (cells, equations), {"role": "previous release", "path": str(path), "sha256": file_sha256(path),
                                "period": manifest.get("period", {}).get("label")}
+
+
+def _published_england_rate(period, geo):
+    """(rate, where it comes from) for the funnel of partial records; (None, reason) when none exists."""
+    from cdr.published import comparator
+
+    if period.calendar:
+        return None, ("no funnel plot: the records cover only part of England and NCMD publishes rates for years "
+                      "ending 31 March only, not calendar years")
+    rate = comparator("rate_per_100000", period.key)
+    if rate is not None:
+        return rate["value"], (f"published, {rate['source']}, {rate['source_year']}; not computed from these records")
+    deaths = comparator("deaths", period.key)
+    pop = geo.population(NATION, period.key)
+    if deaths is not None and pop > 0:
+        return (1e5 * deaths["value"] / pop,
+                f"NCMD published deaths {deaths['value']:,.0f} ({deaths['source']}, {deaths['source_year']}) per ONS "
+                f"mid-year child population {pop:,.0f}: no rate is published for {period.label}")
+    return None, (f"no funnel plot: the records cover only part of England and no national rate or count is "
+                  f"published for {period.label}")
 
 
 def _funnel_positions(table, marks, target):
