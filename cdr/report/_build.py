@@ -413,8 +413,13 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                                "shown (never as 0 deaths).")
                 if len(peers) == 1:
                     t.title = f"Rate compared with the England rate, {period.label}"
-    if produce is not None:
-        keep = set(produce) | ALWAYS | ({"comparators"} if uncovered_comparators else set())
+    drop = set()
+    if "imd_decile" not in recs or pd.to_numeric(recs["imd_decile"], errors="coerce").isna().all():
+        drop = {"deaths_by_deprivation", "modifiable_by_deprivation"}
+        left_out.append({"analysis": "deprivation tables", "reason": "the records have no imd_decile values"})
+    if produce is not None or drop:
+        keep = (set(produce) if produce is not None else {t.name for t in specs}) | ALWAYS
+        keep = (keep | ({"comparators"} if uncovered_comparators else set())) - drop
         specs = [t for t in specs if t.name in keep]
         used = {cid for t in specs for col, ids in t.counts.items() for cid in ids if cid is not None}
         bundle.cells = {k: v for k, v in bundle.cells.items() if k in used}
@@ -425,8 +430,11 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
 
         fm_spec, withheld, factor_info = factor_model_table(
             recs, keys=keys, pooled=trend_keys if total_label else [period.key], period_labels=period_labels,
-            labels=labels, threshold=int(threshold), spec=spec_dict.get("factors") or {})
-        if fm_spec is not None:
+            labels=labels, threshold=int(threshold), spec=spec_dict.get("factors") or {},
+            data_name="England" if not cover.partial else f"the records supplied ({cover.describe(la_table)})")
+        if fm_spec is None:
+            left_out.append({"analysis": "factor model (odds ratios)", "reason": factor_info["error"]})
+        else:
             at = next((i for i, t in enumerate(specs) if t.name == "trend"), len(specs))
             specs.insert(at, fm_spec)
     equations = bundle.equations()
@@ -533,8 +541,12 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                                                      "modifiable_by_age_band", "modifiable_by_deprivation"],
          "tables": ["modifiable_by_category", "modifiable_by_domain", "modifiable_by_age_band",
                     "modifiable_by_deprivation"]},
-        {"title": "Modifiable factors: odds ratios (England, pooled years)", "figures": ["factor_model"],
-         "tables": ["factor_model"]},
+        {"title": "Modifiable factors: odds ratios ("
+                  + ("England" if factor_info is None or factor_info.get("unit") == "England" else "records supplied")
+                  + ", pooled years)", "figures": ["factor_model"], "tables": ["factor_model"],
+         **({"text": [f"Not fitted, so not shown: {factor_info['error']}. The rest of the report is unaffected."],
+             "show_text": True}
+            if factor_info is not None and factor_info.get("error") else {})},
         {"title": "Trends over the available years", "text": [trend_info["text"]], "figures": ["trend"],
          "tables": ["trend"]},
         {"title": (f"Compared with all {geo.kind(peers[0]).lower()}s" if not peers_left_out else
@@ -830,15 +842,20 @@ def _methods(period, threshold, carried, protection, level, design_source, trend
               "The comparison is in manifest.json (disclosure.aggregation).")
     if factor_info is not None:
         if factor_info.get("error"):
-            out.append(f"Factor model: not fitted ({factor_info['error']}).")
+            pass   # listed with the other analyses left out ("Left out: ...")
         else:
             out.append(
-                "Factor model (odds ratios): cdr.factors.factor_model, fitted for England on every death in "
+                f"Factor model (odds ratios): cdr.factors.factor_model, fitted on the records of {factor_info['unit']}: every death in "
                 f"{factor_info['periods'][0]} to {factor_info['periods'][-1]} with a completed review "
                 f"({factor_info['n_obs']:,} reviews), clustered by {factor_info['cluster'] or 'nothing'} "
-                f"({factor_info.get('n_clusters')} clusters). It is published at national level in every report "
-                "because a footprint (about 60 deaths a year) or a region (as few as 3 footprints as clusters) "
-                "gives unstable odds ratios and cluster-robust errors for a model with 15 terms. A term is withheld "
+                f"({factor_info.get('n_clusters')} clusters). "
+                + ("It is published at national level in every report "
+                   "because a footprint (about 60 deaths a year) or a region (as few as 3 footprints as clusters) "
+                   "gives unstable odds ratios and cluster-robust errors for a model with 15 terms. "
+                   if factor_info["unit"] == "England" else "The records cover only these LAs, so it is not a model "
+                   "for England. ")
+                + f"It is shown only with at least {factor_info['min_events_per_parameter']} events per parameter, "
+                "a converged fit and finite, non-degenerate intervals. A term is withheld "
                 f"([c]) when its level or the reference level has fewer than {threshold} reviews with, or without, "
                 f"modifiable factors ({factor_info['n_withheld']} of {factor_info['n_terms']} withheld).")
     if carried:
