@@ -628,6 +628,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         },
         "factor_model": None if factor_info is None else _jsonable(factor_info),
         "left_out": _jsonable(left_out),
+        "trend": _jsonable({k: v for k, v in trend_info.items() if k in ("text", "apc", "population_break")}),
         "overlapping_reports": overlapping,
         "elapsed_seconds": None,
     }
@@ -750,13 +751,21 @@ def _funnel_positions(table, marks, target):
     marks.loc[hidden, "position"] = MARK_SUPPRESSED
 
 
+BREAK_YEAR = 2021   # first year of the Census 2021-based ONS population estimates
+
+
 def _fit_trend(table, marks, focus_name, *, family="auto", min_years=3):
     """Log-linear trend in the published yearly counts (only when none is suppressed)."""
     body = table[table["period_start"].notna()]
     bmarks = marks.loc[body.index]
     if len(body) < max(min_years, 3):
+        starts = body["period_start"].astype(int)
+        crosses = bool((starts < BREAK_YEAR).any() and (starts >= BREAK_YEAR).any())
         return {"text": f"{len(body)} period(s) of data: too few for a trend model (the spec asks for at least "
-                        f"{max(min_years, 3)}); observed rates are shown."}
+                        f"{max(min_years, 3)}); observed rates are shown."
+                        + (f" They cross the {BREAK_YEAR} population rebasing (ONS estimates from mid-{BREAK_YEAR} are "
+                           "based on Census 2021), so part of a change in rates between them may come from the "
+                           "population series, not from deaths." if crosses else "")}
     if (bmarks["deaths"] == MARK_SUPPRESSED).any():
         return {"text": "No trend model is shown: a yearly count is suppressed, and a model fitted to it could reveal it."}
     data = pd.DataFrame({"year": body["period_start"].astype(int).to_numpy(),
@@ -764,13 +773,33 @@ def _fit_trend(table, marks, focus_name, *, family="auto", min_years=3):
                          "population": body["population"].to_numpy(dtype=float)})
     from cdr import trends
 
+    # ONS mid-year estimates from 2021 are rebased on Census 2021: a series crossing 2021 gets the
+    # library's level shift (cdr.trends.population_break), so the step is not read as a trend
+    crosses = bool((data["year"] < BREAK_YEAR).any() and (data["year"] >= BREAK_YEAR).any())
+    covariates = None
+    break_note = ""
+    if crosses and len(data) >= 4:
+        data["break_2021"] = trends.population_break(data["year"], at=BREAK_YEAR).to_numpy()
+        covariates = ["break_2021"]
+    elif crosses:
+        break_note = (f" The series crosses the {BREAK_YEAR} population rebasing (ONS estimates from mid-{BREAK_YEAR} "
+                      "are based on Census 2021) but is too short for a level-shift term (at least 4 periods): the "
+                      "step in the population series is not adjusted for.")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = trends.fit_trend(data, count="deaths", population="population", time="year", family=family)
-    except CdrError as exc:
+            res = trends.fit_trend(data, count="deaths", population="population", time="year", family=family,
+                                   covariates=covariates)
+    except (CdrError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
         return {"text": f"No trend model: {exc}"}
     apc = res.apc.iloc[0]
+    if covariates:
+        cov = res.covariates.iloc[0]
+        lo_c, up_c = [c for c in res.covariates.columns if c.startswith("lower_")][0], \
+            [c for c in res.covariates.columns if c.startswith("upper_")][0]
+        break_note = (f" The model includes a level shift from {BREAK_YEAR} for the population series break (ONS "
+                      f"estimates from mid-{BREAK_YEAR} are based on Census 2021; cdr.trends.population_break): rate "
+                      f"ratio {cov['rate_ratio']:.2f} (95% CI {cov[lo_c]:.2f} to {cov[up_c]:.2f}).")
     fitted_rate = res.fitted["fitted_rate"].to_numpy(dtype=float)
     how = f"cdr.trends.fit_trend, {apc['family']} family"
     notes = [str(w.message) for w in caught]
@@ -779,11 +808,12 @@ def _fit_trend(table, marks, focus_name, *, family="auto", min_years=3):
             f"{apc['apc_lower']:.1f}% to {apc['apc_upper']:.1f}%, p = {apc['p_value']:.2g}) over "
             f"{body['period'].iloc[0]} to {body['period'].iloc[-1]}; log-linear model of deaths with a log-population "
             f"offset ({how}).")
+    text += break_note
     if len(body) < 5:
         text += " With fewer than 5 periods this is indicative only."
     if notes:
         text += " " + " ".join(notes)
-    return {"text": text, "caption": caption, "fitted": fitted_rate,
+    return {"text": text, "caption": caption, "fitted": fitted_rate, "population_break": bool(covariates),
             "apc": {k: (float(apc[k]) if k != "family" else str(apc[k])) for k in ("apc", "apc_lower", "apc_upper", "p_value", "family")}}
 
 
