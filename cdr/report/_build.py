@@ -451,6 +451,10 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         drop = [c for c in table.columns if c.startswith("_")]
         table, mk = table.drop(columns=drop), mk.drop(columns=drop)
         decimals = {}
+        for col in ("value", "england_deaths_published", "england_rate_per_100000_published"):
+            if spec_t.name in ("comparators", "trend") and col in table:   # no published figure: [x]
+                mk[col] = np.where(table[col].isna() & table.index.isin(table.index[:len(table) - (spec_t.name == "trend")]),
+                                   MARK_NA, mk[col])
         if spec_t.name == "factor_model":
             from cdr.report._factors import decimals as factor_decimals, mark_withheld
 
@@ -504,6 +508,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     context = {
         "period": period.label, "period_long": _period_long(period), "synthetic": synthetic,
         "focus_name": focus_name, "focus_code": geo.code(focus), "level": level, "england_rate": england_rate,
+        "england_rate_label": "England" if england_rate_source == "records" else "England (published, NCMD)",
         "peer_kind": geo.kind(peers[0]).lower(),
         "funnel_limits": lambda target, popn, conf: funnel_limits(target, popn, conf=conf),
         "trend_fitted": trend_info.get("fitted"), "trend_caption": trend_info.get("caption"),
