@@ -393,7 +393,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                           review_keys=lambda d: period_keys(d, calendar=period.calendar))
     bundle, specs = declare_tables(rec, geo, key=period.key, trend_keys=trend_keys if total_label else [period.key],
                                    period_labels=period_labels, total_label=total_label or period_labels[period.key] + " (all)",
-                                   threshold=int(threshold))
+                                   threshold=int(threshold), calendar=period.calendar)
     left_out = []     # analyses left out at run time: {"analysis", "reason"} (report methods and manifest)
     if uncovered_comparators:
         from cdr.report._tables import published_comparators
@@ -559,6 +559,16 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                    f"Compared with the {geo.kind(peers[0]).lower()}s the records cover"),
          "figures": ["funnel"], "tables": ["funnel"]},
     ]
+    if cover.partial:
+        methods.append(
+            f"Coverage: the records cover {len(cover.las)} local authorities ({cover.describe(la_table, limit=20)}); "
+            f"{cover.rule}. Nothing outside them is computed from the records: England and region comparators are "
+            "published figures (cdr.published; NCMD, with source and year on every row), left out where none is "
+            "published, and areas without records are never shown as 0 deaths."
+            + (f" Covered LAs with no record at all (counted as 0 deaths): {', '.join(cover.without_records)}."
+               if cover.without_records else "")
+            + (f" Records for LAs outside the declared coverage ({', '.join(cover.outside)}) count towards those LAs "
+               "only." if cover.outside else ""))
     for item in left_out:
         methods.append(f"Left out: {item['analysis']} ({item['reason']}).")
     n_excl = len(exclusions)

@@ -370,7 +370,7 @@ def _age_column(level: str) -> str:
 
 
 def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total_label, merge_below=10,
-                   threshold=5):
+                   threshold=5, calendar=False):
     """The bundle of cells and the ordered list of :class:`TableSpec`."""
     bundle = Bundle(geo.unit_las, LEVELS, years=[period_labels[k] for k in trend_keys], total_period=total_label)
     c = _Counter(rec, bundle, period_labels)
@@ -569,7 +569,7 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
             [sum(geo.population(NATION, k) for k in trend_keys)]
         derived.append(("rate", "england_rate_per_100000", "england_deaths", "england_population"))
     trend_notes = ["Last row: all years together (rate per 100,000 child-years)."]
-    if U != NATION and not has_england:
+    if U != NATION and not has_england and not calendar:   # NCMD publishes years ending March only
         pub = published_england_series(trend_keys)
         values["england_deaths_published"] = [p["deaths"] for p in pub] + [np.nan]
         values["england_rate_per_100000_published"] = [p["rate"] for p in pub] + [np.nan]
