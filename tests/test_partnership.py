@@ -252,3 +252,21 @@ def test_declared_coverage_all_keeps_records_as_england(wkc, design):
     rep = build_report(wkc, design=design, footprint="WKC", year="2022-23", coverage="all")
     assert rep.published("headline")["area_code"].tolist() == ["WKC", "E12000003", "E92000001"]
     assert "comparators" not in rep.tables
+
+
+def test_cli_report_for_partnership_records(wkc, tmp_path, capsys):
+    from cdr.cli import main
+
+    src = tmp_path / "wkc.csv"
+    wkc.to_csv(src, index=False)
+    code = main(["report", "--records", str(src), "--design", "cdop_2019_real", "--footprint", "auto",
+                 "--year", "2022-23", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0 and "Wakefield, Kirklees and Calderdale" in out
+    assert "comparators from published figures: Yorkshire and The Humber, England" in out
+    comp = pd.read_csv(tmp_path / "out" / "tables" / "comparators.csv")
+    assert float(comp.query("area_code == 'E92000001' and measure == 'deaths'")["value"].iloc[0]) == 3743
+    code = main(["report", "--records", str(src), "--design", "cdop_2019_real", "--footprint", "auto",
+                 "--year", "2022-23", "--coverage", "Wakefield,Kirklees,Calderdal", "--out", str(tmp_path / "o2")])
+    err = capsys.readouterr().err
+    assert code != 0 and "did you mean 'Calderdale'" in err and "Traceback" not in err

@@ -316,7 +316,8 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     if level == "footprint":
         if footprint is None:
             raise CdrError("level='footprint' needs footprint= (a footprint id of the design, or 'auto')")
-        fid = footprint_ids[0] if str(footprint) == "auto" else str(footprint)
+        auto_ids = [f for f in footprint_ids if not cover.partial or unit_las[f"fp:{f}"] & cover.las] or footprint_ids
+        fid = auto_ids[0] if str(footprint) == "auto" else str(footprint)
         if fid not in footprint_ids:
             raise CdrError(f"unknown footprint {footprint!r}: the design has {len(footprint_ids)} footprints, e.g. "
                            f"{footprint_ids[:8]}. Use one of its footprint_id values, or 'auto' for the first.")
