@@ -36,6 +36,7 @@ def decimals(table) -> dict:
 #: Defaults of the run-time checks (spec ``[factors] min_events_per_parameter`` and ``min_clusters``).
 MIN_EVENTS_PER_PARAMETER = 10
 MIN_CLUSTERS = 10
+MAX_CI_RATIO = 10_000   # upper / lower limit above which a term is withheld as uninformative
 _VARIABLE_SOURCE = {"imd_quintile": "imd_decile", "imd_decile": "imd_decile"}
 
 
@@ -103,10 +104,10 @@ def _degenerate(res, ors, lo_col, up_col, min_epv: int):
     bad = ~np.isfinite(orv) | ~np.isfinite(lo) | ~np.isfinite(up) | (orv <= 0)
     flat = np.isclose(lo, up, rtol=0, atol=5e-4) | np.isclose(np.log(np.clip(up, 1e-300, None)),
                                                              np.log(np.clip(lo, 1e-300, None)), atol=1e-6)
-    wide = (up / np.clip(lo, 1e-300, None)) > 1e4
-    if (bad | flat | wide).any():
-        terms = ors.loc[bad | flat | wide, "term"].astype(str).tolist()
-        return ("degenerate estimates (zero-width, infinite or absurdly wide confidence intervals) for "
+    if (bad | flat).any():
+        terms = ors.loc[bad | flat, "term"].astype(str).tolist()
+        return ("degenerate estimates (zero-width or infinite confidence intervals, a sign of a broken variance "
+                "such as a single cluster) for "
                 + ", ".join(terms[:5]) + (" ..." if len(terms) > 5 else ""))
     return None
 
@@ -190,6 +191,11 @@ def factor_model_table(records: pd.DataFrame, *, keys: np.ndarray, pooled: list,
     reason = np.where(publish, "", np.where(~ok_level.fillna(True), "level has fewer than "
                                             f"{threshold} events or non-events",
                                             "reference level has fewer than " f"{threshold} events or non-events"))
+    lo_c, up_c = ci_columns(conf)
+    wide = (ors[up_c].to_numpy(float) / np.clip(ors[lo_c].to_numpy(float), 1e-300, None)) > MAX_CI_RATIO
+    reason = np.where(publish & wide, f"confidence interval wider than a factor of {MAX_CI_RATIO:,} "
+                      "(not informative)", reason)
+    publish = np.asarray(publish, dtype=bool) & ~wide
     lab = pd.DataFrame({
         "term": ors["term"].astype(str), "variable": ors["variable"].astype(str),
         "level": ors["level"].fillna("").astype(str).replace("", "per quintile step (less deprived)"),
