@@ -270,3 +270,23 @@ def test_cli_report_for_partnership_records(wkc, tmp_path, capsys):
                  "--year", "2022-23", "--coverage", "Wakefield,Kirklees,Calderdal", "--out", str(tmp_path / "o2")])
     err = capsys.readouterr().err
     assert code != 0 and "did you mean 'Calderdale'" in err and "Traceback" not in err
+
+
+def test_model_fitted_on_partial_records_is_titled_by_its_data(all_records):
+    from cdr.data import england_areas
+
+    areas = england_areas(2023)
+    yh = areas.loc[areas["region_code"] == "E12000003", "la_code"]
+    recs = all_records[all_records["la_code"].isin(yh)].reset_index(drop=True)
+    rep = build_report(recs, level="region", region="E12000003", year="2022-23",
+                       spec={"factors": {"cluster": "la"}})
+    info = rep.manifest["factor_model"]
+    assert "error" not in info and info["n_clusters"] == len(yh) >= 10
+    title = rep.table_info["factor_model"]["title"]
+    assert title.startswith("Odds ratios for modifiable factors, the records supplied (the LAs of Yorkshire and The Humber)")
+    # England is not covered: its comparator is the published figure, not the region's records
+    assert rep.published("headline")["area_code"].tolist() == ["E12000003"]
+    assert float(rep.tables["comparators"].query("measure == 'deaths'")["value"].iloc[0]) == 3743
+    ors = rep.tables["factor_model"]
+    shown = ors["odds_ratio"].notna()
+    assert (ors.loc[shown, "upper_95"] > ors.loc[shown, "lower_95"]).all()   # no zero-width interval

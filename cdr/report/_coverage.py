@@ -39,8 +39,12 @@ class Coverage:
     def describe(self, la_table: pd.DataFrame, limit: int = 6) -> str:
         if not self.partial:
             return "all of England"
+        if "region_code" in la_table:   # a whole region (and nothing else): say so
+            for code, group in la_table.groupby("region_code"):
+                if set(group["la_code"]) == set(self.las):
+                    return f"the LAs of {group['region_name'].iloc[0]}"
         names = la_table.set_index("la_code")["la_name"]
-        shown = [f"{names.get(c, c)}" for c in sorted(self.las)][:limit]
+        shown = sorted(f"{names.get(c, c)}" for c in self.las)[:limit]
         more = len(self.las) - len(shown)
         return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
