@@ -241,6 +241,12 @@ def test_degenerate_fit_is_never_published():
     assert _degenerate(Fake(), ok, "lower_95", "upper_95", 10) is None
     Fake.info = {"converged": False, "n_obs": 4000, "n_events": 1500}
     assert "converge" in _degenerate(Fake(), ok, "lower_95", "upper_95", 10)
+    Fake.info = {"converged": True, "n_obs": 4000, "n_events": 1500, "problems": ["perfect separation"],
+                 "remedy_applied": False}
+    assert "separation" in _degenerate(Fake(), ok, "lower_95", "upper_95", 10)
+    Fake.info = {"converged": True, "n_obs": 100, "n_events": 30}      # 30 events / 1 parameter: fine
+    assert _degenerate(Fake(), ok, "lower_95", "upper_95", 10) is None
+    assert "events per parameter" in _degenerate(Fake(), pd.concat([ok] * 4), "lower_95", "upper_95", 10)
 
 
 def test_region_report_from_partial_records_is_a_clear_error(wkc):
@@ -290,3 +296,15 @@ def test_model_fitted_on_partial_records_is_titled_by_its_data(all_records):
     ors = rep.tables["factor_model"]
     shown = ors["odds_ratio"].notna()
     assert (ors.loc[shown, "upper_95"] > ors.loc[shown, "lower_95"]).all()   # no zero-width interval
+
+
+def test_spec_coverage_and_model_minimums_are_validated():
+    from cdr.errors import SpecError
+    from cdr.models import load_spec
+
+    spec = load_spec({"coverage": {"las": ["Wakefield", "Kirklees"]}, "factors": {"min_events_per_parameter": 20}})
+    assert spec["coverage"]["las"] == ["Wakefield", "Kirklees"] and spec["factors"]["min_events_per_parameter"] == 20
+    assert load_spec("annual")["coverage"]["las"] == "auto"
+    assert load_spec("annual")["factors"]["min_events_per_parameter"] == 10
+    with pytest.raises(SpecError, match="coverage.las"):
+        load_spec({"coverage": {"las": "some"}})

@@ -93,6 +93,9 @@ def _degenerate(res, ors, lo_col, up_col, min_epv: int):
     info = res.info
     if info.get("converged") is False:
         return "the fit did not converge"
+    if info.get("problems") and not info.get("remedy_applied"):
+        return ("separation or sparse cells with remedy = \"none\" (" + "; ".join(info["problems"])
+                + "); use [factors] remedy = \"firth\" or merge sparse levels")
     n_obs, n_events = int(info["n_obs"]), int(info["n_events"])
     n_par = max(len(ors), 1)
     epv = min(n_events, n_obs - n_events) / n_par
