@@ -454,8 +454,8 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         decimals = {}
         for col in ("value", "england_deaths_published", "england_rate_per_100000_published"):
             if spec_t.name in ("comparators", "trend") and col in table:   # no published figure: [x]
-                mk[col] = np.where(table[col].isna() & table.index.isin(table.index[:len(table) - (spec_t.name == "trend")]),
-                                   MARK_NA, mk[col])
+                rows = np.arange(len(table)) < len(table) - (spec_t.name == "trend")   # not the trend's total row
+                mk[col] = np.where(table[col].isna().to_numpy() & rows, MARK_NA, mk[col])
         if spec_t.name == "factor_model":
             from cdr.report._factors import decimals as factor_decimals, mark_withheld
 
