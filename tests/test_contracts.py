@@ -217,8 +217,6 @@ def _call_with(obj, bad):
 KNOWN_GAPS = {
     "data": ("child_population", "contiguity", "england_areas", "la_codes", "lookup", "population_for_years",
         "translate_codes"),
-    "disclosure": ("audit", "cell_ids", "certificate", "compare_aggregations", "explain", "merge_levels",
-        "primary_suppression", "protect", "rate_rules", "secondary_suppression", "table_equations"),
     "footprints": ("FootprintBuilder", "FootprintDesign", "build_footprints", "chance_threshold", "check_design",
         "compare", "evaluate", "expected_deaths_from_records", "load_design", "read_build_inputs", "real_cdop_design",
         "regenerate_catalog", "simulate", "upper_bound", "write_build_files"),

@@ -22,7 +22,7 @@ from scipy.optimize import linprog
 
 from cdr.disclosure._lp import Model
 from cdr.disclosure._primary import _threshold
-from cdr.errors import ArgumentError
+from cdr.errors import ArgumentError, ArgumentTypeError
 
 __all__ = ["audit", "explain", "certificate"]
 
@@ -48,7 +48,11 @@ def _check_cells(cells, caller):
     if isinstance(cells, pd.DataFrame):
         frame = cells
     else:
-        frame = pd.DataFrame(cells)
+        try:
+            frame = pd.DataFrame(cells)
+        except (TypeError, ValueError):
+            raise ArgumentTypeError(f"{caller}: 'cells' must be a DataFrame (or a dict of columns) with columns "
+                                    f"'cell', 'value' and 'primary'; got {type(cells).__name__}.") from None
     missing = [c for c in ("cell", "value") if c not in frame.columns]
     if missing:
         raise ArgumentError(
@@ -674,6 +678,9 @@ def certificate(result):
     >>> certificate(audit(cells, [("t", ["a", "b"])]))["passed"]
     True
     """
+    if not isinstance(result, pd.DataFrame) or "status" not in result.columns:
+        raise ArgumentTypeError(f"certificate: 'result' must be the DataFrame returned by audit(); got "
+                                f"{type(result).__name__}.")
     from cdr._base import version_stamp
 
     counts = result["status"].value_counts()

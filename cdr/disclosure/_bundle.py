@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cdr.errors import ArgumentError
+from cdr.errors import ArgumentError, ArgumentTypeError
 
 __all__ = ["Bundle", "table_equations", "cell_ids", "merge_levels"]
 
@@ -55,6 +55,8 @@ def cell_ids(frame, dims, *, total="all"):
     >>> cell_ids(t, ["area", "category"]).tolist()
     ['area=E1|category=infection', 'area=E1', 'total']
     """
+    if not isinstance(frame, pd.DataFrame):
+        raise ArgumentTypeError(f"cell_ids: 'frame' must be a pandas DataFrame (one row per published cell); got {type(frame).__name__}.")
     dims = sorted(dims)
     parts = []
     for d in dims:
@@ -96,6 +98,8 @@ def table_equations(frame, dims, *, hierarchy=None, total="all"):
     >>> table_equations(t, ["sex"])
     [('total', ['sex=female', 'sex=male'])]
     """
+    if not isinstance(frame, pd.DataFrame):
+        raise ArgumentTypeError(f"table_equations: 'frame' must be a pandas DataFrame (one row per published cell); got {type(frame).__name__}.")
     frame = frame.reset_index(drop=True)
     ids = cell_ids(frame, dims, total=total)
     present = dict(zip(map(tuple, frame[list(dims)].astype(object).to_numpy()), ids))
@@ -149,6 +153,8 @@ def merge_levels(frame, dim, mapping, *, value="deaths", dims=None):
     0   a_or_b       3
     1        c       9
     """
+    if not isinstance(frame, pd.DataFrame):
+        raise ArgumentTypeError(f"merge_levels: 'frame' must be a pandas DataFrame (one row per published cell); got {type(frame).__name__}.")
     dims = [c for c in frame.columns if c != value] if dims is None else list(dims)
     out = frame.copy()
     out[dim] = out[dim].map(lambda v: mapping.get(v, v))

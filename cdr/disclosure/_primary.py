@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cdr.errors import ArgumentError
+from cdr.errors import ArgumentError, ArgumentTypeError
 
 __all__ = ["primary_suppression", "rate_rules", "RATE_RULES", "DEFAULT_THRESHOLD"]
 
@@ -29,6 +29,15 @@ def _threshold(threshold, caller):
         raise ArgumentError(f"{caller}: 'threshold' must be a positive integer (counts 1 .. threshold-1 are "
                          f"suppressed; the default 5 suppresses counts below 5); got {threshold!r}")
     return int(threshold)
+
+
+def _as_counts(counts, caller):
+    try:
+        np.asarray(counts, dtype=float)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"{caller}: 'counts' must be numbers (an array, list or Series of counts); got "
+                                f"{type(counts).__name__}.") from None
+    return counts
 
 
 def primary_suppression(counts, *, threshold=DEFAULT_THRESHOLD):
@@ -53,6 +62,7 @@ def primary_suppression(counts, *, threshold=DEFAULT_THRESHOLD):
     >>> primary_suppression([2, 3], threshold=3).tolist()
     [True, False]
     """
+    counts = _as_counts(counts, "primary_suppression")
     threshold = _threshold(threshold, "primary_suppression")
     values = np.asarray(pd.to_numeric(pd.Series(np.asarray(counts, dtype=float).ravel()), errors="coerce"),
                         dtype=float)
@@ -90,6 +100,7 @@ def rate_rules(counts, *, kind="crude", suppressed=None):
     >>> rate_rules([5, 12], kind="standardised", suppressed=[False, True])["reason"].tolist()
     ['fewer than 10 deaths', 'count suppressed']
     """
+    counts = _as_counts(counts, "rate_rules")
     if kind not in RATE_RULES:
         raise ArgumentError(f"rate_rules: 'kind' must be one of {sorted(RATE_RULES)}; got {kind!r}")
     rule = RATE_RULES[kind]

@@ -23,7 +23,7 @@ from cdr.disclosure._audit import _PASSING, KINDS, audit, certificate, explain
 from cdr.disclosure._search import _Attacker, _heuristic, _optimal
 from cdr.disclosure._bundle import Bundle
 from cdr.disclosure._primary import DEFAULT_THRESHOLD, _threshold, primary_suppression, rate_rules
-from cdr.errors import ArgumentError, DisclosureError
+from cdr.errors import ArgumentError, ArgumentTypeError, DisclosureError
 
 __all__ = ["secondary_suppression", "protect", "SuppressionResult", "compare_aggregations"]
 
@@ -210,6 +210,9 @@ def secondary_suppression(bundle, *, threshold=DEFAULT_THRESHOLD, method="auto",
     >>> r.passed
     True
     """
+    if not isinstance(bundle, Bundle):
+        raise ArgumentTypeError(f"secondary_suppression: 'bundle' must be a cdr.disclosure.Bundle (Bundle.from_tables(...)); "
+                                f"got {type(bundle).__name__}.")
     threshold = _threshold(threshold, "secondary_suppression")
     if method not in ("auto", "optimal", "heuristic"):
         raise ArgumentError(f"secondary_suppression: 'method' must be 'auto', 'optimal' or 'heuristic'; got {method!r}")
@@ -299,6 +302,9 @@ def protect(bundle, *, threshold=DEFAULT_THRESHOLD, method="auto", strict=True, 
     >>> protect(Bundle.from_tables({"by_sex": t}, dims=["sex"])).certificate()["passed"]
     True
     """
+    if not isinstance(bundle, Bundle):
+        raise ArgumentTypeError(f"protect: 'bundle' must be a cdr.disclosure.Bundle (Bundle.from_tables(...)); "
+                                f"got {type(bundle).__name__}.")
     result = secondary_suppression(bundle, threshold=threshold, method=method, **kwargs)
     if strict and not result.passed:
         failing = result.audit[~result.audit["status"].isin(_PASSING)]
@@ -348,6 +354,12 @@ def compare_aggregations(bundle, options, *, threshold=DEFAULT_THRESHOLD, method
     >>> out[["option", "n_cells", "n_suppressed", "passed"]].values.tolist()
     [['as is', 4, 2, True], ['merged', 3, 0, True]]
     """
+    if not isinstance(bundle, Bundle):
+        raise ArgumentTypeError(f"compare_aggregations: 'bundle' must be a cdr.disclosure.Bundle (Bundle.from_tables(...)); "
+                                f"got {type(bundle).__name__}.")
+    if not isinstance(options, dict):
+        raise ArgumentTypeError(f"compare_aggregations: 'options' must be a dict of name -> (dim, mapping); "
+                                f"got {type(options).__name__}.")
     rows = []
     for name, b in [("as is", bundle)] + [(k, bundle.merge(d, m)) for k, (d, m) in options.items()]:
         r = secondary_suppression(b, threshold=threshold, method=method, **kwargs)
