@@ -62,16 +62,9 @@ def population_break(year, at=2021):
 
 
 def _collapse(frame, by, time, count, population, covariates, caller):
-    """Sum counts and populations within group x time; covariates must be constant there."""
+    """The columns a fit uses, sorted by group and time (rows are unique there: see check_unique)."""
     keys = [*by, time]
-    g = frame.groupby(keys, sort=True, dropna=False, observed=True)
-    out = g[[count, population]].sum()
-    for c in covariates:
-        if (g[c].nunique(dropna=False) > 1).any():
-            raise ArgumentError(f"{caller}: covariate '{c}' varies within a {'/'.join(keys)} cell; it must take "
-                             "one value per group and time (e.g. population_break(year)).")
-        out[c] = g[c].first()
-    return out.reset_index()
+    return frame[[*keys, count, population, *covariates]].sort_values(keys, kind="stable").reset_index(drop=True)
 
 
 def _pearson(y, mu, df):
