@@ -332,6 +332,23 @@ def test_a_lock_stops_a_second_run_and_a_dead_runs_lock_is_taken_over(small_repo
     lock.write_text(f"{dead.pid}\n")               # its process has exited
     small_report.write(out)
     assert (out / "manifest.json").is_file() and not lock.exists()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask   # a normal folder, not a private temporary one
+
+
+def test_cli_private_option_and_a_private_folder_inside_out_is_refused(root, lenient_bundle, tmp_path, capsys):
+    from cdr.cli import main
+
+    args = ["report", "--records", str(root / "bad_records.csv"), "--design", str(root / "design.csv"),
+            "--footprint", "auto", "--year", YEAR, "--lenient"]
+    assert main(args + ["--out", str(tmp_path / "pub"), "--private", str(tmp_path / "pub" / "secret")]) != 0
+    assert "must be outside" in capsys.readouterr().err and not (tmp_path / "pub").exists()
+    assert main(args + ["--out", str(tmp_path / "pub"), "--private", str(tmp_path / "keep")]) == 0
+    printed = capsys.readouterr().out
+    assert f"PRIVATE: record-level details written to {tmp_path / 'keep'}" in printed
+    assert (tmp_path / "keep" / "exclusions.csv").is_file() and not (tmp_path / "pub.private").exists()
+    assert "the private folder keep beside this bundle" in (tmp_path / "pub" / "report.html").read_text()
 
 
 def test_a_run_killed_mid_write_leaves_the_old_bundle_complete(small_report, tmp_path, monkeypatch):

@@ -24,8 +24,8 @@ import json
 import os
 import pathlib
 import re
+import secrets
 import shutil
-import tempfile
 import zipfile
 
 import pandas as pd
@@ -484,7 +484,7 @@ def write_folder(out, files: dict, manifest: dict, *, fmt: str = BUNDLE_FORMAT, 
             manifest["removed_from_earlier_run"] = stale
         body = dict(files)
         body["manifest.json"] = json_bytes(manifest)
-        tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        tmp = _new_dir(out.parent, f".{out.name}.tmp-")
         try:
             for rel in sorted(body):
                 target = tmp.joinpath(*pathlib.PurePosixPath(rel).parts)
@@ -503,6 +503,18 @@ def write_folder(out, files: dict, manifest: dict, *, fmt: str = BUNDLE_FORMAT, 
     return {rel: out.joinpath(*pathlib.PurePosixPath(rel).parts) for rel in sorted(body)}
 
 
+def _new_dir(parent: pathlib.Path, prefix: str) -> pathlib.Path:
+    """A new hidden folder in ``parent`` with the default permissions (umask), unlike mkdtemp's 0700."""
+    for _ in range(100):
+        path = parent / f"{prefix}{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:   # pragma: no cover - 32 random bits
+            continue
+    raise CdrError(f"could not create a temporary folder in {parent}")   # pragma: no cover
+
+
 def _swap_in(tmp: pathlib.Path, out: pathlib.Path, owned: set) -> None:
     """Put the folder ``tmp`` at ``out`` in one step; the old folder (cdr files only) is then removed."""
     if not out.exists():
@@ -516,8 +528,7 @@ def _swap_in(tmp: pathlib.Path, out: pathlib.Path, owned: set) -> None:
         os.rename(tmp, out)
         return
     if not _exchange(tmp, out):
-        old = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        old.rmdir()
+        old = out.parent / f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
         os.rename(out, old)
         os.rename(tmp, out)
         tmp = old
