@@ -172,6 +172,9 @@ def test_lenient_bundle_holds_no_case_id_date_of_birth_or_raw_value(lenient_bund
     m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert SECRET_IDS[0] not in json.dumps(m, ensure_ascii=True)
     assert m["records"]["excluded_invalid"] == 3
+    # the first and last dates of death are one child's each: only their months are given
+    assert re.fullmatch(r"\d{4}-\d{2}", m["coverage"]["first_death"]) and re.fullmatch(r"\d{4}-\d{2}",
+                                                                                      m["coverage"]["last_death"])
 
 
 def test_small_exclusion_counts_are_not_published_and_the_page_names_the_private_folder(lenient_bundle):
@@ -371,6 +374,39 @@ def test_a_run_killed_mid_write_leaves_the_old_bundle_complete(small_report, tmp
         small_report.write(out)
     assert _hashes(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+KILLED_WRITER = """
+import pathlib, sys
+from cdr.report._safeio import write_folder
+out, i = pathlib.Path(sys.argv[1]), 0
+while True:
+    tag = b"AB"[i % 2:i % 2 + 1]
+    write_folder(out, {f"tables/t{j:02d}.csv": tag * 50_000 for j in range(40)}, {"run": i})
+    i += 1
+    print(i, flush=True)
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2])
+def test_a_killed_writer_leaves_one_complete_bundle_and_a_lock_that_is_taken_over(tmp_path, delay):
+    import signal
+    import time
+
+    from cdr.report._safeio import verified_outputs, write_folder
+
+    out = tmp_path / "bundle"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(out)], stdout=subprocess.PIPE,
+                            cwd=pathlib.Path(__file__).parents[1])
+    assert proc.stdout.readline().strip() == b"1"   # one bundle is complete; the next is being written
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert verified_outputs(out) is not None          # every listed file is there with its hash
+    tags = {(out / "tables" / f"t{j:02d}.csv").read_bytes()[:1] for j in range(40)}
+    assert len(tags) == 1                              # all from one run: never a mix
+    write_folder(out, {"a.csv": b"x\n"}, {})           # the dead writer's lock does not block the next run
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "manifest.json"]
 
 
 # ------------------------------------------------------------------ reproducible

@@ -368,7 +368,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     trend_keys = [k for k in trend_keys if k not in partial]
     coverage_note = None
     if period.end > last_death + slack or period.start < first_death - slack:
-        coverage_note = (f"The records cover deaths from {first_death:%d %B %Y} to {last_death:%d %B %Y}: "
+        coverage_note = (f"The records cover deaths from {first_death:%B %Y} to {last_death:%B %Y}: "
                          f"{period.label} is only partly covered, so its counts are incomplete.")
     period_labels = {k: period_label(k, calendar=period.calendar) for k in trend_keys}
     total_label = f"{period_labels[trend_keys[0]]} to {period_labels[trend_keys[-1]]}" if len(trend_keys) > 1 else None
@@ -448,7 +448,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                   if "trend" in tables else {"text": ""})
     if partial:
         trend_info["text"] += (" Not shown: " + ", ".join(period_label(k, calendar=period.calendar) for k in partial)
-                               + f" (the records start on {first_death:%d %B %Y}, so only part of it is covered).")
+                               + f" (the records start in {first_death:%B %Y}, so only part of it is covered).")
     head = tables["headline"]
     pend_note = coverage_note
     if marks["headline"]["pending"].iloc[0] == "" and int(head["pending"].iloc[0] or 0) > 0:
@@ -528,7 +528,8 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         "synthetic": synthetic,
         "level": level, "unit": geo.code(focus), "unit_name": focus_name,
         "footprint_auto": level == "footprint" and str(footprint) == "auto",
-        "coverage": {"first_death": str(first_death.date()), "last_death": str(last_death.date()),
+        # months only: the exact first and last dates of death are dates of one child's death (record-level)
+        "coverage": {"first_death": f"{first_death:%Y-%m}", "last_death": f"{last_death:%Y-%m}",
                      "partial_periods_left_out_of_trend": [period_label(k, calendar=period.calendar) for k in partial],
                      "note": coverage_note},
         "period": {"label": period.label, "convention": "calendar" if period.calendar else "reporting",
