@@ -376,6 +376,34 @@ def test_a_run_killed_mid_write_leaves_the_old_bundle_complete(small_report, tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
 
 
+def test_a_run_killed_while_replacing_files_beside_other_files_is_resumed(tmp_path, monkeypatch):
+    import cdr.report._safeio as safeio
+
+    out = tmp_path / "shared"
+    out.mkdir()
+    (out / "thesis.docx").write_bytes(b"my thesis")
+    safeio.write_folder(out, {"a.csv": b"old a\n", "b.csv": b"old b\n", "gone.csv": b"old\n"}, {}, force=True)
+    calls = {"n": 0}
+    real = os.replace
+
+    def dies(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt   # killed after replacing a.csv, before b.csv and the manifest
+        real(src, dst)
+
+    monkeypatch.setattr(safeio.os, "replace", dies)
+    with pytest.raises(KeyboardInterrupt):
+        safeio.write_folder(out, {"a.csv": b"new a\n", "b.csv": b"new b\n"}, {}, force=True)
+    monkeypatch.setattr(safeio.os, "replace", real)
+    assert not (out / "manifest.json").exists()          # no manifest claims a complete bundle
+    assert (out / "a.csv").read_bytes() == b"new a\n" and (out / "b.csv").read_bytes() == b"old b\n"
+    # the next run recognises the half-replaced files by the journal's hashes and finishes the job
+    safeio.write_folder(out, {"a.csv": b"new a\n", "b.csv": b"new b\n"}, {})
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "b.csv", "manifest.json", "thesis.docx"]
+    assert (out / "b.csv").read_bytes() == b"new b\n" and (out / "thesis.docx").read_bytes() == b"my thesis"
+
+
 KILLED_WRITER = """
 import pathlib, sys
 from cdr.report._safeio import write_folder

@@ -40,6 +40,8 @@ PRIVATE_FORMAT = "cdr-report-private/1"
 _RISKY = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+PENDING = ".cdr-pending.json"          # journal of a bundle being replaced file by file (other files share the folder)
+PENDING_FORMAT = "cdr-pending/1"
 
 
 def escape_text(value):
@@ -298,6 +300,8 @@ def verified_outputs(folder, formats=(BUNDLE_FORMAT, PRIVATE_FORMAT)):
     """
     folder = pathlib.Path(folder)
     path = folder / "manifest.json"
+    if not path.exists() and not path.is_symlink():
+        return _pending_outputs(folder)   # a run killed while replacing files one by one
     if path.is_symlink() or not path.is_file():
         return None
     try:
@@ -317,6 +321,31 @@ def verified_outputs(folder, formats=(BUNDLE_FORMAT, PRIVATE_FORMAT)):
         if not target.is_file() or not isinstance(digest, str) or _sha256(target) != digest:
             return None
         owned.add(pathlib.PurePosixPath(*parts).as_posix())
+    if _pending_outputs(folder) is not None:   # killed after the manifest was written, before the journal went
+        owned.add(PENDING)
+    return owned
+
+
+def _pending_outputs(folder: pathlib.Path):
+    """Files of an interrupted file-by-file replacement: those whose hash is the old or the new one."""
+    path = folder / PENDING
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        journal = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(journal, dict) or journal.get("format") != PENDING_FORMAT or not isinstance(
+            journal.get("outputs"), dict):
+        return None
+    owned = {PENDING}
+    for rel, digests in journal["outputs"].items():
+        parts = pathlib.PurePosixPath(str(rel)).parts
+        if not parts or pathlib.PurePosixPath(str(rel)).is_absolute() or ".." in parts or not isinstance(digests, list):
+            return None
+        target = folder.joinpath(*parts)
+        if target.is_file() and not target.is_symlink() and _sha256(target) in digests:
+            owned.add(pathlib.PurePosixPath(*parts).as_posix())
     return owned
 
 
@@ -398,8 +427,9 @@ def write_folder(out, files: dict, manifest: dict, *, fmt: str = BUNDLE_FORMAT, 
     run does not write are removed, and other files beside them are left alone. A non-empty folder that is
     not a verified cdr folder is refused unless ``force``; even then nothing that is not in a verified cdr
     manifest is deleted or overwritten. The new folder is built beside ``out`` and swapped into place, so a
-    killed run leaves the old folder or the new one (when other files share ``out``, the files are replaced
-    one by one and ``manifest.json`` is removed first and written last).
+    killed run leaves the old folder or the new one. When other files share ``out`` the files are replaced
+    one by one: a journal (``.cdr-pending.json``, old and new hashes) is written first, ``manifest.json`` is
+    removed first and written last, and the next run resumes from the journal.
 
     Parameters
     ----------
@@ -446,7 +476,7 @@ def write_folder(out, files: dict, manifest: dict, *, fmt: str = BUNDLE_FORMAT, 
     files = {pathlib.PurePosixPath(k).as_posix(): v for k, v in files.items()}
     for rel in files:
         parts = pathlib.PurePosixPath(rel).parts
-        if rel == "manifest.json" or pathlib.PurePosixPath(rel).is_absolute() or ".." in parts:
+        if rel in ("manifest.json", PENDING) or pathlib.PurePosixPath(rel).is_absolute() or ".." in parts:
             raise CdrError(f"write_folder: bad output name {rel!r}")   # pragma: no cover - programming error
     if out.is_symlink():
         raise CdrError(f"--out {out} is a symbolic link; cdr does not write through links. Give a real folder.")
@@ -479,7 +509,7 @@ def write_folder(out, files: dict, manifest: dict, *, fmt: str = BUNDLE_FORMAT, 
         manifest = dict(manifest)
         manifest["format"] = fmt
         manifest["outputs"] = {rel: hashlib.sha256(files[rel]).hexdigest() for rel in sorted(files)}
-        stale = sorted(owned - set(files) - {"manifest.json"})
+        stale = sorted(owned - set(files) - {"manifest.json", PENDING})
         if stale:
             manifest["removed_from_earlier_run"] = stale
         body = dict(files)
@@ -496,7 +526,7 @@ def write_folder(out, files: dict, manifest: dict, *, fmt: str = BUNDLE_FORMAT, 
             if not foreign:
                 _swap_in(tmp, out, owned)
             else:
-                _replace_files(tmp, out, sorted(body), stale)
+                _replace_files(tmp, out, body, stale, owned)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -544,10 +574,22 @@ def _swap_in(tmp: pathlib.Path, out: pathlib.Path, owned: set) -> None:
         raise CdrError(f"{out} was replaced, but files added to the earlier bundle during the run were kept in {tmp}.")
 
 
-def _replace_files(tmp: pathlib.Path, out: pathlib.Path, names: list, stale: list) -> None:
-    """Other files share ``out``: remove the old manifest first, replace each file, write the manifest last."""
+def _replace_files(tmp: pathlib.Path, out: pathlib.Path, body: dict, stale: list, owned: set) -> None:
+    """Other files share ``out``: a journal of old and new hashes first (so a killed run can be resumed), then
+    the old manifest goes, each file is replaced, and the manifest is written last."""
+    journal = {}
+    for rel in sorted(set(body) | set(stale)):
+        digests = [hashlib.sha256(body[rel]).hexdigest()] if rel in body else []
+        current = out.joinpath(*pathlib.PurePosixPath(rel).parts)
+        if rel in owned and current.is_file():
+            digests.append(_sha256(current))
+        journal[rel] = digests
+    with open(out / PENDING, "wb") as fh:
+        fh.write(json_bytes({"format": PENDING_FORMAT, "outputs": journal}))
+        fh.flush()
+        os.fsync(fh.fileno())
     (out / "manifest.json").unlink(missing_ok=True)   # no manifest claims a complete bundle while files change
-    for rel in names:
+    for rel in sorted(body):
         if rel == "manifest.json":
             continue
         src = tmp.joinpath(*pathlib.PurePosixPath(rel).parts)
@@ -557,3 +599,4 @@ def _replace_files(tmp: pathlib.Path, out: pathlib.Path, names: list, stale: lis
     for rel in stale:
         out.joinpath(*pathlib.PurePosixPath(rel).parts).unlink(missing_ok=True)
     os.replace(tmp / "manifest.json", out / "manifest.json")
+    (out / PENDING).unlink(missing_ok=True)
