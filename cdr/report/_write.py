@@ -12,7 +12,7 @@ import pandas as pd
 
 from cdr.report._bundle import MARK_LOW, MARK_NA, MARK_SUPPRESSED
 from cdr.report._private import PRIVATE_WARNING, private_files, private_folder
-from cdr.report._safeio import BUNDLE_FORMAT, PRIVATE_FORMAT, csv_bytes, write_folder, xlsx_bytes
+from cdr.report._safeio import BUNDLE_FORMAT, PRIVATE_FORMAT, csv_bytes, json_bytes, write_folder, xlsx_bytes
 
 __all__ = ["write_bundle"]
 
@@ -52,6 +52,8 @@ def write_bundle(report, out: pathlib.Path, *, private=None, force: bool = False
         files[f"figures/{name}.png"] = png
     files["tables.xlsx"] = xlsx_bytes([("notes", _notes(report))] + [(name[:31], t) for name, t in published.items()])
     files["report.html"] = report.html.encode("utf-8")
+    if getattr(report, "ledger", None) is not None:   # the release ledger (helper A, issue 11 item 1), if any
+        files["ledger.json"] = json_bytes(report.ledger)
     return write_folder(out, files, report.manifest, fmt=BUNDLE_FORMAT, force=force)
 
 
