@@ -404,6 +404,22 @@ def test_a_run_killed_while_replacing_files_beside_other_files_is_resumed(tmp_pa
     assert (out / "b.csv").read_bytes() == b"new b\n" and (out / "thesis.docx").read_bytes() == b"my thesis"
 
 
+def test_a_file_where_a_folder_is_needed_is_refused_and_an_empty_folder_of_the_user_is_kept(tmp_path):
+    from cdr.report._safeio import write_folder
+
+    out = tmp_path / "f"
+    out.mkdir()
+    (out / "tables").write_text("a file named like the bundle's folder")
+    with pytest.raises(CdrError, match="would have to overwrite: tables"):
+        write_folder(out, {"tables/a.csv": b"x\n"}, {}, force=True)
+    assert (out / "tables").read_text().startswith("a file")
+    other = tmp_path / "g"
+    write_folder(other, {"tables/a.csv": b"x\n"}, {})
+    (other / "drafts").mkdir()                    # the user's own (empty) folder beside the bundle
+    write_folder(other, {"tables/b.csv": b"y\n"}, {})
+    assert (other / "drafts").is_dir() and sorted(p.name for p in (other / "tables").iterdir()) == ["b.csv"]
+
+
 KILLED_WRITER = """
 import pathlib, sys
 from cdr.report._safeio import write_folder

@@ -482,54 +482,69 @@ def write_folder(out, files: dict, manifest: dict, *, fmt: str = BUNDLE_FORMAT, 
         raise CdrError(f"--out {out} is a symbolic link; cdr does not write through links. Give a real folder.")
     if out.exists() and not out.is_dir():
         raise CdrError(f"--out {out} is a file, not a folder; give a new or empty folder.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with _Lock(out):
-        owned, foreign = set(), set()
-        if out.exists():
-            present, _dirs, links = _contents(out)
-            if links:
-                raise CdrError(f"{out} holds symbolic links ({', '.join(links[:5])}); cdr does not write through "
-                               "links. Remove them or choose another folder.")
-            verified = verified_outputs(out)
-            owned = verified or set()
-            foreign = present - owned
-            if foreign and verified is None and not force:
-                raise CdrError(
-                    f"{out} holds files that cdr did not write ({', '.join(sorted(foreign)[:5])}"
-                    f"{', ...' if len(foreign) > 5 else ''}) and no verified cdr {what} (manifest.json with cdr's "
-                    "format and matching file hashes). Choose a new or empty folder, or add --force to write the "
-                    f"{what} beside them (nothing cdr did not write is deleted or overwritten).")
-            clash = sorted(foreign & (set(files) | {"manifest.json"}))
-            clash += sorted(d for d in _dirs if d in files)
-            if clash:
-                raise CdrError(f"{out} holds {len(clash)} file(s) that cdr cannot show it wrote (no verified cdr "
-                               f"manifest lists them) and would have to overwrite: {', '.join(clash[:5])}"
-                               f"{', ...' if len(clash) > 5 else ''}; --force never overwrites them. Move them "
-                               "away or choose another folder.")
-        manifest = dict(manifest)
-        manifest["format"] = fmt
-        manifest["outputs"] = {rel: hashlib.sha256(files[rel]).hexdigest() for rel in sorted(files)}
-        stale = sorted(owned - set(files) - {"manifest.json", PENDING})
-        if stale:
-            manifest["removed_from_earlier_run"] = stale
-        body = dict(files)
-        body["manifest.json"] = json_bytes(manifest)
-        tmp = _new_dir(out.parent, f".{out.name}.tmp-")
-        try:
-            for rel in sorted(body):
-                target = tmp.joinpath(*pathlib.PurePosixPath(rel).parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with open(target, "wb") as fh:
-                    fh.write(body[rel])
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            if not foreign:
-                _swap_in(tmp, out, owned)
-            else:
-                _replace_files(tmp, out, body, stale, owned)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with _Lock(out):
+            return _write_locked(out, files, manifest, fmt=fmt, force=force, what=what)
+    except OSError as exc:
+        raise CdrError(f"could not write the {what} {out}: {exc.strerror or exc}"
+                       + (f" ({exc.filename})" if exc.filename else "")
+                       + "; check the folder's permissions and free space.") from exc
+
+
+def _write_locked(out: pathlib.Path, files: dict, manifest: dict, *, fmt, force, what) -> dict:
+    """:func:`write_folder` once the lock is held."""
+    owned, foreign, loose_dirs = set(), set(), False
+    if out.exists():
+        present, _dirs, links = _contents(out)
+        if links:
+            raise CdrError(f"{out} holds symbolic links ({', '.join(links[:5])}); cdr does not write through "
+                           "links. Remove them or choose another folder.")
+        verified = verified_outputs(out)
+        owned = verified or set()
+        foreign = present - owned
+        if foreign and verified is None and not force:
+            raise CdrError(
+                f"{out} holds files that cdr did not write ({', '.join(sorted(foreign)[:5])}"
+                f"{', ...' if len(foreign) > 5 else ''}) and no verified cdr {what} (manifest.json with cdr's "
+                "format and matching file hashes). Choose a new or empty folder, or add --force to write the "
+                f"{what} beside them (nothing cdr did not write is deleted or overwritten).")
+        needed_dirs = {pathlib.PurePosixPath(rel).parents[i].as_posix() for rel in files
+                       for i in range(len(pathlib.PurePosixPath(rel).parents) - 1)}
+        clash = sorted(foreign & (set(files) | {"manifest.json"} | needed_dirs))
+        clash += sorted(d for d in _dirs if d in files)
+        owned_dirs = {pathlib.PurePosixPath(rel).parents[i].as_posix() for rel in owned
+                      for i in range(len(pathlib.PurePosixPath(rel).parents) - 1)}
+        loose_dirs = bool(_dirs - owned_dirs)   # folders cdr did not make (maybe empty): left in place
+        if clash:
+            raise CdrError(f"{out} holds {len(clash)} file(s) that cdr cannot show it wrote (no verified cdr "
+                           f"manifest lists them) and would have to overwrite: {', '.join(clash[:5])}"
+                           f"{', ...' if len(clash) > 5 else ''}; --force never overwrites them. Move them "
+                           "away or choose another folder.")
+    manifest = dict(manifest)
+    manifest["format"] = fmt
+    manifest["outputs"] = {rel: hashlib.sha256(files[rel]).hexdigest() for rel in sorted(files)}
+    stale = sorted(owned - set(files) - {"manifest.json", PENDING})
+    if stale:
+        manifest["removed_from_earlier_run"] = stale
+    body = dict(files)
+    body["manifest.json"] = json_bytes(manifest)
+    tmp = _new_dir(out.parent, f".{out.name}.tmp-")
+    try:
+        for rel in sorted(body):
+            target = tmp.joinpath(*pathlib.PurePosixPath(rel).parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as fh:
+                fh.write(body[rel])
+                fh.flush()
+                os.fsync(fh.fileno())
+        if not foreign and not loose_dirs:
+            _swap_in(tmp, out, owned)
+        else:
+            _replace_files(tmp, out, body, stale, owned)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     return {rel: out.joinpath(*pathlib.PurePosixPath(rel).parts) for rel in sorted(body)}
 
 
