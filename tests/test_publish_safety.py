@@ -211,7 +211,7 @@ def test_factor_model_failure_names_no_record_in_the_bundle(root, records, monke
     out = tmp_path / "fm"
     build_report(records, design=root / "design.csv", footprint="auto", year=YEAR, out=out)
     assert [rel for rel, data in _all_text(out).items() if b"SECRET-CASE-0009" in data or b"row 17" in data] == []
-    assert "not fitted" in (out / "report.html").read_text(encoding="utf-8")
+    assert "could not be fitted" in (out / "report.html").read_text(encoding="utf-8")
     readme = (tmp_path / "fm.private" / "README.txt").read_text(encoding="utf-8")
     assert "SECRET-CASE-0009" in readme and readme.startswith("PRIVATE - DO NOT PUBLISH")
 
