@@ -329,13 +329,14 @@ def test_footprint_id_alone_uses_the_catalog_design(records):
     assert report.unit == first
 
 
-def test_lenient_mode_lists_excluded_records_and_reconciles(records, workdir):
+def test_lenient_mode_lists_excluded_records_privately_and_reconciles(records, workdir):
     bad = records.copy()
     bad.loc[bad.index[:3], "category"] = "drowning"
     report = build_report(bad, design=workdir / "design.csv", footprint="auto", year=YEAR, mode="lenient")
     rec = report.manifest["records"]
     assert rec["excluded_invalid"] == 3 and rec["input"] == len(records)
-    assert rec["reconciles"] and len(rec["exclusions"]) == 3
+    assert rec["reconciles"] and rec["excluded_by_field"] == {"category": "[c]"}   # 3 < threshold: not published
+    assert report.private["exclusions"]["case_id"].tolist() == records["case_id"].iloc[:3].tolist()
 
 
 def test_a_bundle_failing_the_audit_is_refused_naming_the_cells(records, workdir, tmp_path, monkeypatch):
@@ -405,6 +406,8 @@ def test_england_report_covers_every_region_and_local_authority(england_report):
 
 
 def test_rewriting_a_bundle_removes_only_files_an_earlier_run_wrote(england_report, tmp_path):
+    import hashlib
+
     _, report = england_report
     out = tmp_path / "bundle"
     report.write(out)
@@ -413,16 +416,21 @@ def test_rewriting_a_bundle_removes_only_files_an_earlier_run_wrote(england_repo
     (out / "my_notes.txt").write_text("keep me")
     (out / "tables" / "unlisted.csv").write_text("x\n")
     manifest = _manifest(out)
-    manifest["outputs"]["tables/old_table.csv"] = "0" * 64
-    manifest["outputs"]["../outside.txt"] = "0" * 64          # never followed outside the directory
-    (tmp_path / "outside.txt").write_text("keep me too")
+    manifest["outputs"]["tables/old_table.csv"] = hashlib.sha256(b"x\n1\n").hexdigest()
     (out / "manifest.json").write_text(json.dumps(manifest))
     files = report.write(out)
     assert not (out / "tables" / "old_table.csv").exists()
     assert (out / "my_notes.txt").is_file() and (out / "tables" / "unlisted.csv").is_file()
-    assert (tmp_path / "outside.txt").is_file()
     assert all(p.is_file() for p in files.values())
     assert _manifest(out)["removed_from_earlier_run"] == ["tables/old_table.csv"]
+    # a listed path outside the directory (or a wrong hash) makes it no cdr bundle: refused, nothing touched
+    manifest = _manifest(out)
+    manifest["outputs"]["../outside.txt"] = "0" * 64
+    (tmp_path / "outside.txt").write_text("keep me too")
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CdrError, match="did not write"):
+        report.write(out)
+    assert (tmp_path / "outside.txt").read_text() == "keep me too" and (out / "tables" / "headline.csv").is_file()
 
 
 # ------------------------------------------------------------------ over-suppression: aggregation
@@ -602,9 +610,10 @@ def test_cli_names_the_catalog_design_and_flags_an_overlapping_bundle_beside_it(
     assert "design: catalog design 'england_min60'" in printed and "not the real CDR partnerships" in printed
     assert f"NOTE: {tmp_path / 'earlier'} holds another cdr report sharing" in printed and "--previous" in printed
     m = _manifest(tmp_path / "later")
-    assert [o["path"] for o in m["overlapping_reports"]] == [str(tmp_path / "earlier")]
+    assert [o["path"] for o in m["overlapping_reports"]] == ["earlier"]   # a relative name, never absolute
     page = (tmp_path / "later" / "report.html").read_text(encoding="utf-8")
-    assert "Overlapping publications" in page and str(tmp_path / "earlier") in page
+    assert "Overlapping publications" in page and "Found beside this bundle and not given as previous: earlier (" in page
+    assert str(tmp_path) not in page
     # given as previous, the earlier bundle is no longer flagged
     assert overlapping_reports(tmp_path / "later", [YEAR], previous=tmp_path / "earlier") == []
     assert overlapping_reports(tmp_path / "later", ["2012-13"]) == []

@@ -35,13 +35,19 @@ def add_record_options(parser, *, design_help: str) -> None:
                         help="record file (CSV or Parquet), read with cdr.read_records")
     parser.add_argument("--mode", choices=("strict", "lenient"), default="strict",
                         help="strict: stop on any invalid record; lenient: analyse valid ones and write "
-                             "exclusions.csv (default: strict)")
+                             "exclusions.csv to the private folder (default: strict)")
     parser.add_argument("--design", metavar="FILE", help=design_help)
     parser.add_argument("--vintage", type=int, default=2023, help="geography vintage of la_code (default 2023)")
+    parser.add_argument("--private", metavar="DIR",
+                        help="folder for record-level details that must NOT be published (exclusions.csv with row "
+                             "numbers, case ids and values); default OUT.private beside --out")
 
 
 def read_input(args, command: str):
-    """Read ``--records`` (writing ``exclusions.csv`` into ``--out`` in lenient mode) and ``--design``.
+    """Read ``--records`` and ``--design``; in lenient mode ``exclusions.csv`` goes to the private folder.
+
+    The private folder (``--private``, default ``<out>.private``) holds row numbers, case ids and raw
+    values, so it is never ``--out`` (which is for publishing).
 
     Returns ``(read_result, design)``; ``read_result`` unpacks as ``records, exclusions``.
     """
@@ -51,7 +57,13 @@ def read_input(args, command: str):
     os.makedirs(args.out, exist_ok=True)
     result = read_records(args.records, mode=args.mode, vintage=args.vintage)
     if len(result.exclusions):
-        result.exclusions.to_csv(os.path.join(args.out, "exclusions.csv"), index=False)
+        from cdr.report._private import PRIVATE_WARNING, private_folder
+        from cdr.report._safeio import PRIVATE_FORMAT, csv_bytes, write_folder
+
+        where = private_folder(args.out, getattr(args, "private", None))
+        write_folder(where, {"exclusions.csv": csv_bytes(result.exclusions)},
+                     {"warning": PRIVATE_WARNING, "command": f"cdr {command}", "out": os.path.basename(
+                         os.path.normpath(args.out))}, fmt=PRIVATE_FORMAT, what="private folder")
         print(f"cdr {command}: {len(result.exclusions):,} of {result.n_input:,} records excluded "
-              f"(see exclusions.csv)")
+              f"(listed in {os.path.join(where, 'exclusions.csv')}; PRIVATE, do not publish that folder)")
     return result, (load_design(args.design) if args.design else None)

@@ -59,8 +59,6 @@ def run(args):
                               "records_file": os.path.abspath(args.records), "n_input": result.n_input,
                               "n_excluded": len(exclusions)})
     written = analysis.to_dir(args.out)
-    if len(exclusions):
-        written.append(os.path.join(args.out, "exclusions.csv"))
     print(f"cdr factors: {len(records):,} records ({len(exclusions):,} excluded)"
           + ("; SYNTHETIC DATA" if analysis.synthetic else ""))
     if analysis.model_error:

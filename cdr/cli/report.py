@@ -1,6 +1,8 @@
 """``cdr report``: the annual statistics bundle (argument parsing and printing only)."""
 from __future__ import annotations
 
+import os
+
 __all__ = ["register"]
 
 
@@ -34,8 +36,15 @@ def register(subparsers) -> None:
                         "'auto': LAs with no record at all are not covered, and comparators outside the covered LAs "
                         "(England, regions) come from published NCMD figures")
     p.add_argument("--lenient", action="store_true",
-                   help="exclude invalid records (listed in the manifest) instead of stopping")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
+                   help="exclude invalid records (listed in the private folder, never in the bundle) instead of stopping")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory: new, empty, or an earlier cdr bundle (replaced in one step)")
+    p.add_argument("--private", metavar="DIR",
+                   help="folder for record-level details that must NOT be published (excluded records, full error "
+                        "messages); default DIR.private beside --out")
+    p.add_argument("--force", action="store_true",
+                   help="write into an --out folder that holds other files; cdr still never deletes or overwrites "
+                        "a file it did not write")
     p.set_defaults(func=_run)
 
 
@@ -46,6 +55,7 @@ def _run(args) -> int:
         args.records, design=args.design, footprint=args.footprint, level=args.level, region=args.region,
         year=args.year, calendar=True if args.calendar else None, spec=args.spec, out=args.out,
         mode="lenient" if args.lenient else "strict", previous=args.previous, coverage=args.coverage,
+        private=args.private, force=args.force,
     )
     d = report.manifest["disclosure"]
     rec = report.manifest["records"]
@@ -72,9 +82,14 @@ def _run(args) -> int:
     print(f"disclosure audit: {d['certificate_result']} ({d['n_suppressed_primary']} primary, "
           f"{d['n_suppressed_secondary']} secondary suppressions of {d['n_cells']} cells)")
     print(f"wrote {len(report.files)} files to {args.out}; open {args.out}/report.html")
+    if report.private.get("exclusions") is not None or report.private.get("notes"):
+        from cdr.report._private import private_folder
+
+        print(f"PRIVATE: record-level details written to {private_folder(args.out, args.private)}; "
+              "do NOT publish that folder")
     overlapping = report.manifest.get("overlapping_reports") or []
     for o in overlapping:
-        print(f"NOTE: {o['path']} holds another cdr report sharing {', '.join(o['shared_periods'])} "
+        print(f"NOTE: {os.path.join(os.path.dirname(os.path.normpath(args.out)), o['path'])} holds another cdr report sharing {', '.join(o['shared_periods'])} "
               f"({o['title']}), not given as --previous.")
     if overlapping:
         print("NOTE: if both are published, a count suppressed in one may be recoverable from the other. "

@@ -5,6 +5,7 @@ import datetime as _dt
 import json
 import os
 import pathlib
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -17,7 +18,9 @@ from cdr.report._bundle import MARK_NA, MARK_SUPPRESSED
 from cdr.report._coverage import resolve_coverage
 from cdr.report._inputs import design_labels, file_sha256, load_records, load_spec
 from cdr.report._periods import Period, parse_period, period_keys, period_label
+from cdr.report._private import exclusion_counts, private_folder, public_path
 from cdr.report._protect import check_passed, protect
+from cdr.report._safeio import source_date
 from cdr.report._stats import funnel_limits, rate_ci, wilson_ci
 from cdr.report._tables import NATION, Geography, declare_tables, prepare_records
 
@@ -25,6 +28,8 @@ __all__ = ["build_report", "Report", "LEVELS"]
 
 LEVELS = ("footprint", "region", "nation")
 DEFAULT_THRESHOLD = 5
+FACTOR_ERROR_PUBLIC = ("the model could not be fitted on these records; the full message, which can name records, "
+                       "is in the private folder")
 ALWAYS = {"headline", "deaths_by_area", "deaths_by_local_authority", "category_by_age_band"}   # tables that carry the bundle's margins
 
 
@@ -70,6 +75,9 @@ class Report:
         The page.
     files : dict of str -> path
         Files written by :meth:`write` (empty until then).
+    private : dict
+        What must not be published (``exclusions``: the excluded records; ``notes``: full messages),
+        written by :meth:`write` to the private folder, never into the bundle.
 
     Examples
     --------
@@ -106,6 +114,7 @@ class Report:
     equations: list = field(default_factory=list)
     html: str = ""
     files: dict = field(default_factory=dict)
+    private: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (f"Report({self.title!r}, level={self.level!r}, period={self.period.label!r}, tables={len(self.tables)}, "
@@ -145,11 +154,15 @@ class Report:
                     out.loc[show, col] = table.loc[show, col].round(self.table_info[name].get("decimals", {}).get(col, 1))
         return out
 
-    def write(self, out) -> dict:
-        """Write the bundle to directory ``out``; returns name -> path of every file written."""
+    def write(self, out, *, private=None, force: bool = False) -> dict:
+        """Write the bundle to directory ``out``; returns name -> path of every file written.
+
+        ``out`` must be new, empty or an earlier cdr bundle; ``force`` accepts a folder holding other
+        files (left alone). Record-level details go to ``private`` (default ``<out>.private``).
+        """
         from cdr.report._write import write_bundle
 
-        self.files = write_bundle(self, pathlib.Path(out))
+        self.files = write_bundle(self, pathlib.Path(out), private=private, force=force)
         return self.files
 
 
@@ -167,7 +180,7 @@ def _resolve_design(design, level):
 
 def build_report(records, *, design=None, footprint=None, level: str = "footprint", region=None, year,
                  calendar: bool | None = None, spec=None, out=None, mode: str = "strict", threshold=None,
-                 previous=None, coverage=None) -> Report:
+                 previous=None, coverage=None, private=None, force: bool = False) -> Report:
     """Annual child death statistics for a footprint, a region or England, with disclosure control.
 
     Parameters
@@ -196,8 +209,11 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         carry the LA and category x age margins). The resolved spec and its hash go in the manifest.
     out : path, optional
         Directory to write the bundle to (created if needed). Nothing is written if the audit fails.
+        It must be new, empty or an earlier cdr bundle (recognised by its manifest's format and file
+        hashes), unless ``force``; the new bundle replaces the earlier one in one step.
     mode : {"strict", "lenient"}
-        Record validation: strict raises on any invalid record; lenient excludes them (listed in the manifest).
+        Record validation: strict raises on any invalid record; lenient excludes them (listed in the
+        private folder, never in the bundle; the manifest gives counts by field, small ones suppressed).
     threshold : int, optional
         Overrides the spec's threshold.
     coverage : "auto", "all" or list of str, optional
@@ -213,6 +229,11 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         cells are public knowledge: cells shared with this release keep their status (published
         stays published, suppressed stays suppressed) and its equations join the attack. A shared
         cell whose value has changed since (revised records) raises a DisclosureError.
+    private : path, optional
+        Folder for record-level details that must not be published (excluded records, full error
+        messages); default ``<out>.private`` beside ``out``. Written only when there is something in it.
+    force : bool
+        Write into an ``out`` that holds files cdr did not write (they are never deleted or overwritten).
 
     Returns
     -------
@@ -246,9 +267,6 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     >>> report.period.label, report.synthetic, "manifest.json" in written
     ('2022-23', True, True)
     """
-    import time
-
-    t0 = time.perf_counter()
     if level not in LEVELS:
         raise CdrError(f"build_report: level must be one of {LEVELS}; got {level!r}")
     spec_dict, spec_path, spec_hash = load_spec(spec)
@@ -266,12 +284,12 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     period = parse_period(year, calendar=calendar)
     inputs = []
     if isinstance(records, (str, os.PathLike)):
-        inputs.append({"role": "records", "path": str(records), "sha256": file_sha256(records)
+        inputs.append({"role": "records", "path": public_path(records), "sha256": file_sha256(records)
                        if pathlib.Path(records).exists() else None})
     else:
         inputs.append({"role": "records", "description": f"in-memory {type(records).__name__}"})
     if spec_path and pathlib.Path(spec_path).is_file():
-        inputs.append({"role": "spec", "path": spec_path, "sha256": file_sha256(spec_path)})
+        inputs.append({"role": "spec", "path": public_path(spec_path), "sha256": file_sha256(spec_path)})
     prev = None
     if previous is not None:
         prev, prev_input = _load_previous(previous)
@@ -290,10 +308,12 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         coverage = (spec_dict.get("coverage") or {}).get("las", "auto")
     cover = resolve_coverage(coverage, recs["la_code"], pd.DataFrame(areas[["la_code", "la_name", "child_population"]]))
     labels, fp_names, design_source = _resolve_design(design, level)
+    if isinstance(design, (str, os.PathLike)) and design_source == str(design):
+        design_source = public_path(design)
     if level == "footprint" and labels is None:  # pragma: no cover - design_labels raises first
         raise CdrError("level='footprint' needs a design")
     if isinstance(design, (str, os.PathLike)) and pathlib.Path(design).exists():
-        inputs.append({"role": "design", "path": str(design), "sha256": file_sha256(design)})
+        inputs.append({"role": "design", "path": public_path(design), "sha256": file_sha256(design)})
     elif labels is not None:
         inputs.append({"role": "design", "description": design_source})
     if labels is not None:
@@ -373,7 +393,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     trend_keys = [k for k in trend_keys if k not in partial]
     coverage_note = None
     if period.end > last_death + slack or period.start < first_death - slack:
-        coverage_note = (f"The records cover deaths from {first_death:%d %B %Y} to {last_death:%d %B %Y}: "
+        coverage_note = (f"The records cover deaths from {first_death:%B %Y} to {last_death:%B %Y}: "
                          f"{period.label} is only partly covered, so its counts are incomplete.")
     period_labels = {k: period_label(k, calendar=period.calendar) for k in trend_keys}
     total_label = f"{period_labels[trend_keys[0]]} to {period_labels[trend_keys[-1]]}" if len(trend_keys) > 1 else None
@@ -425,7 +445,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         used = {cid for t in specs for col, ids in t.counts.items() for cid in ids if cid is not None}
         bundle.cells = {k: v for k, v in bundle.cells.items() if k in used}
     withheld = None
-    factor_info = None
+    factor_info = factor_error = None
     if produce is None or "factor_model" in produce:
         from cdr.report._factors import factor_model_table
 
@@ -433,6 +453,8 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
             recs, keys=keys, pooled=trend_keys if total_label else [period.key], period_labels=period_labels,
             labels=labels, threshold=int(threshold), spec=spec_dict.get("factors") or {},
             data_name="England" if not cover.partial else f"the records supplied ({cover.describe(la_table)})")
+        if factor_info is not None and _may_name_records(factor_info.get("error")):   # kept private
+            factor_error, factor_info["error"] = factor_info["error"], FACTOR_ERROR_PUBLIC
         if fm_spec is None:
             left_out.append({"analysis": "factor model (odds ratios)", "reason": factor_info["error"]})
         else:
@@ -492,7 +514,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                   if "trend" in tables else {"text": ""})
     if partial:
         trend_info["text"] += (" Not shown: " + ", ".join(period_label(k, calendar=period.calendar) for k in partial)
-                               + f" (the records start on {first_death:%d %B %Y}, so only part of it is covered).")
+                               + f" (the records start in {first_death:%B %Y}, so only part of it is covered).")
     head = tables["headline"]
     pend_note = coverage_note
     if marks["headline"]["pending"].iloc[0] == "" and int(head["pending"].iloc[0] or 0) > 0:
@@ -573,10 +595,22 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     for item in left_out:
         methods.append(f"Left out: {item['analysis']} ({item['reason']}).")
     n_excl = len(exclusions)
-    excl_reasons = (exclusions["reason"].value_counts().to_dict() if n_excl and "reason" in exclusions else {})
+    built = source_date()
+    private_notes = {}
+    if n_excl:
+        private_notes["excluded records"] = (f"{n_excl:,} of {n_input:,} records failed validation; each is listed with "
+                                             "its row, case_id, field, value and reason in exclusions.csv")
+        if "reason" in exclusions:
+            for reason, n in exclusions["reason"].astype(str).value_counts().sort_index().items():
+                private_notes[f"excluded because {reason}"] = int(n)
+    if factor_error:
+        private_notes["factor model error"] = factor_error
+    private_details = {"exclusions": exclusions if n_excl else None, "notes": private_notes}
+    if out is not None and (n_excl or private_notes):
+        context["private_name"] = private_folder(out, private).name
     manifest = {
         "title": title,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": None if built is None else built.isoformat(timespec="seconds"),   # SOURCE_DATE_EPOCH only
         "synthetic": synthetic,
         "level": level, "unit": geo.code(focus), "unit_name": focus_name,
         "footprint_auto": level == "footprint" and str(footprint) == "auto",
@@ -585,7 +619,8 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                      "comparators_from_published_figures": [names[u] for u in uncovered_comparators],
                      "funnel_england_rate": None if england_rate is None else {
                          "value": round(float(england_rate), 3), "source": england_rate_source},
-                     "first_death": str(first_death.date()), "last_death": str(last_death.date()),
+                     # months only: the exact first and last dates of death are dates of one child's death
+                     "first_death": f"{first_death:%Y-%m}", "last_death": f"{last_death:%Y-%m}",
                      "partial_periods_left_out_of_trend": [period_label(k, calendar=period.calendar) for k in partial],
                      "note": coverage_note},
         "period": {"label": period.label, "convention": "calendar" if period.calendar else "reporting",
@@ -604,8 +639,8 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
             "input": int(n_input), "excluded_invalid": int(n_excl), "valid": int(len(recs)),
             "in_period": int(in_period.sum()), "earlier_periods": int((~in_period & ~later).sum()),
             "later_periods": int(later.sum()),
-            "excluded_reasons": {str(k): int(v) for k, v in excl_reasons.items()},
-            "exclusions": _jsonable(exclusions.head(1000).to_dict("records")) if n_excl else [],
+            "excluded_by_field": exclusion_counts(exclusions, int(threshold)),
+            "exclusions": "record-level details are in the private folder, not in this bundle" if n_excl else None,
             "not_used": {"date of death after the reporting period": int(later.sum())},
             "reconciles": int(n_input) == int(n_excl) + int(in_period.sum()) + int((~in_period & ~later).sum()) + int(later.sum()),
         },
@@ -642,20 +677,20 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                         "one-way cells count twice; ties go to the finer design",
                 "options": _jsonable(bundle.design_options.to_dict("records"))},
         },
-        "factor_model": None if factor_info is None else _jsonable(factor_info),
+        "factor_model": None if factor_info is None else _jsonable(factor_info),   # error made public above
         "left_out": _jsonable(left_out),
         "trend": _jsonable({k: v for k, v in trend_info.items() if k in ("text", "apc", "population_break")}),
         "overlapping_reports": overlapping,
-        "elapsed_seconds": None,
     }
+    manifest = _without_timings(manifest)   # wall-clock timings differ between identical runs: never published
     report = Report(title, level, geo.code(focus), period, tables, marks, info, figures, manifest, sections, methods,
-                    context, synthetic, int(threshold), protection.audit, protection.cells, equations)
+                    context, synthetic, int(threshold), protection.audit, protection.cells, equations,
+                    private=private_details)
     from cdr.report._html import render_html
 
     report.html = render_html(report)
-    manifest["elapsed_seconds"] = round(time.perf_counter() - t0, 2)
     if out is not None:
-        report.write(out)
+        report.write(out, private=private, force=force)
     return report
 
 
@@ -666,7 +701,8 @@ def overlapping_reports(out, periods, previous=None) -> list:
     footprint and its region) share totals: a count suppressed in one can be recoverable from the
     other unless the later one was built with ``previous=`` the earlier. This only *detects*
     bundles in ``out``'s parent directory that are not ``previous``; there is no global registry.
-    Returns one dict per bundle: ``path``, ``title``, ``period``, ``shared_periods``.
+    Returns one dict per bundle: ``path`` (the sibling folder's name, never an absolute path), ``title``,
+    ``period``, ``shared_periods``.
     """
     out = pathlib.Path(out).resolve()
     skip = {out}
@@ -678,7 +714,7 @@ def overlapping_reports(out, periods, previous=None) -> list:
     if not parent.is_dir():
         return found
     for manifest in sorted(parent.glob("*/manifest.json")):
-        if manifest.parent.resolve() in skip:
+        if manifest.parent.resolve() in skip or manifest.parent.name.startswith("."):
             continue
         try:
             m = json.loads(manifest.read_text(encoding="utf-8"))
@@ -688,8 +724,8 @@ def overlapping_reports(out, periods, previous=None) -> list:
         except (OSError, ValueError, KeyError, TypeError):
             continue
         shared = [p for p in periods if p in theirs]
-        if shared:
-            found.append({"path": str(manifest.parent), "title": title, "period": m["period"].get("label"),
+        if shared:   # a sibling: its folder name only, never an absolute path
+            found.append({"path": manifest.parent.name, "title": title, "period": m["period"].get("label"),
                           "shared_periods": shared})
     return found
 
@@ -726,7 +762,7 @@ def _load_previous(previous):
     except (ValueError, KeyError, TypeError) as exc:
         raise CdrError(f"{str(path)!r} is not the manifest of a cdr report bundle (written by cdr >= 0.1): {exc}") from exc
     cells["published"] = pd.to_numeric(cells["published"], errors="coerce")
-    return (cells, equations), {"role": "previous release", "path": str(path), "sha256": file_sha256(path),
+    return (cells, equations), {"role": "previous release", "path": public_path(path), "sha256": file_sha256(path),
                                "period": manifest.get("period", {}).get("label")}
 
 
@@ -913,6 +949,26 @@ def _methods(period, threshold, carried, protection, level, design_source, trend
     if spec_path:
         out.append(f"Analysis specification: {spec_path} (recorded in manifest.json).")
     return out
+
+
+def _may_name_records(message) -> bool:
+    """True for an error message that can quote records: an exception's text (the fit failed), or any
+    message naming rows or case ids. cdr's own reasons for leaving the model out (too few events or
+    clusters, no completed reviews) are published."""
+    if not message:
+        return False
+    text = str(message)
+    return (text.startswith("the model could not be fitted") or "case_id" in text
+            or re.search(r"\brows?\s+\d", text) is not None)
+
+
+def _without_timings(obj):
+    """``obj`` without wall-clock timings (keys ``timings_s``, ``elapsed_seconds``): the bundle is reproducible."""
+    if isinstance(obj, dict):
+        return {k: _without_timings(v) for k, v in obj.items() if k not in ("timings_s", "elapsed_seconds")}
+    if isinstance(obj, list):
+        return [_without_timings(v) for v in obj]
+    return obj
 
 
 def _jsonable(obj):

@@ -27,7 +27,8 @@ def _title(text, synthetic):
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    # no Software/version text chunk: the bytes depend only on the figure (reproducible bundles)
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white", metadata={"Software": None})
     return buf.getvalue()
 
 

@@ -94,9 +94,9 @@ def render_html(report) -> str:
                      "child deaths. Do not use for decisions.</div>")
     parts.append("<main>")
     parts.append(f"<h1>{esc(report.title)}</h1>")
-    parts.append(f"<p>{esc(ctx['period_long'])}. Produced by cdr {esc(m['library']['cdr_version'])} on "
-                 f"{esc(m['created'][:10])}. Counts of 1 to {report.threshold - 1} and the cells needed to protect "
-                 f"them are shown as [c].</p>")
+    made = f" on {m['created'][:10]}" if m.get("created") else ""
+    parts.append(f"<p>{esc(ctx['period_long'])}. Produced by cdr {esc(m['library']['cdr_version'])}{esc(made)}. "
+                 f"Counts of 1 to {report.threshold - 1} and the cells needed to protect them are shown as [c].</p>")
     # headline numbers
     head, hmarks = report.tables["headline"], report.marks["headline"]
     stats = [("deaths", "deaths notified"), ("reviewed", "reviews completed"), ("pending", "reviews pending"),
@@ -141,6 +141,12 @@ def render_html(report) -> str:
     parts.append(f"<p>Records read: {rec['input']:,}; failed validation and excluded: {rec['excluded_invalid']:,}; "
                  f"in {esc(ctx['period'])}: {rec['in_period']:,}; earlier years (trend only): {rec['earlier_periods']:,}; "
                  f"later years (not used): {rec['later_periods']:,}.</p>")
+    if rec["excluded_invalid"]:
+        private = ctx.get("private_name")
+        where = (f"the private folder {private} beside this bundle" if private
+                 else "a private folder beside this bundle (by default <bundle folder>.private)")
+        parts.append(f'<p class="note" id="private-folder">The excluded records (row numbers, case ids and values) '
+                     f"are listed in {esc(where)}, not in this bundle. That folder must not be published.</p>")
     cert = m["disclosure"]["certificate"]
     parts.append(f"<p>Disclosure audit: <strong>{esc(str(cert.get('result', 'pass' if cert.get('passed') else 'fail')))}"
                  f"</strong> ({m['disclosure']['n_cells']:,} cells, {m['disclosure']['n_equations']:,} linking "

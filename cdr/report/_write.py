@@ -1,12 +1,18 @@
-"""Writing a protected bundle: report.html, tables.xlsx, tables/*.csv, figures/*.png, manifest.json."""
+"""Writing a protected bundle: report.html, tables.xlsx, tables/*.csv, figures/*.png, manifest.json.
+
+The files are built in memory (escaped, byte-reproducible) and written by :func:`cdr.report._safeio.write_folder`,
+which swaps the whole folder into place and never deletes or overwrites a file cdr did not write.
+Record-level details go to the private folder (:mod:`cdr.report._private`), never into the bundle.
+"""
 from __future__ import annotations
 
-import json
 import pathlib
 
 import pandas as pd
 
 from cdr.report._bundle import MARK_LOW, MARK_NA, MARK_SUPPRESSED
+from cdr.report._private import PRIVATE_WARNING, private_files, private_folder
+from cdr.report._safeio import BUNDLE_FORMAT, PRIVATE_FORMAT, csv_bytes, json_bytes, write_folder, xlsx_bytes
 
 __all__ = ["write_bundle"]
 
@@ -18,68 +24,37 @@ MARKERS = pd.DataFrame({
 })
 
 
-def write_bundle(report, out: pathlib.Path) -> dict:
-    """Write every file of the bundle to ``out``; files an earlier bundle wrote there and this one does not are removed.
+def write_bundle(report, out: pathlib.Path, *, private=None, force: bool = False) -> dict:
+    """Write every file of the bundle to ``out`` (and record-level details to the private folder).
 
-    Only files listed in the ``outputs`` of an earlier ``out/manifest.json`` (written by this
-    function) are candidates for removal, and only inside ``out``; anything else in the directory is
-    left alone.
+    ``out`` must be new, empty or an earlier cdr bundle (verified by its manifest's format and file
+    hashes); with ``force`` a folder holding other files is accepted and those files are left alone.
+    The private folder (``private``, default ``<out>.private``) is written only when there is something
+    private (excluded records, a full error message), before the bundle. Returns relative name -> path
+    of every bundle file.
     """
-    from cdr.report._inputs import file_sha256
+    out = pathlib.Path(out)
+    secret = private_files(report)
+    if secret:
+        where = private_folder(out, private)
+        if where.absolute() == out.absolute() or out.absolute() in where.absolute().parents:
+            from cdr.errors import CdrError
 
-    out.mkdir(parents=True, exist_ok=True)
-    owned = _previous_outputs(out)
-    (out / "tables").mkdir(exist_ok=True)
-    (out / "figures").mkdir(exist_ok=True)
+            raise CdrError(f"--private {where} is inside --out {out}; the private folder must be outside the "
+                           "published bundle, e.g. beside it.")
+        write_folder(where, secret, {"warning": PRIVATE_WARNING, "bundle": out.name, "title": report.title},
+                     fmt=PRIVATE_FORMAT, force=force, what="private folder")
     files = {}
     published = {name: report.published(name) for name in report.tables}
     for name, table in published.items():
-        path = out / "tables" / f"{name}.csv"
-        table.to_csv(path, index=False)
-        files[f"tables/{name}.csv"] = path
+        files[f"tables/{name}.csv"] = csv_bytes(table)
     for name, png in report.figures.items():
-        path = out / "figures" / f"{name}.png"
-        path.write_bytes(png)
-        files[f"figures/{name}.png"] = path
-    xlsx = out / "tables.xlsx"
-    notes = _notes(report)
-    with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
-        notes.to_excel(writer, sheet_name="notes", index=False)
-        for name, table in published.items():
-            table.to_excel(writer, sheet_name=name[:31], index=False)
-    files["tables.xlsx"] = xlsx
-    html = out / "report.html"
-    html.write_text(report.html, encoding="utf-8")
-    files["report.html"] = html
-    manifest = dict(report.manifest)
-    manifest["outputs"] = {k: file_sha256(p) for k, p in sorted(files.items())}
-    stale = sorted(owned - set(files) - {"manifest.json"})
-    for rel in stale:
-        (out / rel).unlink(missing_ok=True)
-    if stale:
-        manifest["removed_from_earlier_run"] = stale
-    path = out / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-    files["manifest.json"] = path
-    return files
-
-
-def _previous_outputs(out: pathlib.Path) -> set:
-    """Relative paths of the files an earlier bundle in ``out`` wrote (its manifest's ``outputs``), inside ``out``."""
-    path = out / "manifest.json"
-    if not path.is_file():
-        return set()
-    try:
-        listed = json.loads(path.read_text(encoding="utf-8")).get("outputs") or {}
-    except (ValueError, AttributeError):
-        return set()   # not a manifest of ours: remove nothing
-    root = out.resolve()
-    owned = set()
-    for rel in listed:
-        target = (out / str(rel)).resolve()
-        if root in target.parents and target.is_file():
-            owned.add(pathlib.PurePosixPath(target.relative_to(root)).as_posix())
-    return owned
+        files[f"figures/{name}.png"] = png
+    files["tables.xlsx"] = xlsx_bytes([("notes", _notes(report))] + [(name[:31], t) for name, t in published.items()])
+    files["report.html"] = report.html.encode("utf-8")
+    if getattr(report, "ledger", None) is not None:   # the release ledger (helper A, issue 11 item 1), if any
+        files["ledger.json"] = json_bytes(report.ledger)
+    return write_folder(out, files, report.manifest, fmt=BUNDLE_FORMAT, force=force)
 
 
 def _notes(report) -> pd.DataFrame:
