@@ -394,7 +394,15 @@ def _propagate(names, rows, rounds=50, floor=None):
     return low, up
 
 
-def _classify(lower, upper, primary, threshold, required=True):
+def _classify(lower, upper, primary, threshold, required=True, floor=1.0):
+    """Status of one suppressed cell from the attacker's tightest integer interval.
+
+    A primary (small) cell is unsafe when pinned exactly or proven to lie in 1 .. threshold-1; a
+    secondary cell when pinned exactly. A table cell is >= 1 for the attacker (zeros are shown),
+    so an upper bound below the threshold proves it small. An unpublished part may be 0 (floor 0):
+    it is proven small only when its lower bound is also >= 1 (``[0, 4]`` says "at most 4", which
+    any suppression mark says too).
+    """
     if not required:
         # an unpublished part that is not small: no protection of its own; it may be derived
         return "derivable" if lower == upper else "protected"
@@ -403,7 +411,7 @@ def _classify(lower, upper, primary, threshold, required=True):
     # An attacker learns a primary cell is small when its upper bound is below the threshold. A
     # lower bound above 1 is not required to reach 1: a margin of k suppressed parts is >= k by the
     # attacker model itself, which reveals nothing.
-    if primary and upper < threshold:
+    if primary and upper < threshold and (floor >= 1 or lower >= 1):
         return "narrow"
     return "protected"
 
@@ -542,7 +550,8 @@ def audit(cells, equations, *, threshold=5, rates=None, executor=None):
         names, lower, upper, method = merged[k]
         for j, c in enumerate(names):
             required = bool(primary[c] or floor[c] >= 1)
-            records.append((c, lower[j], upper[j], _classify(lower[j], upper[j], primary[c], threshold, required),
+            records.append((c, lower[j], upper[j], _classify(lower[j], upper[j], primary[c], threshold, required,
+                                                                      floor[c]),
                             primary[c], kind[c], k, method[j]))
     out = pd.DataFrame(records, columns=["cell", "lower", "upper", "status", "primary", "kind", "component",
                                          "method"])

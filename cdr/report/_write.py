@@ -51,6 +51,10 @@ def write_bundle(report, out: pathlib.Path) -> dict:
     html = out / "report.html"
     html.write_text(report.html, encoding="utf-8")
     files["report.html"] = html
+    if getattr(report, "ledger", None) is not None:   # the release ledger (cdr.report._build, cdr.disclosure.Ledger)
+        path = out / "ledger.json"
+        path.write_text(json.dumps(report.ledger, indent=1, ensure_ascii=False), encoding="utf-8")
+        files["ledger.json"] = path
     manifest = dict(report.manifest)
     manifest["outputs"] = {k: file_sha256(p) for k, p in sorted(files.items())}
     stale = sorted(owned - set(files) - {"manifest.json"})
