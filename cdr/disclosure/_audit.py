@@ -463,9 +463,13 @@ def audit(cells, equations, *, threshold=5, rates=None, executor=None):
     equations : iterable of (str, list of str)
         ``(total_cell, [part_cells])`` meaning total = sum of parts.
     threshold : int, default 5
-        Counts 1 .. ``threshold - 1`` are small. A primary cell is ``narrow`` when its upper bound
-        is below ``threshold`` (the attacker learns it is small); its lower bound may exceed 1 only
-        as far as the ">= 1" model itself implies for margins of suppressed parts (see Notes).
+        Counts 1 .. ``threshold - 1`` are small. The notion of "recoverable": a primary (small)
+        cell is unsafe when pinned exactly (``exact``) or proven to lie in 1 .. threshold-1
+        (``narrow``: its upper bound is below ``threshold`` and its lower bound is >= 1, which a
+        table cell always is since zeros are shown; a small unpublished part may be 0, so ``[0,
+        4]`` does not prove it small); a secondary cell is unsafe when pinned exactly. A lower
+        bound may exceed 1 only as far as the ">= 1" model itself implies for margins of
+        suppressed parts (see Notes).
     rates : pandas.DataFrame or list of dict, optional
         Published rates: ``count_cell``, ``population`` (person-years; or ``population_cell``, the
         id of a denominator cell for a percentage), ``rate`` (published, rounded; NaN if
