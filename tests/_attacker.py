@@ -253,9 +253,8 @@ def public_geography(designs=()):
         units[r] = set(g["la_code"])
     units[NATION] = set(areas["la_code"])
     for d in designs:
-        labels = cdr.footprints.load_design(d).labels if isinstance(d, str) else d
-        for la, fid in pd.Series(labels).items():
-            assert fid not in units or units[fid] <= set(labels[labels == fid].index) or fid not in units, fid
+        labels = pd.Series(cdr.footprints.load_design(d).labels if isinstance(d, str) else d).dropna()
+        for la, fid in labels.items():
             units.setdefault(str(fid), set()).add(la)
     return units
 

@@ -151,7 +151,7 @@ def test_random_overlapping_chains_resist_the_attacker(geography, tmp_path, seed
     # overlapping units of the North East and Yorkshire: footprints of two designs and regions
     pool = []
     for design in DESIGNS:
-        labels = cdr.footprints.load_design(design).labels
+        labels = cdr.footprints.load_design(design).labels.dropna()
         areas = cdr.data.england_areas(2023).set_index("la_code")["region_code"]
         for fid in sorted(set(labels)):
             regions = set(areas.reindex(labels[labels == fid].index))

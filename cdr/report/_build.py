@@ -564,7 +564,9 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                 "table": "category_by_age_band",
                 "rule": "designs compared by cells published after protecting the one-way and cross tables; "
                         "one-way cells count twice; ties go to the finer design",
-                "options": _jsonable(bundle.design_options.drop(columns=["small_interior"], errors="ignore")
+                # the designs compared, without their counts of hidden or published cells (those of
+                # the designs not chosen would narrow the unpublished finer cells)
+                "options": _jsonable(bundle.design_options[["step", "design", "interior_cells", "chosen"]]
                                      .to_dict("records"))},
         },
         "factor_model": None if factor_info is None else _jsonable(factor_info),
@@ -930,16 +932,12 @@ def _methods(period, threshold, carried, protection, level, design_source, trend
     ]
     if design_options is not None and len(design_options) > 1:
         chosen = design_options[design_options["chosen"]].iloc[0]
-        first = design_options.iloc[0]
         out.append(
             "Aggregation instead of suppression: the category x age table had interior counts from 1 to "
             f"{threshold - 1}. {len(design_options)} designs were compared by protecting each (with the one-way age "
             "and category tables) and counting the cells left published: "
-            + "; ".join(f"{r.design}: {r.interior_cells} cells, {r.published_one_way} one-way and "
-                        f"{r.published_interior} cross-table cells published" for r in design_options.itertuples())
+            + "; ".join(f"{r.design} ({r.interior_cells} cells)" for r in design_options.itertuples())
             + f". Chosen: {chosen['design']}"
-            + ("" if chosen["step"] == 0 else f" (one-way cells published: {chosen['published_one_way']} instead of "
-               f"{first['published_one_way']})")
             + ". The choice depends on the counts, as any table redesign does; the whole bundle is then audited. "
               "The comparison is in manifest.json (disclosure.aggregation).")
     if factor_info is not None:

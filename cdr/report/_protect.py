@@ -85,7 +85,8 @@ def protect(cells: pd.DataFrame, equations, *, threshold: int = 5, previous=None
     cert = dict(disclosure.certificate(result.audit))
     cert["result"] = "pass" if cert.get("passed") else "fail"
     cert["suppression_method"] = result.method
-    cert["information_loss"] = result.information_loss
+    # counts of cells only: the sum of the secondarily suppressed counts would narrow them
+    cert["information_loss"] = {k: v for k, v in result.information_loss.items() if k != "value_secondary"}
     cert["search"] = {k: v for k, v in result.spec.items()
                       if k in ("method", "cost", "max_optimal", "time_limit", "fallback", "timings_s")}
     if isinstance(result.spec.get("search"), dict):
