@@ -236,6 +236,8 @@ class Ledger:
             order = cells.assign(_rank=cells["status"].map(_RANK), _pos=range(len(cells)))
             order = order.sort_values(["cell", "_rank", "_pos"], ascending=[True, False, True], kind="stable")
             cells = order.drop_duplicates("cell")[["cell", "status", "value", "release"]].reset_index(drop=True)
+            cells["value"] = pd.Series([None if v is None or v != v else int(v) for v in cells["value"]],
+                                       dtype=object, index=cells.index)
         seen, eqs = set(), []
         for t, p in self.equations:
             key = (t, tuple(p))
