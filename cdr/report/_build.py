@@ -688,6 +688,90 @@ def _recount(bundle, key, *, calendar, last_key):
     return total
 
 
+def _recount_las(bundle, key, las, *, calendar, last_key):
+    extra = getattr(bundle, "extra_las", None) or {}
+    unit = key.split("|", 2)[1]
+    bundle.extra_las = {**extra, unit: frozenset(las)}
+    try:
+        return _recount(bundle, key, calendar=calendar, last_key=last_key)
+    finally:
+        bundle.extra_las = extra
+
+
+def _piece_margins(key_las, equations):
+    """Margins of the geography pieces: ``piece = sum of its levels`` where a breakdown's levels
+    are all published for units whose common refinement has that piece.
+
+    Every death of an LA is in exactly one level of a breakdown (sex, age band, ...), so for any
+    set of LAs ``S`` the total of ``S`` is the sum of ``S``'s levels. A unit published with all
+    levels has that equation (a table margin); a *piece* of the refinement (e.g. the part of one
+    footprint outside another) has it too, and an attacker who reads several releases can use it.
+    For each margin ``total = sum of levels`` among the equations, and each LA set that is a key
+    in every level's group, this adds ``S_total = S_level1 + ...``; when ``S``'s total is not a
+    key of its own but a union of keys of the total group, a new unpublished cell ``S_total`` is
+    added with ``S_total = sum of those keys``. Returns ``(new cells {key: las}, equations)``.
+    """
+    from cdr.report._bundle import canonical_unit
+
+    def parse(k):
+        measure, unit, period, dims = k.split("|", 3)
+        return measure, unit, period, tuple(tuple(kv.split("=", 1)) for kv in dims.split(";") if kv)
+
+    def key_of(measure, las, period, dims):
+        return f"{measure}|{canonical_unit(las)}|{period}|" + ";".join(f"{a}={b}" for a, b in sorted(dims))
+
+    groups = {}
+    for k, las in key_las.items():
+        measure, _, period, dims = parse(k)
+        groups.setdefault((measure, period, dims), {})[las] = k
+    partitions = set()
+    for t, ps in equations:
+        if t not in key_las or len(ps) < 2 or any(p not in key_las for p in ps):
+            continue
+        m, u, per, dims = parse(t)
+        extra = []
+        for p in ps:
+            pm, pu, pper, pdims = parse(p)
+            if (pm, pu, pper) != (m, u, per) or len(pdims) != len(dims) + 1 or not set(dims) <= set(pdims):
+                break
+            extra.append(next(iter(set(pdims) - set(dims))))
+        else:
+            if len({d for d, _ in extra}) == 1:
+                partitions.add((m, per, dims, extra[0][0], tuple(sorted(v for _, v in extra))))
+    have = {(t, tuple(sorted(ps))) for t, ps in equations}
+    new_cells, new_eqs = {}, []
+    for m, per, dims, d, levels in sorted(partitions):
+        level_groups = [groups.get((m, per, tuple(sorted(dims + ((d, v),)))), {}) for v in levels]
+        if not all(level_groups):
+            continue
+        total_group = groups.get((m, per, dims), {})
+        for las in sorted(set.intersection(*[set(g) for g in level_groups]), key=sorted):
+            parts = sorted(g[las] for g in level_groups)
+            total = total_group.get(las)
+            if total is None:
+                finest = _partition_of(las, {s: k for s, k in total_group.items() if s <= las})
+                if finest is None:
+                    continue
+                total = key_of(m, las, per, dims)
+                if total not in new_cells:
+                    new_cells[total] = las
+                    new_eqs.append((total, finest))
+            if (total, tuple(parts)) not in have:
+                have.add((total, tuple(parts)))
+                new_eqs.append((total, parts))
+    return new_cells, new_eqs
+
+
+def _partition_of(las, candidates):
+    """Keys of ``candidates`` ({LA set: key}, all inside ``las``) that partition ``las`` (finest first), or None."""
+    chosen, covered = [], set()
+    for s, k in sorted(candidates.items(), key=lambda kv: (len(kv[0]), sorted(kv[0]))):
+        if not (s & covered):
+            chosen.append(k)
+            covered |= s
+    return sorted(chosen) if covered == set(las) else None
+
+
 def _protect_with_ledger(bundle, earlier, *, threshold, calendar, last_key):
     """Protect this release jointly with the earlier releases of ``earlier`` (a Ledger).
 
@@ -738,6 +822,22 @@ def _protect_with_ledger(bundle, earlier, *, threshold, calendar, last_key):
                 members.append(f"{measure}|{unit}|{period}|" + ";".join(f"{a}={b}" for a, b in sub))
             if all(m in known for m in members):
                 cequations.append((key, members))
+    # LAs of every key, then the margins of the pieces (see _piece_margins)
+    parts = bundle.geography()[1]
+    key_las = {}
+    for c, k in canon.items():
+        unit = c.split("|", 2)[1]
+        key_las[k] = frozenset(parts[c]["las"]) if c in parts else bundle.las_of(unit)
+    for k in earlier.cells["cell"]:
+        key_las.setdefault(k, bundle.las_of(k.split("|", 2)[1]))
+    extra_cells, extra_eqs = _piece_margins(key_las, cequations + list(earlier.equations))
+    if extra_cells:
+        ccells = pd.concat([ccells, pd.DataFrame({
+            "cell": list(extra_cells),
+            "value": [_recount_las(bundle, k, las, calendar=calendar, last_key=last_key) for k, las in extra_cells.items()],
+            "unpublished": True})], ignore_index=True)
+        key_las.update(extra_cells)
+    cequations += extra_eqs
     previous = None
     if len(earlier.cells):
         prev = earlier.cells.copy()
@@ -760,24 +860,7 @@ def _protect_with_ledger(bundle, earlier, *, threshold, calendar, last_key):
     local["secondary"] &= ~local["unpublished"]
     local_prot = Protection(local, protection.audit, protection.certificate, protection.method,
                             protection.releases, protection.joint_equations)
-    units_used = {}
-    for c in list(ccells["cell"]) + [k for t, ps in cequations for k in (t, *ps)]:
-        u = c.split("|", 2)[1]
-        if u not in units_used:
-            try:
-                units_used[u] = sorted(bundle.las_of(u))
-            except KeyError:
-                pass
-    for c, cid in canon.items():
-        u = cid.split("|", 2)[1]
-        if u not in units_used:
-            unit = c.split("|", 2)[1]
-            try:
-                units_used[u] = sorted(bundle.las_of(unit))
-            except KeyError:
-                parts = bundle.geography()[1]
-                if c in parts:
-                    units_used[u] = sorted(parts[c]["las"])
+    units_used = {k.split("|", 2)[1]: sorted(las) for k, las in key_las.items()}
     assert all(canonical_unit(v) == u for u, v in units_used.items())
     status = {k: ("unpublished" if u else "suppressed" if np.isnan(p) else "published")
               for k, u, p in zip(protection.cells["cell"], protection.cells["unpublished"],
