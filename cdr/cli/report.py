@@ -34,6 +34,10 @@ def register(subparsers) -> None:
     p.add_argument("--ledger", metavar="DIR",
                    help="your organisation's release-ledger folder: every ledger in it is read like --previous, and "
                         "this release's ledger is added to it (append-only)")
+    p.add_argument("--coverage", metavar="LA,LA,...",
+                   help="the local authorities the records cover (codes or names, comma-separated), or 'all'; default "
+                        "'auto': LAs with no record at all are not covered, and comparators outside the covered LAs "
+                        "(England, regions) come from published NCMD figures")
     p.add_argument("--lenient", action="store_true",
                    help="exclude invalid records (listed in the manifest) instead of stopping")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
@@ -46,7 +50,7 @@ def _run(args) -> int:
     report = build_report(
         args.records, design=args.design, footprint=args.footprint, level=args.level, region=args.region,
         year=args.year, calendar=True if args.calendar else None, spec=args.spec, out=args.out,
-        mode="lenient" if args.lenient else "strict", previous=args.previous,
+        mode="lenient" if args.lenient else "strict", previous=args.previous, coverage=args.coverage,
         ledger=args.ledger,
     )
     d = report.manifest["disclosure"]
@@ -63,6 +67,12 @@ def _run(args) -> int:
                   "CSV of la_code,footprint_id")
         else:
             print(f"design: {source} ({design['n_footprints']} footprints)")
+    cov = report.manifest.get("coverage") or {}
+    if cov.get("partial"):
+        print(f"coverage: the records cover {cov['n_las']} LA(s) ({cov['description']}); comparators from published "
+              f"figures: {', '.join(cov['comparators_from_published_figures']) or 'none'}")
+    for item in report.manifest.get("left_out") or []:
+        print(f"left out: {item['analysis']} ({item['reason']})")
     print(f"records: {rec['input']:,} read, {rec['excluded_invalid']:,} excluded as invalid, "
           f"{rec['in_period']:,} in {report.period.label}")
     print(f"disclosure audit: {d['certificate_result']} ({d['n_suppressed_primary']} primary, "
