@@ -3,8 +3,13 @@ region and national margins; about 2,300 cells) and partnership bundles built fr
 ``cdr.synthetic.generate_records`` (a footprint's LAs x category x year with the multi-year total,
 and age band x sex x year, with region and England margins). SYNTHETIC counts throughout.
 
+Also the chain of issue 11 (``england_min60`` F001 -> ``cdop_2019_real`` Tees -> North East ->
+England, 2022-23, the same synthetic records), each bundle built with ``build_report(previous=)``
+the one before: build time, and suppression search and audit time of the joint system (the bundle
+with every earlier release of its ledger), against the England bundle built alone.
+
 Run: ``.venv/bin/python benchmarks/disclosure.py`` (prints timings and information loss; no
-pass/fail). The numbers are recorded in ``docs/methods/disclosure.md``.
+pass/fail; ``--chain`` for the chain only). The numbers are recorded in ``docs/methods/disclosure.md``.
 """
 from __future__ import annotations
 
@@ -129,5 +134,45 @@ def main():
             _report(f"{fp} ({method})", secondary_suppression(b, method=method))
 
 
+def chain():
+    """Time the issue-11 chain: each bundle protected and audited jointly with its predecessors."""
+    import tempfile
+
+    import cdr
+    from cdr.report import build_report
+
+    records = cdr.synthetic.generate_records(years=range(2019, 2024), seed=0)
+    steps = [("F001 (england_min60)", {"design": "england_min60", "footprint": "F001"}),
+             ("Tees CDOP (cdop_2019_real)", {"design": "cdop_2019_real", "footprint": "tees_cdop"}),
+             ("North East", {"level": "region", "region": "E12000001"}),
+             ("England", {"level": "nation"})]
+    build_report(records, level="nation", year="2022-23")   # warm caches (geography, populations)
+    t = time.perf_counter()
+    alone = build_report(records, level="nation", year="2022-23")
+    cert = alone.manifest["disclosure"]["certificate"]
+    print(f"England alone: built in {time.perf_counter() - t:.2f} s; suppression search "
+          f"{cert['search']['timings_s']['search']:.2f} s, audit {cert['search']['timings_s']['audit']:.2f} s "
+          f"({cert['joint']['n_cells']} cells)")
+    with tempfile.TemporaryDirectory() as root:
+        last = None
+        for i, (label, kw) in enumerate(steps):
+            out = f"{root}/b{i + 1}"
+            t = time.perf_counter()
+            rep = build_report(records, year="2022-23", previous=last, out=out, **kw)
+            took = time.perf_counter() - t
+            cert = rep.manifest["disclosure"]["certificate"]
+            joint, times = cert["joint"], cert["search"]["timings_s"]
+            print(f"chain b{i + 1} {label}: built and written in {took:.2f} s; joint system {joint['n_cells']} "
+                  f"cells ({joint['n_cells_earlier_releases']} from earlier releases), {joint['n_equations']} "
+                  f"equations; suppression search {times['search']:.2f} s, chain audit {times['audit']:.2f} s; "
+                  f"{rep.manifest['disclosure']['n_suppressed_primary']} primary + "
+                  f"{rep.manifest['disclosure']['n_suppressed_secondary']} secondary; {cert['result']}")
+            last = out
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if "--chain" not in sys.argv:
+        main()
+    chain()

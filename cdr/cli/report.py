@@ -29,8 +29,13 @@ def register(subparsers) -> None:
                    help="reporting year, e.g. 2022-23 (1 April 2022 - 31 March 2023), or 2022 with --calendar")
     p.add_argument("--calendar", action="store_true", help="use calendar years instead of CDR reporting years")
     p.add_argument("--spec", metavar="FILE", help="analysis specification, e.g. models/annual.toml")
-    p.add_argument("--previous", metavar="DIR",
-                   help="an earlier bundle: cells it published or suppressed keep their status in this one")
+    p.add_argument("--previous", metavar="DIR", action="append",
+                   help="an earlier bundle (repeatable): everything it and its own predecessors published is in its "
+                        "ledger.json; published counts stay fixed, suppressed ones stay suppressed, and this bundle's "
+                        "suppression is chosen and audited jointly with them")
+    p.add_argument("--ledger", metavar="DIR",
+                   help="your organisation's release-ledger folder: every ledger in it is read like --previous, and "
+                        "this release's ledger is added to it (append-only)")
     p.add_argument("--coverage", metavar="LA,LA,...",
                    help="the local authorities the records cover (codes or names, comma-separated), or 'all'; default "
                         "'auto': LAs with no record at all are not covered, and comparators outside the covered LAs "
@@ -56,6 +61,7 @@ def _run(args) -> int:
         year=args.year, calendar=True if args.calendar else None, spec=args.spec, out=args.out,
         mode="lenient" if args.lenient else "strict", previous=args.previous, coverage=args.coverage,
         private=args.private, force=args.force,
+        ledger=args.ledger,
     )
     d = report.manifest["disclosure"]
     rec = report.manifest["records"]
@@ -87,6 +93,10 @@ def _run(args) -> int:
 
         print(f"PRIVATE: record-level details written to {private_folder(args.out, args.private)}; "
               "do NOT publish that folder")
+    led = report.manifest["disclosure"].get("ledger") or {}
+    if led.get("earlier_releases"):
+        print(f"release ledger: protected jointly with {len(led['earlier_releases'])} earlier release(s) "
+              f"({led['n_cells']} cells, {led['n_equations']} equations); {args.out}/ledger.json carries them forward")
     overlapping = report.manifest.get("overlapping_reports") or []
     for o in overlapping:
         print(f"NOTE: {os.path.join(os.path.dirname(os.path.normpath(args.out)), o['path'])} holds another cdr report sharing {', '.join(o['shared_periods'])} "
@@ -94,7 +104,7 @@ def _run(args) -> int:
     if overlapping:
         print("NOTE: if both are published, a count suppressed in one may be recoverable from the other. "
               "Rebuild the later one with --previous DIR naming the earlier (see docs/howto/report-outputs.md).")
-    elif args.previous is None:
+    elif args.previous is None and args.ledger is None:
         print("note: if another bundle for an overlapping period is (or will be) published - another footprint "
               "design, footprint, region or England - build the later one with --previous DIR naming the earlier.")
     return 0

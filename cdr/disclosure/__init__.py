@@ -9,10 +9,14 @@ Typical use (what ``cdr report`` does)::
     result = protect(bundle, threshold=5)         # raises DisclosureError if the audit fails
     result.tables(); result.rates(); result.certificate()
 
+Across releases: every bundle carries a :class:`Ledger` (``ledger.json``) of all cells published by
+it and its predecessors, as equations over unknowns shared by every release (``docs/concepts/disclosure.md``).
+
 Methods, rules and sources: ``docs/methods/disclosure.md``.
 """
 from cdr.disclosure._audit import audit, certificate, explain
 from cdr.disclosure._bundle import Bundle, cell_ids, merge_levels, table_equations
+from cdr.disclosure._ledger import LEDGER_FORMAT, Ledger, read_ledgers
 from cdr.disclosure._primary import DEFAULT_THRESHOLD, RATE_RULES, primary_suppression, rate_rules
 from cdr.disclosure._secondary import SuppressionResult, compare_aggregations, protect, secondary_suppression
 
@@ -21,4 +25,5 @@ __all__ = [
     "Bundle", "table_equations", "cell_ids", "merge_levels",
     "secondary_suppression", "protect", "SuppressionResult", "compare_aggregations",
     "audit", "explain", "certificate",
+    "Ledger", "read_ledgers", "LEDGER_FORMAT",
 ]

@@ -400,7 +400,15 @@ def _propagate(names, rows, rounds=50, floor=None):
     return low, up
 
 
-def _classify(lower, upper, primary, threshold, required=True):
+def _classify(lower, upper, primary, threshold, required=True, floor=1.0):
+    """Status of one suppressed cell from the attacker's tightest integer interval.
+
+    A primary (small) cell is unsafe when pinned exactly or proven to lie in 1 .. threshold-1; a
+    secondary cell when pinned exactly. A table cell is >= 1 for the attacker (zeros are shown),
+    so an upper bound below the threshold proves it small. An unpublished part may be 0 (floor 0):
+    it is proven small only when its lower bound is also >= 1 (``[0, 4]`` says "at most 4", which
+    any suppression mark says too).
+    """
     if not required:
         # an unpublished part that is not small: no protection of its own; it may be derived
         return "derivable" if lower == upper else "protected"
@@ -409,7 +417,7 @@ def _classify(lower, upper, primary, threshold, required=True):
     # An attacker learns a primary cell is small when its upper bound is below the threshold. A
     # lower bound above 1 is not required to reach 1: a margin of k suppressed parts is >= k by the
     # attacker model itself, which reveals nothing.
-    if primary and upper < threshold:
+    if primary and upper < threshold and (floor >= 1 or lower >= 1):
         return "narrow"
     return "protected"
 
@@ -461,9 +469,13 @@ def audit(cells, equations, *, threshold=5, rates=None, executor=None):
     equations : iterable of (str, list of str)
         ``(total_cell, [part_cells])`` meaning total = sum of parts.
     threshold : int, default 5
-        Counts 1 .. ``threshold - 1`` are small. A primary cell is ``narrow`` when its upper bound
-        is below ``threshold`` (the attacker learns it is small); its lower bound may exceed 1 only
-        as far as the ">= 1" model itself implies for margins of suppressed parts (see Notes).
+        Counts 1 .. ``threshold - 1`` are small. The notion of "recoverable": a primary (small)
+        cell is unsafe when pinned exactly (``exact``) or proven to lie in 1 .. threshold-1
+        (``narrow``: its upper bound is below ``threshold`` and its lower bound is >= 1, which a
+        table cell always is since zeros are shown; a small unpublished part may be 0, so ``[0,
+        4]`` does not prove it small); a secondary cell is unsafe when pinned exactly. A lower
+        bound may exceed 1 only as far as the ">= 1" model itself implies for margins of
+        suppressed parts (see Notes).
     rates : pandas.DataFrame or list of dict, optional
         Published rates: ``count_cell``, ``population`` (person-years; or ``population_cell``, the
         id of a denominator cell for a percentage), ``rate`` (published, rounded; NaN if
@@ -549,7 +561,8 @@ def audit(cells, equations, *, threshold=5, rates=None, executor=None):
         names, lower, upper, method = merged[k]
         for j, c in enumerate(names):
             required = bool(primary[c] or floor[c] >= 1)
-            records.append((c, lower[j], upper[j], _classify(lower[j], upper[j], primary[c], threshold, required),
+            records.append((c, lower[j], upper[j], _classify(lower[j], upper[j], primary[c], threshold, required,
+                                                                      floor[c]),
                             primary[c], kind[c], k, method[j]))
     out = pd.DataFrame(records, columns=["cell", "lower", "upper", "status", "primary", "kind", "component",
                                          "method"])

@@ -70,7 +70,7 @@ class _Attacker:
                 self.cache[key] = [(c, lo, up) for c, lo, up in zip(names, lower, upper)]
             for c, lo, up in self.cache[key]:
                 required = bool(_required([self.primary[c]], [self.floor[c]])[0])
-                status = _classify(lo, up, self.primary[c], self.threshold, required)
+                status = _classify(lo, up, self.primary[c], self.threshold, required, self.floor[c])
                 if status not in _PASSING:
                     out.append((c, status, names))
         return out

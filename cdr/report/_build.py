@@ -19,8 +19,8 @@ from cdr.report._coverage import resolve_coverage
 from cdr.report._inputs import design_labels, file_sha256, load_records, load_spec
 from cdr.report._periods import Period, parse_period, period_keys, period_label
 from cdr.report._private import exclusion_counts, private_folder, public_path
-from cdr.report._protect import check_passed, protect
 from cdr.report._safeio import source_date
+from cdr.report._protect import Protection, check_passed, protect
 from cdr.report._stats import funnel_limits, rate_ci, wilson_ci
 from cdr.report._tables import NATION, Geography, declare_tables, prepare_records
 
@@ -68,11 +68,14 @@ class Report:
     cells : pandas.DataFrame
         Every count cell: ``cell``, ``value``, ``published``, ``primary``, ``secondary``,
         ``unpublished`` (True for the pieces of published totals that no table shows, see
-        ``docs/howto/report-outputs.md``) and ``modelled_as``.
+        ``docs/howto/report-outputs.md``).
     equations : list of (str, list of str)
         The ``(total, [parts])`` relations among the cells.
     html : str
         The page.
+    ledger : dict
+        The release ledger written to ``ledger.json`` (:class:`cdr.disclosure.Ledger` JSON form):
+        this release's cells and those of every release it was built on.
     files : dict of str -> path
         Files written by :meth:`write` (empty until then).
     private : dict
@@ -115,6 +118,7 @@ class Report:
     html: str = ""
     files: dict = field(default_factory=dict)
     private: dict = field(default_factory=dict)
+    ledger: dict | None = None
 
     def __repr__(self) -> str:
         return (f"Report({self.title!r}, level={self.level!r}, period={self.period.label!r}, tables={len(self.tables)}, "
@@ -180,7 +184,7 @@ def _resolve_design(design, level):
 
 def build_report(records, *, design=None, footprint=None, level: str = "footprint", region=None, year,
                  calendar: bool | None = None, spec=None, out=None, mode: str = "strict", threshold=None,
-                 previous=None, coverage=None, private=None, force: bool = False) -> Report:
+                 previous=None, ledger=None, coverage=None, private=None, force: bool = False) -> Report:
     """Annual child death statistics for a footprint, a region or England, with disclosure control.
 
     Parameters
@@ -234,6 +238,17 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         messages); default ``<out>.private`` beside ``out``. Written only when there is something in it.
     force : bool
         Write into an ``out`` that holds files cdr did not write (they are never deleted or overwritten).
+    previous : path or list of paths, optional
+        Earlier bundles (their directories or ``ledger.json`` files). Each carries the release
+        ledger of its whole chain (``docs/concepts/disclosure.md``), so the last bundle of a chain
+        is enough. Everything they published or suppressed is public knowledge: earlier published
+        counts are fixed, earlier suppressions stay suppressed, and this release's suppression is
+        chosen jointly with them and audited over the union. A cell whose value has changed since
+        (revised records) raises a DisclosureError.
+    ledger : path, optional
+        An organisation's ledger folder: every ledger in it is read like ``previous``, and this
+        release's ledger is added to it as a new file (``<period>_<release id>.json``; existing
+        files are never changed) when the bundle is written.
 
     Returns
     -------
@@ -290,10 +305,9 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         inputs.append({"role": "records", "description": f"in-memory {type(records).__name__}"})
     if spec_path and pathlib.Path(spec_path).is_file():
         inputs.append({"role": "spec", "path": public_path(spec_path), "sha256": file_sha256(spec_path)})
-    prev = None
-    if previous is not None:
-        prev, prev_input = _load_previous(previous)
-        inputs.append(prev_input)
+    prev_paths = ([] if previous is None else [previous] if isinstance(previous, (str, os.PathLike)) else list(previous))
+    earlier, prev_inputs = _load_previous(prev_paths, ledger)
+    inputs += prev_inputs
     recs, exclusions, n_input = load_records(records, mode=mode)
     if len(recs) == 0:
         raise CdrError("no valid records to report on"
@@ -398,7 +412,8 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     period_labels = {k: period_label(k, calendar=period.calendar) for k in trend_keys}
     total_label = f"{period_labels[trend_keys[0]]} to {period_labels[trend_keys[-1]]}" if len(trend_keys) > 1 else None
 
-    overlapping = overlapping_reports(out, [period_labels[k] for k in trend_keys], previous) if out is not None else []
+    overlapping = (overlapping_reports(out, [period_labels[k] for k in trend_keys], prev_paths,
+                                       known_releases=earlier.release_ids()) if out is not None else [])
 
     # populations (mid-year of the period's first calendar year; carried forward beyond the estimates)
     from cdr.data import population_for_years
@@ -460,10 +475,8 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         else:
             at = next((i for i, t in enumerate(specs) if t.name == "trend"), len(specs))
             specs.insert(at, fm_spec)
-    equations = bundle.equations()
-    cells = bundle.frame()
-    protection = protect(cells[["cell", "value", "unpublished"]], equations, threshold=threshold, previous=prev)
-    check_passed(protection, equations)
+    protection, equations, cells, joint = _protect_with_ledger(bundle, earlier, threshold=int(threshold),
+                                                               calendar=period.calendar, last_key=period.key)
     published = protection.published
 
     rate_fn = lambda c, p: rate_ci(c, p)[:3]  # noqa: E731
@@ -664,10 +677,16 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
             "unpublished_parts": {
                 "note": "pieces of published LA/footprint/region/England totals that are not published themselves "
                         "(e.g. the LAs of a region outside the partnership): cells of the audited system of equations, "
-                        "never shown; published = 0 only where the part is 0 and the audit assumed the attacker knows it",
-                "parts": [{"cell": cid, "las": part["las"], "modelled_as": m}
-                          for cid, part, m in ((c, bundle.geography()[1][c], m) for c, m in
-                                               zip(protection.cells["cell"], protection.cells["modelled_as"]) if m)]},
+                        "never shown",
+                "parts": [{"cell": cid, "las": part["las"]} for cid, part in
+                          ((c, bundle.geography()[1][c]) for c, u in
+                           zip(protection.cells["cell"], protection.cells["unpublished"]) if u)]},
+            "ledger": {"file": "ledger.json", "release": joint["release"], "format": "cdr-release-ledger",
+                       "earlier_releases": earlier.release_ids(),
+                       "n_cells": joint["n_cells"], "n_equations": joint["n_equations"],
+                       "note": "every count published or suppressed by this release and by the releases it was built "
+                               "on, as equations over unknowns keyed measure|LAs|period|breakdown; build the next "
+                               "release with --previous pointing at this bundle (docs/concepts/disclosure.md)"},
             "equations": [[t, list(p)] for t, p in equations],
             "certificate_result": protection.certificate.get("result") or ("pass" if protection.certificate.get("passed") else "fail"),
             "certificate": _jsonable(protection.certificate),
@@ -675,7 +694,10 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                 "table": "category_by_age_band",
                 "rule": "designs compared by cells published after protecting the one-way and cross tables; "
                         "one-way cells count twice; ties go to the finer design",
-                "options": _jsonable(bundle.design_options.to_dict("records"))},
+                # the designs compared, without their counts of hidden or published cells (those of
+                # the designs not chosen would narrow the unpublished finer cells)
+                "options": _jsonable(bundle.design_options[["step", "design", "interior_cells", "chosen"]]
+                                     .to_dict("records"))},
         },
         "factor_model": None if factor_info is None else _jsonable(factor_info),   # error made public above
         "left_out": _jsonable(left_out),
@@ -688,13 +710,17 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                     private=private_details)
     from cdr.report._html import render_html
 
+    report.ledger = _release_ledger(report, bundle, joint, earlier, specs, info)
+    manifest["disclosure"]["ledger"]["release"] = report.ledger["releases"][-1]["release"]
     report.html = render_html(report)
     if out is not None:
         report.write(out, private=private, force=force)
+        if ledger is not None:
+            _append_to_ledger_folder(ledger, report)
     return report
 
 
-def overlapping_reports(out, periods, previous=None) -> list:
+def overlapping_reports(out, periods, previous=None, *, known_releases=()) -> list:
     """Other cdr report bundles beside ``out`` (sibling directories) sharing a period with this one.
 
     Two bundles published for overlapping periods (the same year from two footprint designs, or a
@@ -706,9 +732,10 @@ def overlapping_reports(out, periods, previous=None) -> list:
     """
     out = pathlib.Path(out).resolve()
     skip = {out}
-    if previous is not None:
-        prev = pathlib.Path(previous).resolve()
-        skip.add(prev.parent if prev.name == "manifest.json" else prev)
+    for p in ([] if previous is None else [previous] if isinstance(previous, (str, os.PathLike)) else previous):
+        prev = pathlib.Path(p).resolve()
+        skip.add(prev.parent if prev.name in ("manifest.json", "ledger.json") else prev)
+    known = set(known_releases)
     found = []
     parent = out.parent
     if not parent.is_dir():
@@ -721,7 +748,9 @@ def overlapping_reports(out, periods, previous=None) -> list:
             theirs = set(m["period"].get("trend_periods") or [m["period"]["label"]])
             title = str(m.get("title", ""))
             m["disclosure"]["cells"]
-        except (OSError, ValueError, KeyError, TypeError):
+            if (m["disclosure"].get("ledger") or {}).get("release") in known:
+                continue   # already in the chain this release is built on
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
         shared = [p for p in periods if p in theirs]
         if shared:   # a sibling: its folder name only, never an absolute path
@@ -732,7 +761,8 @@ def overlapping_reports(out, periods, previous=None) -> list:
 
 def _overlap_note(previous, overlapping) -> str:
     text = ("Overlapping publications: this bundle is protected on its own"
-            + (" and together with the earlier release given as previous" if previous is not None else "")
+            + (" and together with every earlier release of its ledger (the chain given as previous)"
+               if previous else "")
             + ". Another bundle for an overlapping period (the same year from another footprint design, or another "
               "footprint, region or England) shares totals with it, and a count suppressed here or there could be "
               "recovered by combining the two. Build the later bundle with --previous DIR (previous= in Python) "
@@ -744,26 +774,283 @@ def _overlap_note(previous, overlapping) -> str:
     return text
 
 
-def _load_previous(previous):
-    """(cells, equations) published by an earlier bundle, and its entry for the manifest's inputs."""
-    path = pathlib.Path(previous)
-    if path.is_dir():
-        path = path / "manifest.json"
-    if not path.is_file():
-        raise CdrError(f"previous release not found: {str(previous)!r}; give the directory of an earlier bundle "
-                       "or its manifest.json.")
+def _load_previous(paths, ledger_dir):
+    """The merged release ledger of ``paths`` (bundles) and ``ledger_dir``, and entries for the manifest's inputs."""
+    from cdr.disclosure import Ledger, read_ledgers
+
+    sources = list(paths) + ([ledger_dir] if ledger_dir is not None and pathlib.Path(ledger_dir).exists() else [])
+    for p in paths:
+        if not pathlib.Path(p).exists():
+            raise CdrError(f"previous release not found: {str(p)!r}; give the directory of an earlier bundle "
+                           "or its ledger.json.")
+    earlier = read_ledgers(sources) if sources else Ledger()
+    inputs = []
+    for p in paths:
+        p = pathlib.Path(p)
+        f = p / "ledger.json" if p.is_dir() else p
+        inputs.append({"role": "previous release", "path": public_path(p), "sha256": file_sha256(f)})
+    if ledger_dir is not None:
+        inputs.append({"role": "release ledger folder", "path": public_path(ledger_dir),
+                       "releases": len(earlier.releases)})
+    return earlier, inputs
+
+
+def _recount(bundle, key, *, calendar, last_key):
+    """True count of a ledger cell (any LAs, period, canonical breakdown) from this release's records."""
+    from itertools import product
+
+    measure, unit, period, dims = key.split("|", 3)
+    las = bundle.las_of(unit)
+    if " to " in period:
+        a, b = period.split(" to ")
+        keys = list(range(parse_period(a, calendar=calendar).key, parse_period(b, calendar=calendar).key + 1))
+    else:
+        keys = [parse_period(period, calendar=calendar).key]
+    if (period_label(keys[0], calendar=calendar) != period.split(" to ")[0]) or keys[-1] > last_key:
+        raise CdrError(f"cannot recount {key!r} from this release's records (period {period!r} is "
+                       f"{'after this release' if keys[-1] > last_key else 'in another year convention'}): build "
+                       "releases of a chain in time order, with one year convention, from the same records.")
+    pairs = [tuple(kv.split("=", 1)) for kv in dims.split(";") if kv]
+    choices = [[(d, m) for m in v.split("+")] for d, v in pairs]
+    total = 0
+    for combo in product(*choices) if choices else [()]:
+        kw = dict(combo)
+        for la in las:
+            for k in keys:
+                total += int(bundle.count(measure, "la:" + la, k, **kw))
+    return total
+
+
+def _recount_las(bundle, key, las, *, calendar, last_key):
+    extra = getattr(bundle, "extra_las", None) or {}
+    unit = key.split("|", 2)[1]
+    bundle.extra_las = {**extra, unit: frozenset(las)}
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        d = manifest["disclosure"]
-        cells = pd.DataFrame(d["cells"])
-        cells = cells.reindex(columns=["cell", "published", "unpublished"])
-        cells["unpublished"] = cells["unpublished"].fillna(False).astype(bool)
-        equations = [(t, list(p)) for t, p in d["equations"]]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CdrError(f"{str(path)!r} is not the manifest of a cdr report bundle (written by cdr >= 0.1): {exc}") from exc
-    cells["published"] = pd.to_numeric(cells["published"], errors="coerce")
-    return (cells, equations), {"role": "previous release", "path": public_path(path), "sha256": file_sha256(path),
-                               "period": manifest.get("period", {}).get("label")}
+        return _recount(bundle, key, calendar=calendar, last_key=last_key)
+    finally:
+        bundle.extra_las = extra
+
+
+def _piece_margins(key_las, equations):
+    """Margins of the geography pieces: ``piece = sum of its levels`` where a breakdown's levels
+    are all published for units whose common refinement has that piece.
+
+    Every death of an LA is in exactly one level of a breakdown (sex, age band, ...), so for any
+    set of LAs ``S`` the total of ``S`` is the sum of ``S``'s levels. A unit published with all
+    levels has that equation (a table margin); a *piece* of the refinement (e.g. the part of one
+    footprint outside another) has it too, and an attacker who reads several releases can use it.
+    For each margin ``total = sum of levels`` among the equations, and each LA set that is a key
+    in every level's group, this adds ``S_total = S_level1 + ...``; when ``S``'s total is not a
+    key of its own but a union of keys of the total group, a new unpublished cell ``S_total`` is
+    added with ``S_total = sum of those keys``. Returns ``(new cells {key: las}, equations)``.
+    """
+    from cdr.report._bundle import canonical_unit
+
+    def parse(k):
+        measure, unit, period, dims = k.split("|", 3)
+        return measure, unit, period, tuple(tuple(kv.split("=", 1)) for kv in dims.split(";") if kv)
+
+    def key_of(measure, las, period, dims):
+        return f"{measure}|{canonical_unit(las)}|{period}|" + ";".join(f"{a}={b}" for a, b in sorted(dims))
+
+    groups = {}
+    for k, las in key_las.items():
+        measure, _, period, dims = parse(k)
+        groups.setdefault((measure, period, dims), {})[las] = k
+    partitions = set()
+    for t, ps in equations:
+        if t not in key_las or len(ps) < 2 or any(p not in key_las for p in ps):
+            continue
+        m, u, per, dims = parse(t)
+        extra = []
+        for p in ps:
+            pm, pu, pper, pdims = parse(p)
+            if (pm, pu, pper) != (m, u, per) or len(pdims) != len(dims) + 1 or not set(dims) <= set(pdims):
+                break
+            extra.append(next(iter(set(pdims) - set(dims))))
+        else:
+            if len({d for d, _ in extra}) == 1:
+                partitions.add((m, per, dims, extra[0][0], tuple(sorted(v for _, v in extra))))
+    have = {(t, tuple(sorted(ps))) for t, ps in equations}
+    new_cells, new_eqs = {}, []
+    for m, per, dims, d, levels in sorted(partitions):
+        level_groups = [groups.get((m, per, tuple(sorted(dims + ((d, v),)))), {}) for v in levels]
+        if not all(level_groups):
+            continue
+        total_group = groups.get((m, per, dims), {})
+        for las in sorted(set.intersection(*[set(g) for g in level_groups]), key=sorted):
+            parts = sorted(g[las] for g in level_groups)
+            total = total_group.get(las)
+            if total is None:
+                finest = _partition_of(las, {s: k for s, k in total_group.items() if s <= las})
+                if finest is None:
+                    continue
+                total = key_of(m, las, per, dims)
+                if total not in new_cells:
+                    new_cells[total] = las
+                    new_eqs.append((total, finest))
+            if (total, tuple(parts)) not in have:
+                have.add((total, tuple(parts)))
+                new_eqs.append((total, parts))
+    return new_cells, new_eqs
+
+
+def _partition_of(las, candidates):
+    """Keys of ``candidates`` ({LA set: key}, all inside ``las``) that partition ``las`` (finest first), or None."""
+    chosen, covered = [], set()
+    for s, k in sorted(candidates.items(), key=lambda kv: (len(kv[0]), sorted(kv[0]))):
+        if not (s & covered):
+            chosen.append(k)
+            covered |= s
+    return sorted(chosen) if covered == set(las) else None
+
+
+def _protect_with_ledger(bundle, earlier, *, threshold, calendar, last_key):
+    """Protect this release jointly with the earlier releases of ``earlier`` (a Ledger).
+
+    Cells and equations go to :func:`cdr.report._protect.protect` under their release-independent
+    keys (:meth:`Bundle.canonical`), so the same LAs/period/measure published by another design,
+    level or release is the same unknown. Returns ``(protection, equations, cells, joint)``:
+    ``protection.cells`` under this bundle's own cell ids, this bundle's own equations and cells,
+    and ``joint`` (keys, statuses and equations of the whole system for the ledger).
+    """
+    from collections import defaultdict
+
+    from cdr.report._bundle import canonical_unit
+
+    units = {u: frozenset(v) for u, v in earlier.units.items()}
+    bundle.extra_las = units
+    ghosts = defaultdict(list)
+    for key in earlier.cells["cell"]:
+        measure, unit, period, dims = key.split("|", 3)
+        dims_t = tuple(tuple(kv.split("=", 1)) for kv in dims.split(";") if kv)
+        ghosts[(measure, period, dims_t)].append((key, bundle.las_of(unit)))
+    bundle.ghosts = dict(ghosts)
+    equations = bundle.equations()
+    cells = bundle.frame()
+    canon = {c: bundle.canonical(c) for c in cells["cell"]}
+    for t, ps in equations:
+        for c in (t, *ps):
+            if c not in canon:
+                canon[c] = bundle.canonical(c)
+    cur = cells.assign(key=cells["cell"].map(canon))
+    agg = cur.groupby("key", sort=False).agg(value=("value", "first"), n_values=("value", "nunique"),
+                                             unpublished=("unpublished", "all"))
+    if (agg["n_values"] > 1).any():  # pragma: no cover - internal consistency
+        raise RuntimeError(f"cells with the same key and different counts: {agg[agg['n_values'] > 1].index[:3].tolist()}")
+    ccells = pd.DataFrame({"cell": agg.index.to_numpy(), "value": agg["value"].astype(int).to_numpy(),
+                           "unpublished": agg["unpublished"].to_numpy(dtype=bool)})
+    cequations = [(canon[t], [canon[p] for p in ps]) for t, ps in equations]
+    # merged levels published by any release = the sum of their members where those are known
+    known = set(ccells["cell"]) | set(earlier.cells["cell"])
+    for key in sorted(known):
+        measure, unit, period, dims = key.split("|", 3)
+        pairs = [kv.split("=", 1) for kv in dims.split(";") if kv]
+        for i, (d, v) in enumerate(pairs):
+            if "+" not in v:
+                continue
+            members = []
+            for m in v.split("+"):
+                sub = pairs[:i] + [[d, m]] + pairs[i + 1:]
+                members.append(f"{measure}|{unit}|{period}|" + ";".join(f"{a}={b}" for a, b in sub))
+            if all(m in known for m in members):
+                cequations.append((key, members))
+    # LAs of every key, then the margins of the pieces (see _piece_margins)
+    parts = bundle.geography()[1]
+    key_las = {}
+    for c, k in canon.items():
+        unit = c.split("|", 2)[1]
+        key_las[k] = frozenset(parts[c]["las"]) if c in parts else bundle.las_of(unit)
+    for k in earlier.cells["cell"]:
+        key_las.setdefault(k, bundle.las_of(k.split("|", 2)[1]))
+    extra_cells, extra_eqs = _piece_margins(key_las, cequations + list(earlier.equations))
+    if extra_cells:
+        ccells = pd.concat([ccells, pd.DataFrame({
+            "cell": list(extra_cells),
+            "value": [_recount_las(bundle, k, las, calendar=calendar, last_key=last_key) for k, las in extra_cells.items()],
+            "unpublished": True})], ignore_index=True)
+        key_las.update(extra_cells)
+    cequations += extra_eqs
+    previous = None
+    if len(earlier.cells):
+        prev = earlier.cells.copy()
+        prev["value"] = [_recount(bundle, k, calendar=calendar, last_key=last_key) for k in prev["cell"]]
+        prev["published"] = [v if s == "published" else np.nan for v, s in zip(prev["value"], prev["status"])]
+        pub = prev["status"] == "published"
+        shown = pd.to_numeric(earlier.cells["value"], errors="coerce")
+        prev.loc[pub, "published"] = shown[pub].to_numpy(dtype=float)
+        previous = (prev[["cell", "value", "published", "status", "release"]], earlier.equations)
+    protection = protect(ccells, cequations, threshold=threshold, previous=previous)
+    describe = earlier.describe
+    check_passed(protection, cequations, describe=describe)
+    # back to this bundle's own ids
+    by_key = protection.cells.set_index("cell")
+    local = by_key.loc[cells["cell"].map(canon).to_numpy()].reset_index(drop=True)
+    local.insert(0, "cell", cells["cell"].to_numpy())
+    local["value"] = cells["value"].astype(int).to_numpy()
+    local["unpublished"] = cells["unpublished"].to_numpy(dtype=bool)
+    local["primary"] &= ~local["unpublished"]
+    local["secondary"] &= ~local["unpublished"]
+    local_prot = Protection(local, protection.audit, protection.certificate, protection.method,
+                            protection.releases, protection.joint_equations)
+    units_used = {k.split("|", 2)[1]: sorted(las) for k, las in key_las.items()}
+    assert all(canonical_unit(v) == u for u, v in units_used.items())
+    status = {k: ("unpublished" if u else "suppressed" if np.isnan(p) else "published")
+              for k, u, p in zip(protection.cells["cell"], protection.cells["unpublished"],
+                                 protection.cells["published"])}
+    values = dict(zip(protection.cells["cell"], protection.cells["value"]))
+    joint = {"status": status, "values": values, "equations": cequations, "units": units_used,
+             "canon": canon, "n_cells": protection.certificate["joint"]["n_cells"],
+             "n_equations": protection.certificate["joint"]["n_equations"], "release": None}
+    return local_prot, equations, cells, joint
+
+
+def _release_ledger(report, bundle, joint, earlier, specs, info):
+    """The ledger of this release merged with the earlier ones (JSON form for ``ledger.json``)."""
+    import hashlib
+
+    from cdr.disclosure import Ledger
+
+    cells = [(k, s, (int(joint["values"][k]) if s == "published" else None)) for k, s in sorted(joint["status"].items())]
+    rates = []
+    canon = joint["canon"]
+    for name, table in report.tables.items():
+        cols = info[name]["cells"]
+        marks = report.marks[name]
+        for rate_col, count_col, pop_col in (("rate_per_100000", "deaths", "population"),
+                                             ("england_rate_per_100000", "england_deaths", "england_population")):
+            if rate_col not in table or count_col not in cols or pop_col not in table:
+                continue
+            for i, cid in enumerate(cols[count_col]):
+                if cid is None or marks[rate_col].iloc[i] != "" or not np.isfinite(table[rate_col].iloc[i]):
+                    continue
+                rates.append({"cell": canon.get(cid, cid), "rate": round(float(table[rate_col].iloc[i]), 1),
+                              "population": int(round(float(table[pop_col].iloc[i]))), "multiplier": 100_000,
+                              "decimals": 1, "table": name})
+    payload = {"title": report.title, "period": report.period.label, "cells": cells,
+               "previous": earlier.release_ids()}
+    rid = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    release = {"release": rid, "title": report.title, "period": report.period.label, "level": report.level,
+               "unit": report.unit, "threshold": int(report.threshold), "previous": earlier.release_ids()}
+    mine = Ledger.new(release, cells=cells, equations=joint["equations"], units=joint["units"], rates=rates)
+    return earlier.merge(mine).to_dict()
+
+
+def _append_to_ledger_folder(folder, report):
+    """Add this release's ledger to an organisation's ledger folder (a new file; nothing is overwritten)."""
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rid = report.ledger["releases"][-1]["release"]
+    path = folder / f"{report.period.label.replace(' ', '_')}_{rid}.json"
+    text = json.dumps(report.ledger, indent=1, ensure_ascii=False)
+    if path.exists():
+        if path.read_text(encoding="utf-8") != text:  # pragma: no cover - same id, same content
+            raise CdrError(f"{str(path)!r} exists with other content; the ledger folder is append-only.")
+        return path
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def _published_england_rate(period, geo):
@@ -910,16 +1197,12 @@ def _methods(period, threshold, carried, protection, level, design_source, trend
     ]
     if design_options is not None and len(design_options) > 1:
         chosen = design_options[design_options["chosen"]].iloc[0]
-        first = design_options.iloc[0]
         out.append(
             "Aggregation instead of suppression: the category x age table had interior counts from 1 to "
             f"{threshold - 1}. {len(design_options)} designs were compared by protecting each (with the one-way age "
             "and category tables) and counting the cells left published: "
-            + "; ".join(f"{r.design}: {r.interior_cells} cells, {r.published_one_way} one-way and "
-                        f"{r.published_interior} cross-table cells published" for r in design_options.itertuples())
+            + "; ".join(f"{r.design} ({r.interior_cells} cells)" for r in design_options.itertuples())
             + f". Chosen: {chosen['design']}"
-            + ("" if chosen["step"] == 0 else f" (one-way cells published: {chosen['published_one_way']} instead of "
-               f"{first['published_one_way']})")
             + ". The choice depends on the counts, as any table redesign does; the whole bundle is then audited. "
               "The comparison is in manifest.json (disclosure.aggregation).")
     if factor_info is not None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["Bundle", "TableSpec", "MARK_SUPPRESSED", "MARK_NA", "MARK_LOW"]
+__all__ = ["Bundle", "TableSpec", "MARK_SUPPRESSED", "MARK_NA", "MARK_LOW", "canonical_unit"]
 
 MARK_SUPPRESSED = "[c]"   # ONS: confidential (suppressed to protect confidentiality)
 MARK_NA = "[x]"           # ONS: not available / not applicable
@@ -37,6 +37,20 @@ MEASURE_RELATIONS = (
 
 def cell_id(measure, unit, period, dims) -> str:
     return f"{measure}|{unit}|{period}|" + ";".join(f"{k}={v}" for k, v in dims)
+
+
+def canonical_unit(las) -> str:
+    """Key of a set of LAs, the same in every release: ``la:<code>`` for one LA, else ``las:<hash>``.
+
+    The hash is the first 12 hex digits of the SHA-1 of the sorted LA codes joined by commas, so a
+    footprint of one design, a footprint of another and a region covering the same LAs share it.
+    """
+    import hashlib
+
+    las = sorted(las)
+    if len(las) == 1:
+        return "la:" + las[0]
+    return "las:" + hashlib.sha1(",".join(las).encode()).hexdigest()[:12]
 
 
 class Bundle:
@@ -60,6 +74,7 @@ class Bundle:
         self.design_options = None               # category x age designs compared (refine_cross)
         self.value_of = None                     # (measure, las, period, dims) -> count, for unpublished parts
         self._geo = None                         # cache of geography(): (cells key, equations, parts)
+        self.ghosts: dict = {}                   # (measure, period, canonical dims) -> [(key, las)] of earlier releases
 
     def add_partition(self, dim, levels, merges: dict):
         """Another partition of ``dim``: ``levels``, some of them merged levels ``{merged: members}``."""
@@ -102,40 +117,43 @@ class Bundle:
         derivable by subtraction that the audit has not seen. ``parts``: id -> ``measure``,
         ``unit``, ``period``, ``dims``, ``value`` (true count), ``las``.
         """
-        key = tuple(self.cells)
+        key = (tuple(self.cells), tuple(sorted((k, tuple(v)) for k, v in self.ghosts.items())))
         if self._geo is not None and self._geo[0] == key:
             return self._geo[1], self._geo[2]
-        import hashlib
 
-        groups = defaultdict(list)
+        groups, local_dims = defaultdict(list), {}
         for cid, c in self.cells.items():
             if self.unit_las.get(c["unit"]):
-                groups[(c["measure"], c["period"], c["dims"])].append(c["unit"])
+                g = (c["measure"], c["period"], self.canonical_dims(c["dims"]))
+                groups[g].append(c["unit"])
+                local_dims.setdefault(g, c["dims"])
         eqs, parts = [], {}
-        for (measure, period, dims), units in groups.items():
-            units = list(dict.fromkeys(units))
+        for g, units in groups.items():
+            measure, period, _ = g
+            dims = local_dims[g]
+            # units of this release, then the cells of earlier releases (ghosts) for the same
+            # measure, period and breakdown: the common refinement covers them all
+            units = [(u, self.unit_las[u], cell_id(measure, u, period, dims)) for u in dict.fromkeys(units)]
+            units += [(k, frozenset(las), k) for k, las in self.ghosts.get(g, ())]
             if len(units) < 2:
                 continue
             signature = defaultdict(list)
-            for i, u in enumerate(units):
-                for la in self.unit_las[u]:
+            for i, (_, las_u, _) in enumerate(units):
+                for la in las_u:
                     signature[la].append(i)
             pieces = defaultdict(set)
             for la, sig in signature.items():
                 pieces[tuple(sig)].add(la)
             by_set = {}
-            for u in units:
-                by_set.setdefault(self.unit_las[u], []).append(u)
+            for entry in units:
+                by_set.setdefault(entry[1], []).append(entry)
             piece_id = {}
             for sig, las in pieces.items():
                 las = frozenset(las)
                 if las in by_set:
-                    piece_id[sig] = cell_id(measure, by_set[las][0], period, dims)
+                    piece_id[sig] = by_set[las][0][2]
                     continue
-                if len(las) == 1:
-                    unit = "la:" + next(iter(las))
-                else:
-                    unit = "las:" + hashlib.sha1(",".join(sorted(las)).encode()).hexdigest()[:12]
+                unit = canonical_unit(las)
                 cid = cell_id(measure, unit, period, dims)
                 if self.value_of is None:  # pragma: no cover - declare_tables sets it
                     raise RuntimeError("Bundle.value_of is needed to count unpublished parts")
@@ -143,17 +161,49 @@ class Bundle:
                               "value": int(self.value_of(measure, las, period, dims)), "las": sorted(las)}
                 piece_id[sig] = cid
             for same in by_set.values():       # units covering the same LAs publish the same count
-                for u in same[1:]:
-                    eqs.append((cell_id(measure, u, period, dims), [cell_id(measure, same[0], period, dims)]))
-            for i, u in enumerate(units):
-                if by_set[self.unit_las[u]][0] != u:
+                for entry in same[1:]:
+                    eqs.append((entry[2], [same[0][2]]))
+            for i, entry in enumerate(units):
+                if by_set[entry[1]][0] is not entry:
                     continue
                 members = sorted(piece_id[sig] for sig in pieces if i in sig)
-                total = cell_id(measure, u, period, dims)
+                total = entry[2]
                 if members != [total]:
                     eqs.append((total, members))
         self._geo = (key, eqs, parts)
         return eqs, parts
+
+    def canonical_dims(self, dims) -> tuple:
+        """Dims with every merged level named by its members (``category=a+b+c``), in level order."""
+        out = []
+        for d, v in dims:
+            members = self.merges.get((d, v))
+            if members is not None:
+                order = self.levels.get(d, ())
+                v = "+".join(sorted(members, key=lambda m: (order.index(m) if m in order else len(order), m)))
+            out.append((d, v))
+        return tuple(out)
+
+    def las_of(self, unit):
+        """LA codes of a unit of this bundle, of an unpublished part or of an earlier release's unit."""
+        las = self.unit_las.get(unit)
+        if las is None:
+            las = self.extra_las.get(unit) if hasattr(self, "extra_las") else None
+        if las is None and unit.startswith("la:"):
+            las = frozenset([unit[3:]])
+        if las is None:
+            raise KeyError(f"unit {unit!r} has no known LAs")
+        return frozenset(las)
+
+    def canonical(self, cid: str) -> str:
+        """The release-independent key of a cell: measure|LAs|period|canonical dims (see :func:`canonical_unit`)."""
+        measure, unit, period, dims = cid.split("|", 3)
+        dims = tuple(tuple(kv.split("=", 1)) for kv in dims.split(";") if kv)
+        if unit.startswith("las:"):
+            cunit = unit
+        else:
+            cunit = canonical_unit(self.las_of(unit))
+        return cell_id(measure, cunit, period, self.canonical_dims(dims))
 
     def equations(self) -> list[tuple[str, list[str]]]:
         """Every (total, [parts]) relation among the registered cells."""

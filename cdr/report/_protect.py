@@ -13,7 +13,7 @@ bundle measured, see ``docs/howto/report-outputs.md``.)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,8 @@ class Protection:
     audit: pd.DataFrame       # cell, lower, upper, status
     certificate: dict
     method: str
+    releases: dict = field(default_factory=dict)        # cell -> earlier release that fixed its status
+    joint_equations: list = field(default_factory=list)  # the equations of the whole (joint) system
 
     @property
     def published(self) -> dict:
@@ -39,15 +41,20 @@ class Protection:
 def protect(cells: pd.DataFrame, equations, *, threshold: int = 5, previous=None, cost=None) -> Protection:
     """Suppress and audit ``cells`` (columns ``cell``, ``value``, optional ``unpublished``) linked by ``equations``.
 
-    ``previous``: ``(cells, equations)`` of an earlier release (``cell``, ``published`` with NaN where
-    suppressed, optional ``unpublished``), whose decisions are kept (see :func:`_with_previous`).
-    ``cost``: ``{cell: cost}`` of hiding a cell (default: its value,
-    :func:`cdr.disclosure.secondary_suppression`). Unpublished parts (``unpublished`` True, see
-    :meth:`cdr.report._bundle.Bundle.geography`) are never shown; they go to :mod:`cdr.disclosure`
-    as cells of kind ``"unpublished"`` (the attacker knows only that they are >= 0; a part of
-    1 .. threshold-1 is protected like a primary cell, a larger one or a zero may be derived). The
-    search uses the defaults of :func:`cdr.disclosure.secondary_suppression`; the final audit
-    always runs and its result is in the certificate.
+    ``previous``: ``(cells, equations)`` of everything published before (the release ledger,
+    :class:`cdr.disclosure.Ledger`, recounted): ``cell``, ``value`` (the true count, recounted
+    from this release's records), ``status`` (``"published"``, ``"suppressed"`` or
+    ``"unpublished"``) and ``release``; cell ids must be the release-independent keys of the
+    ledger (:meth:`cdr.report._bundle.Bundle.canonical`) in both. Earlier published cells are
+    fixed, earlier suppressions stay suppressed and every earlier equation joins the system, so
+    secondary suppression is chosen jointly with everything already published and the audit runs
+    over the union (see :func:`_with_previous`). ``cost``: ``{cell: cost}`` of hiding a cell
+    (default: its value, :func:`cdr.disclosure.secondary_suppression`). Unpublished parts
+    (``unpublished`` True, see :meth:`cdr.report._bundle.Bundle.geography`) are never shown; they
+    go to :mod:`cdr.disclosure` as cells of kind ``"unpublished"`` (the attacker knows only that
+    they are >= 0; a part of 1 .. threshold-1 is protected like a primary cell, a larger one or a
+    zero may be derived). The returned ``cells`` are those of this release (first ``len(cells)``
+    rows); ``joint`` in the certificate counts the whole system.
     """
     from cdr import disclosure
 
@@ -55,113 +62,136 @@ def protect(cells: pd.DataFrame, equations, *, threshold: int = 5, previous=None
     unpublished = (cells["unpublished"].fillna(False).astype(bool).to_numpy() if "unpublished" in cells
                    else np.zeros(n_current, dtype=bool))
     frame, equations = _with_previous(cells, equations, previous, unpublished)
-    unpub = np.r_[unpublished, np.zeros(len(frame) - n_current, dtype=bool)]
-    frame["kind"] = np.where(unpub, "unpublished", "cell")
-    bundle = disclosure.Bundle(cells=frame, equations=equations, tables={}, spec={"source": "cdr.report"})
+    frame["kind"] = np.where(frame.pop("is_part").to_numpy(dtype=bool), "unpublished", "cell")
+    unpub = (frame["kind"] == "unpublished").to_numpy()
+    bundle = disclosure.Bundle(cells=frame.drop(columns=["release"]), equations=equations, tables={},
+                               spec={"source": "cdr.report"})
     result = disclosure.secondary_suppression(bundle, threshold=threshold, cost="value" if cost is None else cost)
     res = result.cells.set_index("cell")
     ids = frame["cell"].to_numpy()
     values = frame["value"].to_numpy()
     suppressed = res["suppressed"].reindex(ids).to_numpy(dtype=bool)
     primary = (res["suppression"].reindex(ids) == "primary").to_numpy()
-    # a part published by an earlier release is public knowledge (locked published): not modelled
-    free = unpub & (res["suppression"].reindex(ids) == "unpublished").to_numpy()
-    small = (values >= 1) & (values < threshold)
-    modelled = np.where(free, np.where(small, "small", "unknown"), "")
+    cur_unpub = np.r_[unpublished, np.zeros(len(frame) - n_current, dtype=bool)]
     out = pd.DataFrame({
         "cell": ids, "value": values,
         "published": np.where(suppressed, np.nan, values.astype(float)),
-        "primary": primary & ~unpub, "secondary": suppressed & ~primary & ~unpub,
-        "previous_release": frame["locked"].to_numpy() & ~unpub,
-        "unpublished": unpub, "modelled_as": modelled,
-    }).iloc[:n_current].reset_index(drop=True)
+        "primary": primary & ~cur_unpub, "secondary": suppressed & ~primary & ~cur_unpub,
+        "previous_release": frame["locked"].to_numpy() & ~cur_unpub,
+        "unpublished": cur_unpub,
+    })
+    releases = dict(zip(ids, frame["release"]))
+    out = out.iloc[:n_current].reset_index(drop=True)
     cert = dict(disclosure.certificate(result.audit))
     cert["result"] = "pass" if cert.get("passed") else "fail"
     cert["suppression_method"] = result.method
-    cert["information_loss"] = result.information_loss
+    # counts of cells only: the sum of the secondarily suppressed counts would narrow them
+    cert["information_loss"] = {k: v for k, v in result.information_loss.items() if k != "value_secondary"}
     cert["search"] = {k: v for k, v in result.spec.items()
                       if k in ("method", "cost", "max_optimal", "time_limit", "fallback", "timings_s")}
     if isinstance(result.spec.get("search"), dict):
         cert["search"]["proven_optimal"] = result.spec["search"].get("proven_optimal")
-    cur = modelled[:n_current]
     cert["unpublished_parts"] = {
-        "n": int(unpub[:n_current].sum()),
+        "n": int(unpublished.sum()),
         "model": "each unpublished part (a piece of a published LA/footprint/region/England total that is not "
                  "itself published) is an unknown of the attacked system (cdr.disclosure kind 'unpublished'): "
-                 "the attacker knows only that it is a non-negative integer; a part of 1 to threshold-1 ('small') "
-                 "must not be recoverable or shown to be small, like a primary cell; any other part ('unknown', "
-                 "including zeros) may be derived, as it is not a small count.",
-        "counts": {k: int((cur == k).sum()) for k in ("small", "unknown")},
+                 "the attacker knows only that it is a non-negative integer; a part from 1 to threshold-1 must "
+                 "not be recoverable or shown to be below the threshold, like a primary cell; any other part "
+                 "may be derived.",
     }
-    return Protection(out, result.audit, cert, f"cdr.disclosure ({result.method})")
+    cert["joint"] = {"n_cells": int(len(frame)), "n_cells_earlier_releases": int(len(frame) - n_current),
+                     "n_equations": int(len(equations)), "n_unpublished": int(unpub.sum())}
+    return Protection(out, result.audit, cert, f"cdr.disclosure ({result.method})", releases, equations)
 
 
 def _with_previous(cells, equations, previous, unpublished=None):
-    """Cells and equations of this release plus what an earlier release made public.
+    """Cells and equations of this release joined with everything published before.
 
-    A cell published before is locked published, one suppressed before stays suppressed; cells
-    only in the earlier release enter when published (with the equations among known cells).
-    A cell whose published value has changed (a revision) is an error: publishing both values
-    would disclose the difference. An unpublished part of this release (``unpublished``) that the
-    earlier release published is public knowledge (locked published); a part unpublished in either
-    release and not published by the earlier one is no decision to keep (not locked).
+    Every cell of the earlier releases enters the system: a cell published before is locked
+    published (known to everybody), one suppressed before stays suppressed (locked suppressed,
+    audited as a primary cell when its count is small), an unpublished part of an earlier release
+    is an unknown >= 0 like this release's parts. Every earlier equation joins. A cell whose
+    published value has changed (a revision) is an error: publishing both values would disclose
+    the difference. Returns ``(frame, equations)``; ``frame`` has ``cell``, ``value``,
+    ``tables``, ``locked``, ``previously_suppressed``, ``is_part`` and ``release`` (the earlier
+    release that fixed the cell's status, "" for none).
     """
+    unpublished = np.zeros(len(cells), dtype=bool) if unpublished is None else np.asarray(unpublished, dtype=bool)
     frame = pd.DataFrame({"cell": cells["cell"].to_numpy(), "value": cells["value"].astype(int).to_numpy()})
     frame["tables"] = [["report"]] * len(frame)
     frame["locked"] = False
     frame["previously_suppressed"] = False
-    if previous is None:
-        return frame, [(t, list(p)) for t, p in equations]
-    unpublished = np.zeros(len(frame), dtype=bool) if unpublished is None else np.asarray(unpublished, dtype=bool)
-    prev_cells, prev_eqs = previous
-    prev = prev_cells.set_index("cell")["published"]
-    here = frame["cell"].isin(prev.index).to_numpy()
-    old = prev.reindex(frame["cell"]).to_numpy(dtype=float)
-    revised = here & ~np.isnan(old) & (old != frame["value"].to_numpy())
-    if revised.any():
-        rows = frame.loc[revised, ["cell", "value"]].assign(previous=old[revised]).head(10)
-        lines = "\n".join(f"  {r.cell}: published as {r.previous:g}, now {r.value}" for r in rows.itertuples())
-        raise DisclosureError(
-            f"{int(revised.sum())} cell(s) published in the previous release have new values (revised records):\n"
-            f"{lines}\nPublishing both values would disclose the difference. Report the revision separately, or "
-            "build this release without previous= and publish a revision note.")
-    was_part = (prev_cells.set_index("cell")["unpublished"].reindex(frame["cell"]).fillna(False).astype(bool).to_numpy()
-                if "unpublished" in prev_cells else np.zeros(len(frame), dtype=bool))
-    lock = here & ~((unpublished | was_part) & np.isnan(old))   # an unknown part is no decision to keep
-    frame.loc[lock, "locked"] = True
-    frame.loc[lock & np.isnan(old), "previously_suppressed"] = True
-    extra = prev[~prev.index.isin(frame["cell"]) & prev.notna()]
-    if len(extra):
-        frame = pd.concat([frame, pd.DataFrame({
-            "cell": extra.index.to_numpy(), "value": extra.to_numpy(dtype=float).astype(int),
-            "tables": [["previous"]] * len(extra), "locked": True, "previously_suppressed": False})],
-            ignore_index=True)
-    known = set(frame["cell"])
+    frame["is_part"] = unpublished
+    frame["release"] = ""
     eqs = [(t, list(p)) for t, p in equations]
-    eqs += [(t, list(p)) for t, p in prev_eqs if t in known and all(x in known for x in p)]
+    if previous is not None:
+        prev_cells, prev_eqs = previous
+        prev = prev_cells.set_index("cell")
+        here = frame["cell"].isin(prev.index).to_numpy()
+        status = prev["status"].reindex(frame["cell"]).to_numpy(dtype=object)
+        old = pd.to_numeric(prev["published"], errors="coerce").reindex(frame["cell"]).to_numpy(dtype=float)
+        revised = here & (status == "published") & (old != frame["value"].to_numpy())
+        if revised.any():
+            rows = frame.loc[revised, ["cell", "value"]].assign(previous=old[revised],
+                                                                 release=prev["release"].reindex(frame.loc[revised, "cell"]).to_numpy()).head(10)
+            lines = "\n".join(f"  {r.cell}: published as {r.previous:g} by release {r.release}, now {r.value}"
+                              for r in rows.itertuples())
+            raise DisclosureError(
+                f"{int(revised.sum())} cell(s) published in an earlier release have new values (revised records):\n"
+                f"{lines}\nPublishing both values would disclose the difference. Report the revision separately, or "
+                "build this release without --previous/--ledger and publish a revision note.")
+        pub = here & (status == "published")
+        sup = here & (status == "suppressed")
+        frame.loc[pub | sup, "locked"] = True
+        frame.loc[sup, "previously_suppressed"] = True
+        frame.loc[pub | sup, "is_part"] = False      # a count an earlier release showed or hid is a cell
+        frame.loc[pub | sup, "release"] = prev["release"].reindex(frame.loc[pub | sup, "cell"]).to_numpy()
+        extra = prev_cells[~prev_cells["cell"].isin(frame["cell"])]
+        if len(extra):
+            st = extra["status"].to_numpy(dtype=object)
+            frame = pd.concat([frame, pd.DataFrame({
+                "cell": extra["cell"].to_numpy(), "value": extra["value"].astype(int).to_numpy(),
+                "tables": [["previous"]] * len(extra), "locked": st != "unpublished",
+                "previously_suppressed": st == "suppressed", "is_part": st == "unpublished",
+                "release": np.where(st != "unpublished", extra["release"].to_numpy(dtype=object), "")})],
+                ignore_index=True)
+        eqs += [(t, list(p)) for t, p in prev_eqs]
     seen, unique = set(), []
     for t, p in eqs:
-        if (t, tuple(p)) not in seen:
-            seen.add((t, tuple(p)))
-            unique.append((t, p))
+        if list(p) == [t] or (t, tuple(p)) in seen:
+            continue
+        seen.add((t, tuple(p)))
+        unique.append((t, p))
     return frame, unique
 
 
-def explain_failure(audit: pd.DataFrame, equations, limit: int = 10) -> str:
+def explain_failure(audit: pd.DataFrame, equations, limit: int = 10, releases=None) -> str:
     bad = audit[~audit["status"].isin(("protected", "derivable"))]
+    releases = releases or {}
     lines = []
     for row in bad.head(limit).itertuples(index=False):
         pins = [t for t, parts in equations if row.cell == t or row.cell in parts][:3]
+        earlier = sorted({releases[c] for t, parts in equations if row.cell == t or row.cell in parts
+                          for c in (t, *parts) if releases.get(c)} | ({releases[row.cell]} if releases.get(row.cell) else set()))
         lines.append(f"  {row.cell}: {row.status}, an attacker finds it in [{row.lower:g}, {row.upper:g}]"
-                     + (f"; pinned through the totals {pins}" if pins else ""))
+                     + (f"; pinned through the totals {pins}" if pins else "")
+                     + (f"; fixed by earlier release(s) {', '.join(earlier)}" if earlier else ""))
     more = len(bad) - limit
     return "\n".join(lines) + (f"\n  ... and {more} more" if more > 0 else "")
 
 
-def check_passed(protection: Protection, equations) -> None:
+def check_passed(protection: Protection, equations, describe=None) -> None:
+    """Raise DisclosureError naming the failing cells (and the earlier releases that pin them)."""
     if protection.certificate.get("result") != "pass":
+        rel = getattr(protection, "releases", {}) or {}
+        if describe is not None:
+            rel = {c: describe(r) for c, r in rel.items() if r}
+        eqs = getattr(protection, "joint_equations", None) or equations
+        tail = ("\nNo suppression pattern keeps every earlier release's published values and suppressions while "
+                "protecting this one." if rel else "")
         raise DisclosureError(
             "the report bundle fails the disclosure audit, so nothing was written. Cells an attacker "
-            "could recover or narrow down:\n" + explain_failure(protection.audit, equations)
+            "could recover or narrow down (keys: measure|LAs|period|breakdown):\n"
+            + explain_failure(protection.audit, eqs, releases=rel) + tail
             + "\nAggregate categories or years (or raise the footprint size) and run again.",
             audit=protection.audit)

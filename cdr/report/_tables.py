@@ -381,6 +381,7 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
         return sum(c.value(measure, "la:" + la, k, **dict(dims)) for la in las for k in keys_of[period])
 
     bundle.value_of = value_of
+    bundle.count = c.value   # (measure, unit, period key, **dims) -> count: recounts earlier releases' cells
     U = geo.focus
     n_focus = c.value("deaths", U, key)
     if n_focus < merge_below:
