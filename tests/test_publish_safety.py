@@ -28,7 +28,7 @@ from cdr.errors import CdrError
 from cdr.report import build_report
 
 YEAR = "2022-23"
-RISKY_IDS = ['=HYPERLINK("http://example.org","x")', "+cmd|' /C calc'!A0", "@SUM(1)", "-2+3", "\tTAB"]
+RISKY_IDS = ['=HYPERLINK("http://example.org","x")', "+cmd' /C calc'!A0", "@SUM(1)", "-2+3", "\tTAB"]
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +103,15 @@ def risky_bundle(root, records):
     out = root / "risky"
     report = build_report(records, design=design, level="nation", year=YEAR, out=out)
     return out, report
+
+
+def test_footprint_id_with_the_ledger_separator_is_refused_clearly(root, records):
+    areas = cdr.data.england_areas()[["la_code"]].sort_values("la_code").reset_index(drop=True)
+    areas["footprint_id"] = ["+cmd|' /C calc'!A0" if i % 2 else "F1" for i in range(len(areas))]
+    design = root / "pipe_design.csv"
+    areas.to_csv(design, index=False)
+    with pytest.raises(cdr.errors.CdrError, match="reserves as a separator"):
+        build_report(records, design=design, level="nation", year=YEAR)
 
 
 def test_formula_footprint_ids_reach_no_output_as_a_live_formula(risky_bundle):

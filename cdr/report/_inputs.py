@@ -107,6 +107,10 @@ def _check_labels(labels: pd.Series) -> pd.Series:
     if unknown:
         raise CdrError(f"design assigns LA code(s) not in the 2023 vintage: {unknown[:10]}; translate them first "
                        "(cdr.data.translate_codes).")
+    bad = sorted({v for v in labels if "|" in v})
+    if bad:
+        raise CdrError(f"footprint id(s) {bad[:5]} contain '|', which cdr reserves as a separator in its release "
+                       "ledger; rename those footprints in the design file (e.g. replace '|' with '-').")
     labels.attrs["unassigned"] = missing   # a partial design: these LAs are in no footprint
     if labels.index.duplicated().any():
         dup = sorted(set(labels.index[labels.index.duplicated()]))
