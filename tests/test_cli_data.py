@@ -31,7 +31,7 @@ def test_validate_reports_bad_rows_and_exclusions(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     frame.to_csv(bad, index=False)
     capsys.readouterr()
-    assert main(["data", "validate", str(bad)]) == 1
+    assert main(["data", "validate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "row 5" in err and "E06000999" in err
     exclusions = tmp_path / "excl.csv"

@@ -1,10 +1,24 @@
-"""Argument helpers shared by the ``cdr`` command groups (parsing and file I/O only)."""
+"""Argument helpers shared by the ``cdr`` command groups (parsing and file I/O only).
+
+One vocabulary for every command that reads records: ``--records FILE`` (CSV, TSV, Excel or Parquet),
+``--columns FILE.toml`` (how the export's headers and values map to cdr fields), ``--sheet`` (Excel),
+``--lenient`` (count every death whose core fields are usable; ``--mode`` is a hidden alias kept for
+old scripts) and ``--vintage``.
+"""
 from __future__ import annotations
 
 import argparse
 import os
 
-__all__ = ["years_arg", "add_record_options", "read_input"]
+__all__ = ["years_arg", "add_record_options", "add_read_options", "read_options", "read_input",
+           "read_records_file", "RECORDS_HELP", "LENIENT_HELP"]
+
+RECORDS_HELP = "record file: CSV, TSV, Excel (.xlsx) or Parquet, one row per death (see 'cdr data columns')"
+LENIENT_HELP = ("count every death whose core fields (date of death, LA, age) are usable: set a bad optional "
+                "value to not recorded (listed in field_issues.csv) and exclude only unusable records (listed in "
+                "exclusions.csv); default: stop on any invalid value")
+COLUMNS_HELP = ("TOML file mapping your export's headers to cdr fields ([columns] \"Date of Death\" = "
+                "\"date_of_death\") and raw values to cdr values ([values.<field>]); see 'cdr data template'")
 
 
 def years_arg(text: str) -> list[int]:
@@ -18,29 +32,65 @@ def years_arg(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"years must look like 2019-2023 or 2019,2020; got {text!r}") from exc
 
 
+def add_read_options(parser, *, lenient: bool = True) -> None:
+    """``--columns``, ``--sheet`` and (with ``lenient``) ``--lenient`` plus the hidden ``--mode`` alias."""
+    parser.add_argument("--columns", metavar="FILE.toml", help=COLUMNS_HELP)
+    parser.add_argument("--sheet", metavar="NAME|N", help="Excel sheet to read, by name or 0-based number (default: the first)")
+    if lenient:
+        parser.add_argument("--lenient", action="store_true", help=LENIENT_HELP)
+        parser.add_argument("--mode", choices=("strict", "lenient"), default=None, help=argparse.SUPPRESS)
+
+
 def add_record_options(parser, *, design_help: str) -> None:
-    """``--records``, ``--mode``, ``--design`` and ``--vintage``, as every record-reading command has them."""
-    parser.add_argument("--records", required=True, metavar="FILE",
-                        help="record file (CSV or Parquet), read with cdr.read_records")
-    parser.add_argument("--mode", choices=("strict", "lenient"), default="strict",
-                        help="strict: stop on any invalid record; lenient: analyse valid ones and write "
-                             "exclusions.csv (default: strict)")
+    """``--records``, ``--columns``, ``--sheet``, ``--lenient``, ``--design`` and ``--vintage``."""
+    parser.add_argument("--records", required=True, metavar="FILE", help=RECORDS_HELP)
+    add_read_options(parser)
     parser.add_argument("--design", metavar="FILE", help=design_help)
-    parser.add_argument("--vintage", type=int, default=2023, help="geography vintage of la_code (default 2023)")
+    parser.add_argument("--vintage", type=int, default=2023, choices=(2021, 2023),
+                        help="geography vintage of la_code (default 2023)")
+
+
+def read_options(args) -> dict:
+    """Keyword arguments of :func:`cdr.read_records` from the parsed options."""
+    lenient = bool(getattr(args, "lenient", False)) or getattr(args, "mode", None) == "lenient"
+    sheet = getattr(args, "sheet", None)
+    if isinstance(sheet, str) and sheet.isdigit():
+        sheet = int(sheet)
+    return {"columns": getattr(args, "columns", None), "sheet": sheet, "mode": "lenient" if lenient else "strict",
+            "vintage": getattr(args, "vintage", 2023)}
+
+
+def read_records_file(path, args, command: str, out=None):
+    """Read ``path`` with the options; with ``out``, write exclusions.csv and field_issues.csv there and say so."""
+    from cdr.schema import read_records
+
+    result = read_records(path, **read_options(args))
+    source = result.source
+    if source.get("sheet") is not None:
+        print(f"cdr {command}: read sheet {source['sheet']!r} of {path}")
+    if out is not None:
+        os.makedirs(out, exist_ok=True)
+        if len(result.exclusions):
+            result.exclusions.to_csv(os.path.join(out, "exclusions.csv"), index=False)
+        if len(result.issues):
+            result.issues.to_csv(os.path.join(out, "field_issues.csv"), index=False)
+    line = f"cdr {command}: {result.n_input:,} records read, {len(result.records):,} counted"
+    if len(result.exclusions):
+        line += f", {len(result.exclusions):,} excluded" + (" (see exclusions.csv)" if out is not None else "")
+    if len(result.issues):
+        counts = result.issue_counts()
+        line += ("; fields set to not recorded: " + ", ".join(f"{f} {k:,}" for f, k in counts.values.tolist())
+                 + (" (see field_issues.csv)" if out is not None else ""))
+    print(line)
+    return result
 
 
 def read_input(args, command: str):
-    """Read ``--records`` (writing ``exclusions.csv`` into ``--out`` in lenient mode) and ``--design``.
+    """Read ``--records`` (writing ``exclusions.csv``/``field_issues.csv`` into ``--out``) and ``--design``.
 
     Returns ``(read_result, design)``; ``read_result`` unpacks as ``records, exclusions``.
     """
     from cdr.footprints import load_design
-    from cdr.schema import read_records
 
-    os.makedirs(args.out, exist_ok=True)
-    result = read_records(args.records, mode=args.mode, vintage=args.vintage)
-    if len(result.exclusions):
-        result.exclusions.to_csv(os.path.join(args.out, "exclusions.csv"), index=False)
-        print(f"cdr {command}: {len(result.exclusions):,} of {result.n_input:,} records excluded "
-              f"(see exclusions.csv)")
+    result = read_records_file(args.records, args, command, out=args.out)
     return result, (load_design(args.design) if args.design else None)

@@ -1,6 +1,8 @@
 """``cdr report``: the annual statistics bundle (argument parsing and printing only)."""
 from __future__ import annotations
 
+from cdr.cli._common import RECORDS_HELP, add_read_options, read_options
+
 __all__ = ["register"]
 
 
@@ -16,7 +18,7 @@ def register(subparsers) -> None:
             "2022-23) unless --calendar is given."
         ),
     )
-    p.add_argument("--records", required=True, metavar="FILE", help="CDR records (CSV or Parquet; cdr.schema columns)")
+    p.add_argument("--records", required=True, metavar="FILE", help=RECORDS_HELP)
     p.add_argument("--design", metavar="FILE", help="footprint design: CSV with la_code and footprint_id (or a catalog name)")
     p.add_argument("--footprint", metavar="ID",
                    help="footprint id to report on; 'auto' takes the first id in sorted order")
@@ -29,8 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--spec", metavar="FILE", help="analysis specification, e.g. models/annual.toml")
     p.add_argument("--previous", metavar="DIR",
                    help="an earlier bundle: cells it published or suppressed keep their status in this one")
-    p.add_argument("--lenient", action="store_true",
-                   help="exclude invalid records (listed in the manifest) instead of stopping")
+    add_read_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
     p.set_defaults(func=_run)
 
@@ -38,10 +39,16 @@ def register(subparsers) -> None:
 def _run(args) -> int:
     from cdr.report import build_report
 
+    options = read_options(args)
+    records = args.records
+    if options["columns"] is not None or options["sheet"] is not None:   # an export read with a columns file
+        from cdr.schema import read_records
+
+        records = read_records(args.records, **options)
     report = build_report(
-        args.records, design=args.design, footprint=args.footprint, level=args.level, region=args.region,
+        records, design=args.design, footprint=args.footprint, level=args.level, region=args.region,
         year=args.year, calendar=True if args.calendar else None, spec=args.spec, out=args.out,
-        mode="lenient" if args.lenient else "strict", previous=args.previous,
+        mode=options["mode"], previous=args.previous,
     )
     d = report.manifest["disclosure"]
     rec = report.manifest["records"]

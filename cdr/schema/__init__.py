@@ -401,8 +401,8 @@ def read_records(source, *, columns=None, values=None, sheet=None, mode: str = "
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")
     ...     records = read_records(export).records
-    >>> records.loc[0, ["date_of_death", "age_days", "la_code"]].astype(str).tolist()
-    ['2022-04-03', '33', 'E08000036']
+    >>> str(records.loc[0, "date_of_death"].date()), int(records.loc[0, "age_days"]), records.loc[0, "la_code"]
+    ('2022-04-03', 33, 'E08000036')
     """
     if mode not in ("strict", "lenient"):
         raise ValueError(f'read_records: mode must be "strict" or "lenient"; got {mode!r}')

@@ -304,6 +304,38 @@ class Field:
     a death can be counted at all; ``required`` fields must be present in strict mode; every other field
     is optional, and a bad value becomes ``missing`` (``"not recorded"``) with a field-level issue in lenient
     mode. ``values`` (key -> label) and ``synonyms`` (raw -> key) give the accepted spellings.
+
+    Parameters
+    ----------
+    name : str
+        Canonical column name.
+    kind : {"id", "date", "int", "category", "bool"}
+        How values are parsed.
+    meaning : str
+        One line for ``cdr data columns`` and the record template.
+    headers : tuple of str
+        Export header spellings matched after normalising case, spacing and punctuation.
+    values : dict
+        Canonical key -> label (categorical fields).
+    synonyms : dict
+        Normalised raw spelling -> canonical key, besides keys and labels.
+    core, required : bool
+        Core fields decide whether a death is counted; required columns must exist in strict mode.
+    missing : str, optional
+        The "not recorded" value of a categorical field (default: blank).
+    rule : str
+        The :data:`cdr.schema.RULES` id reported for a bad value.
+    fallback : callable, optional
+        ``f(normalised value) -> key or None``, tried after the table.
+
+    Examples
+    --------
+    An optional categorical field is one entry:
+
+    >>> place = Field("place_of_death", "category", "where the child died",
+    ...               headers=("place of death",), values={"hospital": "Hospital", "home": "Home"})
+    >>> place.lookup()["hospital"], sorted(place.lookup())
+    ('hospital', ['home', 'hospital'])
     """
 
     name: str

@@ -164,7 +164,41 @@ def _read_excel(path: Path, sheet, info: dict):
 
 
 def load_columns_file(path) -> tuple[dict, dict]:
-    """``(columns, values)`` from a TOML columns file: ``[columns]`` header -> field, ``[values.<field>]``."""
+    r"""``(columns, values)`` from a TOML columns file: ``[columns]`` header -> field, ``[values.<field>]``.
+
+    Parameters
+    ----------
+    path : str or path
+        A UTF-8 TOML file, e.g.::
+
+            [columns]
+            "CDOP Ref" = "case_id"
+            "Date of Death" = "date_of_death"
+            "Notes" = "ignore"
+
+            [values.modifiable]
+            "Yes - modifiable factors identified" = "yes"
+
+    Returns
+    -------
+    tuple of dict
+        ``columns`` (header -> field) and ``values`` (field -> {raw -> canonical}), as taken by
+        :func:`cdr.read_records`.
+
+    Raises
+    ------
+    RecordFileError
+        The file is missing or is not a TOML file of that shape.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "columns.toml")
+    ...     _ = open(path, "w").write('[columns]\n"DOD" = "date_of_death"\n[values.sex]\n"Boy" = "male"\n')
+    ...     load_columns_file(path)
+    ({'DOD': 'date_of_death'}, {'sex': {'Boy': 'male'}})
+    """
     path = Path(path)
     if not path.is_file():
         raise _file_error(path, "no such columns file" if not path.exists() else "is a folder, not a columns file",
