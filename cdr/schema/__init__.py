@@ -657,7 +657,7 @@ def validate_records(frame: pd.DataFrame, *, columns=None, values=None, mode: st
     years = age_in_years(dob.where(dob.notna(), implied_dob), dod)
     over_days = (age > MAX_AGE_DAYS).fillna(False)
     over = (years >= 18).fillna(False) & age.notna() & ~over_days
-    add(over_days, "age_days", age, "age_18_or_over", "allowed: " + RULES["age_18_or_over"][1])
+    add(over_days, "age_days", age, "age_18_or_over", "the child was 18 or over (allowed: " + RULES["age_18_or_over"][1] + ")")
     add(over & dob.notna(), "date_of_birth", dob.dt.strftime("%Y-%m-%d"), "age_18_or_over",
         "the child was 18 or over at date_of_death (" + dod.dt.strftime("%Y-%m-%d").fillna("") + ")")
     add(over & dob.isna(), "age_days", age, "age_18_or_over",

@@ -98,7 +98,7 @@ def read_table(source, *, sheet=None) -> tuple[pd.DataFrame, dict]:
     text, encoding = _decode(raw, path)
     info["encoding"] = encoding
     if not text.strip():
-        raise _file_error(path, "is empty" if not raw.strip() else "has no header row and no records (only blank lines)",
+        raise _file_error(path, "is empty" if not raw else "has no header row and no records (only blank lines)",
                           "Export the records again with a header row.")
     first = text.lstrip("\r\n").split("\n", 1)[0]
     sep = "\t" if suffix in (".tsv", ".tab") or first.count("\t") > first.count(",") else ","
