@@ -14,7 +14,7 @@ def test_synth_writes_a_marked_csv_and_it_validates(tmp_path, capsys):
     assert 6_000 < len(frame) < 8_000          # two years at about 3,500 a year
     assert main(["data", "validate", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert f"{len(frame):,} valid, 0 excluded" in printed and "SYNTHETIC" in printed
+    assert f"{len(frame):,} counted, 0 excluded" in printed and "SYNTHETIC" in printed
 
 
 def test_synth_writes_parquet(tmp_path):
