@@ -59,7 +59,7 @@ import pandas as pd
 from cdr.errors import CdrWarning, DataVintageWarning, RecordValidationError
 from cdr.schema._fields import (  # noqa: F401  (re-exported)
     AGE_BAND_DAYS, AGE_BANDS, CATEGORIES, CONTRIBUTORY_LEVELS, DERIVED_COLUMNS, DOMAIN_LEVEL_CODES, DOMAIN_LEVELS,
-    DOMAINS, ETHNIC_GROUPS_19, ETHNICITIES, FIELDS, HEADER_SPELLINGS, MAX_AGE_DAYS, MODIFIABLE, NOT_RECORDED,
+    DOMAINS, ETHNIC_GROUPS_19, ETHNICITIES, FIELDS, MAX_AGE_DAYS, MODIFIABLE, NOT_RECORDED,
     RECORD_COLUMNS, REQUIRED_COLUMNS, RULES, SEXES, Field, _LEVEL_SYNONYMS, _norm,
 )
 from cdr.schema._import import (
@@ -705,6 +705,25 @@ def validate_records(frame: pd.DataFrame, *, columns=None, values=None, mode: st
         out["ethnicity"] = out["ethnicity_detailed"].map(lambda k: ETHNIC_GROUPS_19[k][0] if isinstance(k, str) else None)
     out["ethnicity"] = out["ethnicity"].fillna("unknown")
 
+    # other optional fields of the table (dates, whole numbers, yes/no), added by one FIELDS entry each
+    for f in FIELDS.values():
+        if f.name in RECORD_COLUMNS or f.kind not in ("date", "int", "bool") or f.name not in df:
+            continue
+        if f.kind == "date":
+            parsed, bad = parse_uk_dates(raw_of[f.name], today)
+            add(bad, f.name, raw_of[f.name], "bad_date", "allowed: " + RULES["bad_date"][1])
+            out[f.name] = parsed
+        elif f.kind == "int":
+            parsed, bad = _parse_int(raw_of[f.name])
+            add(bad, f.name, raw_of[f.name], "bad_number", "allowed: a whole number")
+            out[f.name] = parsed
+        else:
+            t = _text(raw_of[f.name]).str.lower()
+            bad = t.notna() & ~t.isin(list(_TRUE | _FALSE))
+            add(bad, f.name, raw_of[f.name], "bad_number", "allowed: yes/no, true/false or 1/0")
+            out[f.name] = pd.Series(np.where(t.isin(list(_TRUE)), True, np.where(t.isin(list(_FALSE)), False, None)),
+                                    dtype=object)
+
     raw_imd = raw_of["imd_decile"]
     imd, bad = _parse_int(raw_imd)
     add(bad | ((imd < 1) | (imd > 10)).fillna(False), "imd_decile", raw_imd, "bad_imd_decile", "allowed: " + RULES["bad_imd_decile"][1])
@@ -750,7 +769,9 @@ def validate_records(frame: pd.DataFrame, *, columns=None, values=None, mode: st
     for name, f in FIELDS.items():
         if f.kind == "category" and f.missing is not None and name in out:
             out[name] = out[name].fillna(f.missing)
-    records = _finish(out, frame, keep, mapping)
+    extra_fields = [f for f in FIELDS if f not in RECORD_COLUMNS and f in out
+                    and (f in df or (f == "ethnicity_detailed" and out[f].notna().any()))]
+    records = _finish(out, frame, keep, mapping, extra_fields)
     exclusions = _exclusions(errors.loc[core | errors["row"].isin(bad_rows)])
     trans = translated[~translated["row"].isin(bad_rows)].copy()
     trans["case_id"] = out["case_id"][trans["row"] - 1].to_numpy()
@@ -1028,7 +1049,7 @@ def _exclusions(errors: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()[cols]
 
 
-def _finish(out: pd.DataFrame, frame: pd.DataFrame, keep: pd.Series, mapping: dict) -> pd.DataFrame:
+def _finish(out: pd.DataFrame, frame: pd.DataFrame, keep: pd.Series, mapping: dict, extra_fields=()) -> pd.DataFrame:
     rec = out[keep.to_numpy()].copy()
     age = rec["age_days"].astype("Int64")
     rec["age_days"] = age.astype("int64") if age.notna().all() else age
@@ -1038,11 +1059,11 @@ def _finish(out: pd.DataFrame, frame: pd.DataFrame, keep: pd.Series, mapping: di
         rec[col] = rec[col].astype(object).where(rec[col].notna(), None).astype("str").where(rec[col].notna())
     rec["imd_decile"] = rec["imd_decile"].astype("Int64")
     rec["synthetic"] = rec["synthetic"].astype(bool)
-    detailed = rec["ethnicity_detailed"] if "ethnicity_detailed" in rec else None
+    extras = {f: rec[f] for f in extra_fields}
     rec = rec[list(RECORD_COLUMNS)]
     rec = _add_derived(rec)
-    if detailed is not None and detailed.notna().any():
-        rec["ethnicity_detailed"] = detailed.astype(object).where(detailed.notna(), None)
+    for f, values in extras.items():      # optional fields beyond the canonical columns, when given
+        rec[f] = values.astype(object).where(values.notna(), None) if FIELDS[f].kind != "date" else values
     taken = set(rec.columns)
     for c in frame.columns:
         if mapping.get(str(c)) in (None,) and str(c) not in taken:

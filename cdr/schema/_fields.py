@@ -422,4 +422,3 @@ def _header_table() -> dict:
     return table
 
 
-HEADER_SPELLINGS = _header_table()

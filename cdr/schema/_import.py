@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cdr.errors import RecordValidationError
-from cdr.schema._fields import _DERIVED_INPUT, FIELDS, HEADER_SPELLINGS, _norm
+from cdr.schema._fields import _DERIVED_INPUT, FIELDS, _header_table, _norm
 
 __all__ = ["read_table", "load_columns_file", "map_headers", "parse_uk_dates", "la_name_table", "suggest",
            "RecordFileError"]
@@ -235,7 +235,7 @@ def map_headers(columns, user: dict | None) -> tuple[dict, list, list]:
     """Input header -> field, the unused headers, and conflicts.
 
     ``user`` (header -> field) comes first and must name existing headers and known fields; other
-    headers are matched to :data:`HEADER_SPELLINGS` after normalising case, spacing and punctuation.
+    headers are matched to the spellings of :data:`FIELDS` after normalising case, spacing and punctuation.
     Raises :class:`RecordValidationError` for a mapping that names a missing header or unknown field,
     and for two headers that give the same field.
     """
@@ -260,10 +260,11 @@ def map_headers(columns, user: dict | None) -> tuple[dict, list, list]:
     if problems:
         raise RecordValidationError("the column mapping (columns=) does not fit the file:\n  " + "\n  ".join(problems)
                                     + "\nFix the mapping: \"Export header\" = \"cdr_field\".")
+    spellings = _header_table()     # from FIELDS at call time, so a field added there is recognised at once
     for h in headers:
         if h in mapping:
             continue
-        field = HEADER_SPELLINGS.get(_norm(h))
+        field = spellings.get(_norm(h))
         if field is None and _norm(h).replace(" ", "_") in _DERIVED_INPUT:
             field = "(derived)"
         if field is not None:
