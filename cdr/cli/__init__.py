@@ -62,6 +62,7 @@ CLI_WORDS = (
     ("columns=", "--columns FILE.toml"),
     ("values=", "a [values.<field>] table in the --columns file"),
     ("sheet=", "--sheet"),
+    ("cdr.schema.field_table()", "cdr data columns"),
     ("vintage=", "--vintage"),
 )
 

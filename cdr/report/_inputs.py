@@ -48,9 +48,7 @@ def load_records(source, *, mode: str = "strict", columns=None, values=None, she
     if mode not in ("strict", "lenient"):
         raise CdrError(f'build_report: mode must be "strict" or "lenient"; got {mode!r}')
     if hasattr(source, "records") and hasattr(source, "exclusions") and not isinstance(source, pd.DataFrame):
-        records, exclusions = source.records, source.exclusions
-        n_input = getattr(source, "n_input", len(records) + len(exclusions))
-        return records.copy(), exclusions.copy(), int(n_input)
+        return _unpack(source)
     if isinstance(source, (str, os.PathLike)) and not pathlib.Path(source).is_file():
         what = "is a folder, not a file" if pathlib.Path(source).is_dir() else "not found"
         raise CdrError(f"records file {what}: {str(source)!r}. Give the path of a CSV, TSV, Excel or Parquet file "
@@ -59,9 +57,18 @@ def load_records(source, *, mode: str = "strict", columns=None, values=None, she
         result = schema.validate_records(source, mode=mode, columns=columns, values=values)
     else:
         result = schema.read_records(source, mode=mode, columns=columns, values=values, sheet=sheet)
-    records, exclusions = result.records, result.exclusions
+    return _unpack(result)
+
+
+def _unpack(result):
+    """``(records, exclusions, n_input)``; the records carry the field-issue counts in
+    ``records.attrs["field_issues"]`` (field -> records set to not recorded) for the report to state."""
+    records, exclusions = result.records.copy(), result.exclusions.copy()
     n_input = getattr(result, "n_input", len(records) + len(exclusions))
-    return records.copy(), exclusions.copy(), int(n_input)
+    counts = result.issue_counts() if hasattr(result, "issue_counts") else None
+    records.attrs["field_issues"] = ({} if counts is None else
+                                     {f: int(k) for f, k in zip(counts["field"], counts["records"])})
+    return records, exclusions, int(n_input)
 
 
 def design_labels(design) -> tuple[pd.Series, dict, str]:

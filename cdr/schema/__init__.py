@@ -600,10 +600,10 @@ def validate_records(frame: pd.DataFrame, *, columns=None, values=None, mode: st
     if unused:
         warnings.warn(f"{len(unused)} input column(s) not used: {', '.join(map(repr, unused))}. They are carried "
                       "along unchanged; if one holds a cdr field, map it with columns= (a dict or TOML file), "
-                      "e.g. {\"" + str(unused[0]) + "\": \"review_completed\"}", CdrWarning, stacklevel=2)
+                      f"e.g. \"{unused[0]}\" = \"<field>\" under [columns] (fields: cdr.schema.field_table())", CdrWarning, stacklevel=2)
     user_values = _check_values(values)
     n = len(df)
-    _check_columns(df, n, mode)
+    _check_columns(df, n, mode, unused)
 
     row = pd.Series(np.arange(1, n + 1), dtype="int64")
     blank = pd.Series([None] * n, dtype=object)
@@ -877,7 +877,7 @@ def _value_reason(f: Field, raw: pd.Series, bad: pd.Series, table: dict) -> pd.S
     return head + _omap(text, hints)
 
 
-def _check_columns(df: pd.DataFrame, n: int, mode: str) -> None:
+def _check_columns(df: pd.DataFrame, n: int, mode: str, unused=()) -> None:
     """Core columns are needed in both modes; the other required columns in strict mode only."""
     need = [c for c in REQUIRED_COLUMNS if c not in df and not (c == "age_days" and "date_of_birth" in df)]
     core = [c for c in need if c in CORE_FIELDS]
@@ -888,10 +888,11 @@ def _check_columns(df: pd.DataFrame, n: int, mode: str) -> None:
                                "field": shown, "value": None, "rule": "missing_column", "reason": "required column missing"})
         extra = ("" if core or mode == "lenient" else
                  " In lenient mode (mode=\"lenient\") a missing optional column is read as not recorded.")
+        spare = f" Columns not used: {', '.join(map(repr, unused))}." if unused else ""
         raise RecordValidationError(
-            f"{len(missing)} required column(s) missing: {', '.join(shown)}. Found: {', '.join(map(str, df.columns)) or '(none)'}.\n"
-            f"A record file needs {RULES['missing_column'][1]}. Map your export's headers with columns= "
-            f"(a dict or TOML file), e.g. {{\"Date of Death\": \"date_of_death\"}}.{extra}",
+            f"{len(missing)} required column(s) missing: {', '.join(shown)}.{spare} A record file needs "
+            f"{RULES['missing_column'][1]}; map your export's headers with columns= (a dict or TOML file), "
+            f"e.g. \"Date of Death\" = \"date_of_death\" under [columns].{extra}",
             errors=errors)
     if need:
         warnings.warn(f"column(s) {', '.join(need)} not in the records: read as not recorded for every record",
