@@ -341,6 +341,11 @@ def parse_uk_dates(raw: pd.Series, today: pd.Timestamp) -> tuple[pd.Series, pd.S
         parsed = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
         return parsed.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=raw.index)
     pivot = today.year % 100
+    if raw.dtype != object or all(isinstance(v, str) for v in raw.dropna().head(50)):
+        # fast path: plain ISO dates (files written by cdr) parse vectorised; the rest one by one below
+        iso = pd.to_datetime(raw.astype("string").str.strip(), format="%Y-%m-%d", errors="coerce")
+        if iso.notna().sum() == raw.notna().sum():
+            return iso.astype("datetime64[ns]"), pd.Series(False, index=raw.index)
     out = []
     bad = []
     for v in raw.to_numpy(dtype=object):
