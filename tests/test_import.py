@@ -186,6 +186,10 @@ def test_report_counts_every_death_of_the_export(tmp_path, capsys):
     assert headline.loc[0, "deaths"] == N_EXPORT                                # every death of the year
     comparators = pd.read_csv(out / "tables" / "comparators.csv", dtype=str).set_index(["area_code", "measure"])
     assert float(comparators.loc[("E92000001", "deaths"), "value"]) > 1000     # England: a published figure
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["records"]["fields_not_recorded"] == {"age_days": "[c]", "category": "[c]", "sex": "[c]"}
     text = "".join(p.read_text(errors="ignore") for p in out.rglob("*") if p.suffix in (".csv", ".json", ".html"))
     assert "WKC-22" not in text                                                  # no case id is published
 

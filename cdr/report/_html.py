@@ -141,6 +141,10 @@ def render_html(report) -> str:
     parts.append(f"<p>Records read: {rec['input']:,}; failed validation and excluded: {rec['excluded_invalid']:,}; "
                  f"in {esc(ctx['period'])}: {rec['in_period']:,}; earlier years (trend only): {rec['earlier_periods']:,}; "
                  f"later years (not used): {rec['later_periods']:,}.</p>")
+    if rec.get("fields_not_recorded"):
+        parts.append("<p>Counted with a value not recorded (the value was not usable; the death is in every count "
+                     "that does not need it), records by field: "
+                     + esc(", ".join(f"{f} {k}" for f, k in rec["fields_not_recorded"].items())) + ".</p>")
     cert = m["disclosure"]["certificate"]
     parts.append(f"<p>Disclosure audit: <strong>{esc(str(cert.get('result', 'pass' if cert.get('passed') else 'fail')))}"
                  f"</strong> ({m['disclosure']['n_cells']:,} cells, {m['disclosure']['n_equations']:,} linking "
