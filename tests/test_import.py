@@ -474,6 +474,22 @@ def test_excel_sheet_choice(tmp_path):
         read_records(path, sheet="Death")
 
 
+def test_title_rows_above_the_header_of_a_sheet_are_skipped(tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Child deaths notified, 2022-23"])
+    ws.append([])
+    ws.append(list(_raw().columns))
+    ws.append(_raw().iloc[0].tolist())
+    path = tmp_path / "titled.xlsx"
+    wb.save(path)
+    with pytest.warns(CdrWarning, match="the header is on sheet row 3"):
+        result = read_records(path, today=TODAY)
+    assert result.records["case_id"].tolist() == ["A1"] and result.n_input == 1
+
+
 BROKEN = {
     "empty": (b"", "is empty"),
     "newlines": (b"\n\n\r\n\n", "only blank lines"),

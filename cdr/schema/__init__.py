@@ -419,6 +419,10 @@ def read_records(source, *, columns=None, values=None, sheet=None, mode: str = "
         if info.get("encoding") not in (None, "utf-8", "utf-8-sig"):
             warnings.warn(f"{Path(source).name}: read as {info['encoding']} text (not UTF-8); check that names "
                           "with accents read correctly, or save the file as CSV UTF-8", CdrWarning, stacklevel=2)
+        if info.get("header_row"):
+            warnings.warn(f"{Path(source).name}: the header is on sheet row {info['header_row']} (rows above it are "
+                          "titles, not read); row numbers in messages count from the row after the header",
+                          CdrWarning, stacklevel=2)
         if len(info.get("sheets", ())) > 1 and sheet is None:
             warnings.warn(f"{Path(source).name}: read sheet {info['sheet']!r}, the first of {len(info['sheets'])} "
                           f"({', '.join(map(repr, info['sheets']))}); choose another with sheet=", CdrWarning,

@@ -151,12 +151,25 @@ def _read_excel(path: Path, sheet, info: dict):
         raise _file_error(path, f"has no sheet {sheet!r}; its sheets are {', '.join(map(repr, names))}",
                           f"Choose one with sheet=.{hint}")
     info["sheet"] = chosen
-    frame = pd.read_excel(book, sheet_name=chosen, dtype=object)
+    header = _header_row(pd.read_excel(book, sheet_name=chosen, dtype=object, header=None, nrows=15))
+    if header:
+        info["header_row"] = header + 1           # 1-based sheet row of the header
+    frame = pd.read_excel(book, sheet_name=chosen, dtype=object, header=header)
     frame = frame.dropna(how="all")
     frame = frame.loc[:, [not (str(c).startswith("Unnamed:") and frame[c].isna().all()) for c in frame.columns]]
     if frame.shape[1] == 0:
         raise _file_error(path, f"sheet {chosen!r} is empty", "Choose the sheet holding the records with sheet=.")
     return frame.reset_index(drop=True), info
+
+
+def _header_row(top: pd.DataFrame) -> int:
+    """0-based row of the header: the first row, unless title rows sit above a row of recognised headers."""
+    spellings = _header_table()
+    scores = [sum(isinstance(v, str) and _norm(v) in spellings for v in row) for row in top.itertuples(index=False)]
+    if not scores or scores[0] >= 2:
+        return 0
+    best = int(np.argmax(scores))
+    return best if scores[best] >= 3 else 0
 
 
 # --------------------------------------------------------------------------------------------
