@@ -59,7 +59,7 @@ def test_factors_at_nation_level_reconciles_pending_reviews(record_file, tmp_pat
 def test_trends_with_an_unreadable_record_file_fails_with_a_clear_message(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("case_id,date_of_death\nA,not-a-date\n")
-    assert main(["trends", "--records", str(bad), "--out", str(tmp_path / "o")]) == 1
+    assert main(["trends", "--records", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "cdr trends: error:" in err
 
@@ -79,7 +79,7 @@ def test_trends_at_footprint_level_with_a_catalog_design_and_joinpoints(record_f
 
 
 def test_trends_for_years_without_records_fails_with_a_clear_message(record_file, tmp_path, capsys):
-    assert main(["trends", "--records", str(record_file), "--years", "2010-2012", "--out", str(tmp_path / "t")]) == 1
+    assert main(["trends", "--records", str(record_file), "--years", "2010-2012", "--out", str(tmp_path / "t")]) == 2
     err = capsys.readouterr().err
     assert "no records in the requested reporting years" in err and "2010-2012" in err and "cover 2019-2023" in err
     assert "Traceback" not in err

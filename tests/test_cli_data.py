@@ -14,7 +14,7 @@ def test_synth_writes_a_marked_csv_and_it_validates(tmp_path, capsys):
     assert 6_000 < len(frame) < 8_000          # two years at about 3,500 a year
     assert main(["data", "validate", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert f"{len(frame):,} valid, 0 excluded" in printed and "SYNTHETIC" in printed
+    assert f"{len(frame):,} counted, 0 excluded" in printed and "SYNTHETIC" in printed
 
 
 def test_synth_writes_parquet(tmp_path):
@@ -31,7 +31,7 @@ def test_validate_reports_bad_rows_and_exclusions(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     frame.to_csv(bad, index=False)
     capsys.readouterr()
-    assert main(["data", "validate", str(bad)]) == 1
+    assert main(["data", "validate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "row 5" in err and "E06000999" in err
     exclusions = tmp_path / "excl.csv"

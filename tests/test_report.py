@@ -211,7 +211,7 @@ def test_cli_reports_errors_without_traceback(workdir, capsys):
 
     code = main(["report", "--records", str(workdir / "missing.csv"), "--design", str(workdir / "design.csv"),
                  "--footprint", "auto", "--year", YEAR, "--out", str(workdir / "never")])
-    assert code == 1
+    assert code == 2
     assert "records file not found" in capsys.readouterr().err
 
 
@@ -331,7 +331,7 @@ def test_footprint_id_alone_uses_the_catalog_design(records):
 
 def test_lenient_mode_lists_excluded_records_privately_and_reconciles(records, workdir):
     bad = records.copy()
-    bad.loc[bad.index[:3], "category"] = "drowning"
+    bad.loc[bad.index[:3], "la_code"] = "E99999999"   # an unusable core field excludes a record (a bad category would not)
     report = build_report(bad, design=workdir / "design.csv", footprint="auto", year=YEAR, mode="lenient")
     rec = report.manifest["records"]
     assert rec["excluded_invalid"] == 3 and rec["input"] == len(records)
@@ -623,7 +623,7 @@ def test_merged_levels_have_short_labels_and_a_note():
     from cdr.report._inputs import CATEGORY_LABELS
     from cdr.report._tables import _age_column, _age_group_label, _level_label, _other_note
 
-    merged = {"other_reviewed": list(CATEGORY_LABELS)[2:]}
+    merged = {"other_reviewed": list(CATEGORY_LABELS)[2:10]}
     assert _level_label("other_reviewed", merged, CATEGORY_LABELS) == "Other categories (8)"
     assert _other_note(merged, CATEGORY_LABELS).startswith("Other categories (8): " + CATEGORY_LABELS[list(CATEGORY_LABELS)[2]])
     assert (_age_column("1-4+5-9+10-14"), _age_group_label("1-4+5-9+10-14")) == ("age_1_14", "1-14 years")

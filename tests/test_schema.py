@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from cdr import schema
-from cdr.errors import DataVintageWarning, RecordValidationError
+from cdr.errors import CdrWarning, DataVintageWarning, RecordValidationError
 from cdr.schema import read_records
 from cdr.synthetic import generate_records
 
@@ -82,11 +82,19 @@ def test_duplicate_case_ids_report_every_occurrence(tmp_path):
     assert "rows 2, 4" in dup["reason"].iloc[0]
 
 
-def test_missing_required_column_raises_in_both_modes(tmp_path):
+def test_missing_required_column_raises_in_strict_mode_and_is_not_recorded_in_lenient(tmp_path):
     path = _file(tmp_path, [{}], drop=["category"])
-    for mode in ("strict", "lenient"):
-        err = _errors(path, mode=mode)
-        assert err.errors["field"].tolist() == ["category"] and "category" in str(err)
+    err = _errors(path)
+    assert err.errors["field"].tolist() == ["category"] and "category" in str(err)
+    with pytest.warns(CdrWarning, match="category not in the records"):
+        result = read_records(path, mode="lenient", today=TODAY)
+    assert result.records["category"].tolist() == ["not_recorded"] and result.exclusions.empty
+
+
+@pytest.mark.parametrize("mode", ["strict", "lenient"])
+def test_missing_core_column_raises_in_both_modes(tmp_path, mode):
+    err = _errors(_file(tmp_path, [{}], drop=["la_code"]), mode=mode)
+    assert err.errors["field"].tolist() == ["la_code"]
 
 
 def test_age_days_may_be_derived_from_dates(tmp_path):
@@ -132,14 +140,18 @@ def test_other_vintage_codes_are_translated_and_noted(tmp_path):
     assert back.records.loc[0, "la_code"] == "E10000023"
 
 
-def test_lenient_returns_valid_records_and_one_exclusion_row_per_record(tmp_path):
+def test_lenient_excludes_only_unusable_core_fields_and_lists_field_issues(tmp_path):
     path = _file(tmp_path, [{}, {"la_code": "E06000999", "category": "drowning"}, {}, {"sex": "x"}, {}])
-    result = read_records(path, mode="lenient", today=TODAY)
+    with pytest.warns(CdrWarning, match="4 of 5 records counted"):
+        result = read_records(path, mode="lenient", today=TODAY)
     records, exclusions = result
     assert len(records) + len(exclusions) == result.n_input == 5
-    assert exclusions["row"].tolist() == [2, 4] and exclusions["case_id"].tolist() == ["C2", "C4"]
+    assert exclusions["row"].tolist() == [2] and exclusions["case_id"].tolist() == ["C2"]
     assert "la_code" in exclusions.loc[0, "reason"] and "category" in exclusions.loc[0, "reason"]
-    assert records["case_id"].tolist() == ["C1", "C3", "C5"]
+    assert records["case_id"].tolist() == ["C1", "C3", "C4", "C5"]
+    assert records.set_index("case_id").loc["C4", "sex"] == "unknown"      # bad sex -> not known, death kept
+    assert result.issues[["row", "field", "rule", "set_to"]].values.tolist() == [[4, "sex", "unknown_sex", "unknown"]]
+    assert result.issue_counts().values.tolist() == [["sex", 1]]
 
 
 def test_strict_and_lenient_find_the_same_records(tmp_path):
@@ -193,7 +205,7 @@ def test_helpers():
 def test_read_result_unpacks_and_reconciles(tmp_path):
     result = read_records(_file(tmp_path, [{}, {}]), today=TODAY)
     records, exclusions = result
-    assert len(records) == 2 and exclusions.empty and result.n_input == 2
+    assert len(records) == 2 and exclusions.empty and result.n_input == 2 and result.issues.empty
     assert set(schema.DERIVED_COLUMNS) <= set(records.columns)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from cdr.cli._common import years_arg
+from cdr.cli._common import RECORDS_HELP, add_read_options, read_options, years_arg
 from cdr.errors import CdrError
 
 __all__ = ["register"]
@@ -37,7 +37,7 @@ def register(subparsers) -> None:
                    help="reporting years (1 April-31 March, default) or calendar years")
     p.add_argument("--no-review-lag", action="store_true", help="mark every death as reviewed")
     p.add_argument("--vintage", type=int, default=2023, choices=(2021, 2023))
-    p.add_argument("--out", type=Path, required=True, help="output FILE: .csv or .parquet")
+    p.add_argument("--out", type=Path, required=True, help="output FILE: .csv or .parquet (folders are created)")
     p.set_defaults(func=_synth)
 
     p = sub.add_parser("expected", help="child population and expected deaths per LA and region",
@@ -50,14 +50,31 @@ def register(subparsers) -> None:
     p.add_argument("--map", type=Path, help="also draw a map of expected deaths per LA to FILE (.png)")
     p.set_defaults(func=_expected)
 
-    p = sub.add_parser("validate", help="validate a record file",
-                       description="Check a record file (CSV, Parquet or Excel) against every rule of "
-                                   "cdr.schema.RULES. Exit code 1 if invalid in strict mode.")
-    p.add_argument("file", type=Path, help="record file (.csv, .parquet, .xlsx)")
-    p.add_argument("--lenient", action="store_true", help="report exclusions instead of failing")
+    p = sub.add_parser("validate", help="validate a record file (any export, with --columns)",
+                       description="Check a record file (CSV, TSV, Excel or Parquet) against every rule of "
+                                   "cdr.schema.RULES: how its columns map to cdr fields, LA names translated, "
+                                   "exclusions and fields set to not recorded. Exit code 2 if invalid in strict mode.")
+    p.add_argument("file", type=Path, help=RECORDS_HELP)
+    add_read_options(p)
     p.add_argument("--exclusions", type=Path, help="with --lenient: write the exclusions table to this CSV")
+    p.add_argument("--issues", type=Path, help="with --lenient: write the field issues (values set to not recorded) "
+                                                "to this CSV")
     p.add_argument("--vintage", type=int, default=2023, choices=(2021, 2023))
     p.set_defaults(func=_validate)
+
+    p = sub.add_parser("columns", help="list the record fields, their meaning and accepted spellings",
+                       description="The cdr record fields: whether core (a death is counted only when these are "
+                                   "usable), required or optional, what each means, the allowed values and the "
+                                   "header spellings recognised without a columns file.")
+    p.add_argument("--out", type=Path, help="also write the table to FILE (.csv)")
+    p.set_defaults(func=_columns)
+
+    p = sub.add_parser("template", help="write an empty record template (CSV and XLSX) and a columns file",
+                       description="Write DIR/records_template.csv and DIR/records_template.xlsx (a header row of "
+                                   "cdr field names; the workbook's second sheet lists the allowed values) and "
+                                   "DIR/columns.toml, a columns file to edit for your export.")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
+    p.set_defaults(func=_template)
 
 
 def _need_pyarrow(path: Path) -> None:
@@ -75,6 +92,9 @@ def _areas(args) -> int:
         return 0
     suffix = args.out.suffix.lower()
     _need_pyarrow(args.out)
+    if suffix not in (".csv", ".geojson", ".gpkg", ".parquet"):
+        raise CdrError(f"cdr data areas: --out must end in .csv, .geojson, .gpkg or .parquet; got {args.out.name!r}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
         areas.drop(columns="geometry").to_csv(args.out, index=False)
     elif suffix == ".geojson":
@@ -93,6 +113,9 @@ def _synth(args) -> int:
     from cdr import schema, synthetic
 
     _need_pyarrow(args.out)
+    if args.out.suffix.lower() not in (".csv", ".parquet"):
+        raise CdrError(f"--out must end in .csv or .parquet; got {args.out.name!r}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     records = synthetic.generate_records(years=args.years, seed=args.seed, year_type=args.year_type,
                                          review_lag=not args.no_review_lag, vintage=args.vintage)
     schema.to_file(records, args.out)
@@ -133,20 +156,85 @@ def _expected(args) -> int:
 def _validate(args) -> int:
     from cdr import schema
 
-    if args.exclusions is not None and not args.lenient:
-        raise CdrError("--exclusions needs --lenient (strict mode fails on the first invalid file instead)")
-    result = schema.read_records(args.file, mode="lenient" if args.lenient else "strict", vintage=args.vintage)
+    options = read_options(args)
+    lenient = options["mode"] == "lenient"
+    if (args.exclusions is not None or args.issues is not None) and not lenient:
+        raise CdrError("--exclusions and --issues need --lenient (strict mode stops at the first invalid file instead)")
+    result = schema.read_records(args.file, **options)
     records, exclusions = result
-    print(f"{args.file}: {result.n_input:,} records read, {len(records):,} valid, {len(exclusions):,} excluded")
+    source = result.source
+    how = ", ".join(f"{k} {source[k]}" for k in ("encoding", "separator", "sheet") if source.get(k) is not None)
+    print(f"{args.file}: {result.n_input:,} records read{f' ({how})' if how else ''}, {len(records):,} counted, "
+          f"{len(exclusions):,} excluded, {len(result.issues):,} field value(s) set to not recorded")
+    mapped = result.columns[~result.columns["field"].isin(["(not used)", "(derived)"])]
+    renamed = mapped[mapped["column"] != mapped["field"]]
+    if len(renamed):
+        print("columns: " + ", ".join(f"{c!r} -> {f}" for c, f in renamed.values.tolist()))
     if len(records) and bool(records["synthetic"].any()):
         print(f"SYNTHETIC: {int(records['synthetic'].sum()):,} records are marked synthetic")
     if len(result.translated):
-        print(f"{len(result.translated):,} LA codes of another vintage were translated")
+        print(f"{len(result.translated):,} LA codes or names were translated to {args.vintage} codes")
+    if len(result.issues):
+        print(result.issue_counts().to_string(index=False))
+        if args.issues is not None:
+            args.issues.parent.mkdir(parents=True, exist_ok=True)
+            result.issues.to_csv(args.issues, index=False)
+            print(f"wrote {len(result.issues):,} field issues to {args.issues}")
     if len(exclusions):
         print(exclusions.to_string(index=False, max_colwidth=120))
-        if args.exclusions is not None:
-            exclusions.to_csv(args.exclusions, index=False)
-            print(f"wrote {len(exclusions):,} exclusions to {args.exclusions}")
-    elif args.exclusions is not None:
+    if args.exclusions is not None:
+        args.exclusions.parent.mkdir(parents=True, exist_ok=True)
         exclusions.to_csv(args.exclusions, index=False)
+        if len(exclusions):
+            print(f"wrote {len(exclusions):,} exclusions to {args.exclusions}")
+    return 0
+
+
+def _columns(args) -> int:
+    from cdr import schema
+
+    table = schema.field_table()
+    for r in table.itertuples():
+        print(f"{r.field}  [{r.role}, {r.kind}]  {r.meaning}")
+        if r.values:
+            print(f"    values: {r.values}")
+        if r.headers:
+            print(f"    headers: {r.headers}")
+    print("\nHeaders are matched ignoring case, spacing and punctuation; map others with --columns FILE.toml "
+          "('cdr data template' writes one). Values may be keys or labels in any case; dates are day first.")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out, index=False)
+        print(f"wrote the field table to {args.out}")
+    return 0
+
+
+def _template(args) -> int:
+    import pandas as pd
+
+    from cdr import schema
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    fields = [f for f in schema.FIELDS if f not in ("synthetic", "ethnicity_detailed")]
+    empty = pd.DataFrame(columns=fields)
+    csv_path, xlsx_path, toml_path = (args.out / "records_template.csv", args.out / "records_template.xlsx",
+                                      args.out / "columns.toml")
+    empty.to_csv(csv_path, index=False)
+    table = schema.field_table()
+    with pd.ExcelWriter(xlsx_path) as writer:
+        empty.to_excel(writer, sheet_name="records", index=False)
+        table.to_excel(writer, sheet_name="allowed values", index=False)
+    lines = ["# How your export's headers map to cdr fields: \"Export header\" = \"cdr_field\" (or \"ignore\").",
+             "# Headers spelled like the field names or the spellings of 'cdr data columns' need no line.",
+             "[columns]"]
+    examples = {"case_id": "CDOP Ref", "date_of_death": "Date of Death", "date_of_birth": "DOB",
+                "la_code": "LA of residence", "category": "Category of death", "review_completed":
+                "Date CDOP Review Completed", "modifiable": "Modifiable Factors", "ethnicity": "Ethnicity"}
+    lines += [f'# "{header}" = "{field}"' for field, header in examples.items()]
+    lines += ["", "# Raw values -> cdr values, one table per field (keys or labels of 'cdr data columns').",
+              "[values.modifiable]", '# "Yes - modifiable factors identified" = "yes"', "",
+              "[values.la_code]", '# "Wakefield MDC" = "E08000036"']
+    toml_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for path in (csv_path, xlsx_path, toml_path):
+        print(f"wrote {path}")
     return 0

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+from cdr.cli._common import RECORDS_HELP, add_read_options, read_options
+
 __all__ = ["register"]
 
 
@@ -18,7 +20,7 @@ def register(subparsers) -> None:
             "2022-23) unless --calendar is given."
         ),
     )
-    p.add_argument("--records", required=True, metavar="FILE", help="CDR records (CSV or Parquet; cdr.schema columns)")
+    p.add_argument("--records", required=True, metavar="FILE", help=RECORDS_HELP)
     p.add_argument("--design", metavar="FILE", help="footprint design: CSV with la_code and footprint_id (or a catalog name)")
     p.add_argument("--footprint", metavar="ID",
                    help="footprint id to report on; 'auto' takes the first id in sorted order")
@@ -40,10 +42,9 @@ def register(subparsers) -> None:
                    help="the local authorities the records cover (codes or names, comma-separated), or 'all'; default "
                         "'auto': LAs with no record at all are not covered, and comparators outside the covered LAs "
                         "(England, regions) come from published NCMD figures")
-    p.add_argument("--lenient", action="store_true",
-                   help="exclude invalid records (listed in the private folder, never in the bundle) instead of stopping")
+    add_read_options(p)
     p.add_argument("--out", required=True, metavar="DIR",
-                   help="output directory: new, empty, or an earlier cdr bundle (replaced in one step)")
+                   help="output directory: new, empty, or an earlier cdr bundle (replaced in one step; created if needed)")
     p.add_argument("--private", metavar="DIR",
                    help="folder for record-level details that must NOT be published (excluded records, full error "
                         "messages); default DIR.private beside --out")
@@ -56,12 +57,17 @@ def register(subparsers) -> None:
 def _run(args) -> int:
     from cdr.report import build_report
 
+    options = read_options(args)
+    records = args.records
+    if options["columns"] is not None or options["sheet"] is not None:   # an export read with a columns file
+        from cdr.schema import read_records
+
+        records = read_records(args.records, **options)
     report = build_report(
-        args.records, design=args.design, footprint=args.footprint, level=args.level, region=args.region,
+        records, design=args.design, footprint=args.footprint, level=args.level, region=args.region,
         year=args.year, calendar=True if args.calendar else None, spec=args.spec, out=args.out,
-        mode="lenient" if args.lenient else "strict", previous=args.previous, coverage=args.coverage,
-        private=args.private, force=args.force,
-        ledger=args.ledger,
+        mode=options["mode"], previous=args.previous, coverage=args.coverage,
+        private=args.private, force=args.force, ledger=args.ledger,
     )
     d = report.manifest["disclosure"]
     rec = report.manifest["records"]

@@ -309,6 +309,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     earlier, prev_inputs = _load_previous(prev_paths, ledger)
     inputs += prev_inputs
     recs, exclusions, n_input = load_records(records, mode=mode)
+    field_issues = dict(recs.attrs.get("field_issues", {}))   # lenient: records whose field was set to not recorded
     if len(recs) == 0:
         raise CdrError("no valid records to report on"
                        + (f": all {n_input:,} records failed validation (see the exclusions)" if n_input else ""))
@@ -656,6 +657,9 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
             "exclusions": "record-level details are in the private folder, not in this bundle" if n_excl else None,
             "not_used": {"date of death after the reporting period": int(later.sum())},
             "reconciles": int(n_input) == int(n_excl) + int(in_period.sum()) + int((~in_period & ~later).sum()) + int(later.sum()),
+            # records (all years) kept and counted with one field set to "not recorded", by field; 1 to
+            # threshold-1 shown as "[c]" like the tables
+            "fields_not_recorded": {f: (k if k >= threshold else "[c]") for f, k in sorted(field_issues.items())},
         },
         "population": {"source": "ONS mid-year estimates, ages 0-17 (cdr.data)", "carried_forward_periods":
                        [period_labels[k] for k in carried]},

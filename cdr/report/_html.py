@@ -147,6 +147,10 @@ def render_html(report) -> str:
                  else "a private folder beside this bundle (by default <bundle folder>.private)")
         parts.append(f'<p class="note" id="private-folder">The excluded records (row numbers, case ids and values) '
                      f"are listed in {esc(where)}, not in this bundle. That folder must not be published.</p>")
+    if rec.get("fields_not_recorded"):
+        parts.append("<p>Counted with a value not recorded (the value was not usable; the death is in every count "
+                     "that does not need it), records by field: "
+                     + esc(", ".join(f"{f} {k}" for f, k in rec["fields_not_recorded"].items())) + ".</p>")
     cert = m["disclosure"]["certificate"]
     parts.append(f"<p>Disclosure audit: <strong>{esc(str(cert.get('result', 'pass' if cert.get('passed') else 'fail')))}"
                  f"</strong> ({m['disclosure']['n_cells']:,} cells, {m['disclosure']['n_equations']:,} linking "

@@ -13,11 +13,13 @@ from cdr.errors import CdrError
 __all__ = ["load_records", "design_labels", "load_spec", "file_sha256", "AGE_BANDS", "SEXES", "CATEGORY_ORDER",
            "DOMAINS", "IMD_QUINTILES"]
 
-AGE_BANDS = tuple(schema.AGE_BANDS)
-AGE_BAND_LABELS = dict(schema.AGE_BANDS)
+# Report levels: every counted death falls in one level of each, so tables add up to the totals;
+# "not recorded" levels hold deaths whose optional field was not usable (cdr.schema, lenient mode).
+AGE_BANDS = (*schema.AGE_BANDS, schema.AGE_NOT_RECORDED)
+AGE_BAND_LABELS = {**schema.AGE_BANDS, schema.AGE_NOT_RECORDED: "Age not recorded"}
 SEXES = tuple(schema.SEXES)
-CATEGORY_ORDER = tuple(schema.CATEGORIES)
-CATEGORY_LABELS = dict(schema.CATEGORIES)
+CATEGORY_ORDER = (*schema.CATEGORIES, schema.NOT_RECORDED)
+CATEGORY_LABELS = {**schema.CATEGORIES, schema.NOT_RECORDED: "Category not recorded"}
 DOMAINS = tuple(schema.DOMAINS)
 DOMAIN_LABELS = dict(schema.DOMAINS)
 CONTRIBUTORY = tuple(schema.CONTRIBUTORY_LEVELS)
@@ -36,26 +38,37 @@ def file_sha256(path) -> str:
     return digest.hexdigest()
 
 
-def load_records(source, *, mode: str = "strict"):
+def load_records(source, *, mode: str = "strict", columns=None, values=None, sheet=None):
     """Records, exclusions table and input count, validated by :mod:`cdr.schema`.
 
-    ``source``: a path (CSV/Parquet), a DataFrame, or a ``ReadResult`` already read.
+    ``source``: a path (CSV, TSV, Excel or Parquet), a DataFrame, or a ``ReadResult`` already read;
+    ``columns``, ``values`` and ``sheet`` are passed to :func:`cdr.read_records` (ignored for a ReadResult).
+    In lenient mode every death whose core fields are usable is kept (bad optional values are "not recorded").
     """
     if mode not in ("strict", "lenient"):
-        raise CdrError(f"build_report: 'mode' must be 'strict' or 'lenient'; got {mode!r}")
+        raise CdrError(f'build_report: mode must be "strict" or "lenient"; got {mode!r}')
     if hasattr(source, "records") and hasattr(source, "exclusions") and not isinstance(source, pd.DataFrame):
-        records, exclusions = source.records, source.exclusions
-        n_input = getattr(source, "n_input", len(records) + len(exclusions))
-        return records.copy(), exclusions.copy(), int(n_input)
+        return _unpack(source)
     if isinstance(source, (str, os.PathLike)) and not pathlib.Path(source).is_file():
-        raise CdrError(f"records file not found: {str(source)!r}. Give the path of a CSV or Parquet file of CDR records.")
+        what = "is a folder, not a file" if pathlib.Path(source).is_dir() else "not found"
+        raise CdrError(f"records file {what}: {str(source)!r}. Give the path of a CSV, TSV, Excel or Parquet file "
+                       "of CDR records.")
     if isinstance(source, pd.DataFrame):
-        result = schema.validate_records(source, mode=mode)
+        result = schema.validate_records(source, mode=mode, columns=columns, values=values)
     else:
-        result = schema.read_records(source, mode=mode)
-    records, exclusions = result.records, result.exclusions
+        result = schema.read_records(source, mode=mode, columns=columns, values=values, sheet=sheet)
+    return _unpack(result)
+
+
+def _unpack(result):
+    """``(records, exclusions, n_input)``; the records carry the field-issue counts in
+    ``records.attrs["field_issues"]`` (field -> records set to not recorded) for the report to state."""
+    records, exclusions = result.records.copy(), result.exclusions.copy()
     n_input = getattr(result, "n_input", len(records) + len(exclusions))
-    return records.copy(), exclusions.copy(), int(n_input)
+    counts = result.issue_counts() if hasattr(result, "issue_counts") else None
+    records.attrs["field_issues"] = ({} if counts is None else
+                                     {f: int(k) for f, k in zip(counts["field"], counts["records"])})
+    return records, exclusions, int(n_input)
 
 
 def design_labels(design) -> tuple[pd.Series, dict, str]:

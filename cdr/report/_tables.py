@@ -175,6 +175,8 @@ def _age_group_label(level: str) -> str:
     parts = level.split("+")
     if len(parts) == 1:
         return AGE_BAND_LABELS.get(level, level)
+    if "not_recorded" in parts:  # deaths with no date of birth or age (cdr.schema), merged as the last band
+        return _age_group_label("+".join(p for p in parts if p != "not_recorded")) + " or age not recorded"
     first, last = parts[0], parts[-1]
     if first in _AGE_SPAN and last in _AGE_SPAN:
         return "Under 1 year" if first == "neonatal" else "28-364 days"
