@@ -180,7 +180,9 @@ def test_lenient_bundle_holds_no_case_id_date_of_birth_or_raw_value(lenient_bund
     # and the case ids are not just shifted into another encoding (JSON \u escapes, HTML entities)
     m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert SECRET_IDS[0] not in json.dumps(m, ensure_ascii=True)
-    assert m["records"]["excluded_invalid"] == 3
+    # the bad LA code excludes its record; the bad category and date of birth are optional-field
+    # issues (the deaths stay counted), listed with their case ids in the private field_issues.csv
+    assert m["records"]["excluded_invalid"] == 1
     # the first and last dates of death are one child's each: only their months are given
     assert re.fullmatch(r"\d{4}-\d{2}", m["coverage"]["first_death"]) and re.fullmatch(r"\d{4}-\d{2}",
                                                                                       m["coverage"]["last_death"])
@@ -190,7 +192,9 @@ def test_small_exclusion_counts_are_not_published_and_the_page_names_the_private
     out, _ = lenient_bundle
     m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     by_field = m["records"]["excluded_by_field"]
-    assert set(by_field) == {"category", "la_code", "date_of_birth"} and set(by_field.values()) == {"[c]"}
+    assert set(by_field) == {"la_code"} and set(by_field.values()) == {"[c]"}
+    # the two optional-field issues are counted by field, small counts hidden as well
+    assert m["records"]["fields_not_recorded"] and set(m["records"]["fields_not_recorded"].values()) == {"[c]"}
     assert "excluded_reasons" not in m["records"]
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "lenient.private" in page and "must not be published" in page
@@ -234,8 +238,10 @@ def test_cli_trends_writes_exclusions_to_the_private_folder_not_out(root, lenien
     assert code == 0
     assert not (out / "exclusions.csv").exists()
     assert [p for p in out.rglob("*") if p.is_file() and any(s.encode() in p.read_bytes() for s in SECRET_IDS)] == []
-    private = pd.read_csv(tmp_path / "trends.private" / "exclusions.csv", dtype=str)
-    assert sorted(private["case_id"]) == SECRET_IDS
+    excluded = pd.read_csv(tmp_path / "trends.private" / "exclusions.csv", dtype=str)
+    issues = pd.read_csv(tmp_path / "trends.private" / "field_issues.csv", dtype=str)
+    assert sorted(excluded["case_id"]) == [SECRET_IDS[1]]        # the bad LA: not usable, excluded
+    assert sorted(set(issues["case_id"])) == [SECRET_IDS[0], SECRET_IDS[2]]   # bad optional fields: still counted
     assert "PRIVATE" in capsys.readouterr().out
 
 

@@ -335,7 +335,7 @@ def test_lenient_mode_lists_excluded_records_privately_and_reconciles(records, w
     report = build_report(bad, design=workdir / "design.csv", footprint="auto", year=YEAR, mode="lenient")
     rec = report.manifest["records"]
     assert rec["excluded_invalid"] == 3 and rec["input"] == len(records)
-    assert rec["reconciles"] and rec["excluded_by_field"] == {"category": "[c]"}   # 3 < threshold: not published
+    assert rec["reconciles"] and rec["excluded_by_field"] == {"la_code": "[c]"}   # 3 < threshold: not published
     assert report.private["exclusions"]["case_id"].tolist() == records["case_id"].iloc[:3].tolist()
 
 

@@ -308,7 +308,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     prev_paths = ([] if previous is None else [previous] if isinstance(previous, (str, os.PathLike)) else list(previous))
     earlier, prev_inputs = _load_previous(prev_paths, ledger)
     inputs += prev_inputs
-    recs, exclusions, n_input = load_records(records, mode=mode)
+    recs, exclusions, n_input, field_issue_rows = load_records(records, mode=mode)
     field_issues = dict(recs.attrs.get("field_issues", {}))   # lenient: records whose field was set to not recorded
     if len(recs) == 0:
         raise CdrError("no valid records to report on"
@@ -619,7 +619,11 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                 private_notes[f"excluded because {reason}"] = int(n)
     if factor_error:
         private_notes["factor model error"] = factor_error
-    private_details = {"exclusions": exclusions if n_excl else None, "notes": private_notes}
+    if len(field_issue_rows):
+        private_notes["fields set to not recorded"] = (f"{len(field_issue_rows):,} field values were not usable; each "
+                                                      "is listed with its row, case_id, field and value in field_issues.csv")
+    private_details = {"exclusions": exclusions if n_excl else None, "notes": private_notes,
+                       "field_issues": field_issue_rows if len(field_issue_rows) else None}
     if out is not None and (n_excl or private_notes):
         context["private_name"] = private_folder(out, private).name
     manifest = {

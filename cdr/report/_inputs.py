@@ -39,7 +39,7 @@ def file_sha256(path) -> str:
 
 
 def load_records(source, *, mode: str = "strict", columns=None, values=None, sheet=None):
-    """Records, exclusions table and input count, validated by :mod:`cdr.schema`.
+    """Records, exclusions table, input count and field-issues table, validated by :mod:`cdr.schema`.
 
     ``source``: a path (CSV, TSV, Excel or Parquet), a DataFrame, or a ``ReadResult`` already read;
     ``columns``, ``values`` and ``sheet`` are passed to :func:`cdr.read_records` (ignored for a ReadResult).
@@ -68,7 +68,8 @@ def _unpack(result):
     counts = result.issue_counts() if hasattr(result, "issue_counts") else None
     records.attrs["field_issues"] = ({} if counts is None else
                                      {f: int(k) for f, k in zip(counts["field"], counts["records"])})
-    return records, exclusions, int(n_input)
+    issues = getattr(result, "issues", None)
+    return records, exclusions, int(n_input), (issues.copy() if issues is not None else pd.DataFrame())
 
 
 def design_labels(design) -> tuple[pd.Series, dict, str]:

@@ -131,6 +131,9 @@ def private_files(report) -> dict:
     exclusions = private.get("exclusions")
     if exclusions is not None and len(exclusions):
         files["exclusions.csv"] = csv_bytes(exclusions)
+    issues = private.get("field_issues")
+    if issues is not None and len(issues):
+        files["field_issues.csv"] = csv_bytes(issues)
     notes = private.get("notes") or {}
     if files or notes:
         text = [PRIVATE_WARNING, ""]
