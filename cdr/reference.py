@@ -40,8 +40,8 @@ Expected deaths in LA ``i`` (per year) are ``c x (infant_i + older_i)``:
   posterior ``Gamma(alpha + O_i, alpha + E_i)`` with ``O_i`` observed and ``E_i`` expected infant
   deaths over 2013-2022. An LA with few births (small ``E_i``) shrinks to ``g_i``; a large one
   follows its data (``theta_i`` near ``O_i / E_i``).
-* **Ages 1-17**: population x national age/sex rates x the LA deprivation multiplier with the NCMD
-  deprivation report's gradient, 1.10 per decile (no LA counts of deaths at 1-17 are public).
+* **Ages 1-17**: population x national age/sex rates x the LA deprivation multiplier with the
+  published gradient 1.08 per decile (Odd et al.; no LA counts of deaths at 1-17 are public).
 * **Calibration** ``c``: England's total in mid-2022 equals the mean of NCMD's notified deaths for
   the years ending 31 March 2020-2024 (latest published figures: 3,414, 3,056, 3,454, 3,743, 3,577;
   mean 3,448.8). Other population years use the same rates.
@@ -84,9 +84,10 @@ __all__ = [
 AGE_BAND_SHARES = {"neonatal": 0.42, "postneonatal": 0.21, "1-4": 0.11, "5-9": 0.06, "10-14": 0.08, "15-17": 0.12}
 #: Rate ratio per IMD decile of increasing deprivation (Odd et al., BMJ Open; published).
 RR_PER_IMD_DECILE = 1.08
-#: Rate ratio per IMD decile at ages 1-17 in the observed model: NCMD deprivation report (2021),
-#: "on average a 10 % increase in the risk of death with each decile of increasing deprivation".
-RR_PER_IMD_DECILE_1_17 = 1.10
+#: Rate ratio per IMD decile at ages 1-17 in the observed model: the published all-ages 1.08 (Odd
+#: et al.; NCMD's report rounds it to "about 10 %"). With the fitted infant gradient (about 1.12) the
+#: most vs least deprived fifth differ 2.4-fold (published 2.41-2.49).
+RR_PER_IMD_DECILE_1_17 = 1.08
 #: NCMD years whose notified deaths (``deaths_0_17`` in :func:`targets`) calibrate the observed model.
 CALIBRATION_PERIODS = tuple(f"YE 31 Mar {y}" for y in range(2020, 2025))
 #: Registration years of ONS infant deaths by LA used by the observed model.
