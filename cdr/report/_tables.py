@@ -96,7 +96,7 @@ def prepare_records(records: pd.DataFrame, la_table: pd.DataFrame, *, period_key
     rev["rc_insufficient"] = 1 - rev["rc_judged"]
     for d in DOMAINS:
         lev = records[d].astype("string").fillna("").to_numpy()[has] if d in records else np.array([""] * int(has.sum()))
-        rev["rc_" + d] = np.isin(lev, CONTRIBUTORY).astype(int)
+        rev["rc_" + d] = (np.isin(lev, CONTRIBUTORY) & (rev["rc_judged"].to_numpy() == 1)).astype(int)
     return pd.concat([rec, rev], ignore_index=True)
 
 
@@ -554,12 +554,13 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
 
     # factors by domain, same cohort
     lab = pd.DataFrame({"domain": list(DOMAINS), "label": [DOMAIN_LABELS[d] for d in DOMAINS]})
-    counts = {"reviews": [c.cell("rc_reviews", U, key)] * len(DOMAINS),
+    counts = {"judged": [c.cell("rc_judged", U, key)] * len(DOMAINS),
               "with_contributory_factor": [c.cell("rc_" + d, U, key) for d in DOMAINS]}
     tables.append(TableSpec(
         "modifiable_by_domain", f"Completed reviews with a contributory factor, by domain, {label}", lab, counts=counts,
-        derived=[("proportion_ci", "percent", "with_contributory_factor", "reviews")],
-        notes=["Reviews completed in the period. A factor counts when the review panel scored it as one that may "
+        derived=[("proportion_ci", "percent", "with_contributory_factor", "judged")],
+        notes=["Reviews completed in the period with enough information to judge modifiable factors (the "
+               "denominator of percent modifiable). A factor counts when the review panel scored it as one that may "
                "have contributed or was sufficient to cause the death. A review can have factors in several domains."],
         figure="modifiable_by_domain"))
 
