@@ -216,3 +216,18 @@ def test_bad_model_and_interval():
         reference.expected_deaths(model="national", interval=0.9)
     with pytest.raises(CdrError, match="fit_years"):
         reference.infant_model([2010])
+
+
+def test_chance_threshold_with_posterior_dispersion_by_simulation():
+    from cdr.footprints._builder import chance_threshold
+    e = reference.expected_deaths(interval=0.9)
+    phi = e["predictive_var"].sum() / e["expected_deaths"].sum()
+    assert 1.0 < phi < 1.2
+    lam = chance_threshold(60, 0.9, phi)
+    assert lam > chance_threshold(60, 0.9)                         # more spread, higher threshold
+    # gamma-Poisson with mean lam and variance phi x lam, simulated
+    rng = np.random.default_rng(0)
+    shape = lam / (phi - 1)
+    draws = rng.poisson(rng.gamma(shape, lam / shape, size=400_000))
+    assert abs(draws.var() / draws.mean() - phi) < 0.02
+    assert (draws >= 60).mean() == pytest.approx(0.9, abs=0.003)
