@@ -25,6 +25,31 @@ The rate model
    is the mean of ``RR ** (10 - decile)`` over its children, rescaled so that England's expected
    total equals the national rates applied to England's population (the national rates are averages
    over deprivation).
+
+The observed model (default, ``model="observed"``)
+-------------------------------------------------
+Expected deaths in LA ``i`` (per year) are ``c x (infant_i + older_i)``:
+
+* **Infants** (neonatal + post-neonatal bands): population aged 0 x the national infant rates x
+  ``g_i x theta_i``. ``g_i`` is the mean of ``RR_inf ** (10 - decile)`` over the LA's modelled
+  decile distribution, with ``RR_inf`` fitted by Poisson maximum likelihood to the ONS infant deaths
+  registered by LA (``cdr/_data/ons_infant_deaths_registered_births_utla2021_2013_2022.csv``,
+  Nomis), expected counts ``births[i, t] x England infant rate[t] x g_i``. ``theta_i`` is the
+  empirical-Bayes (Poisson-gamma) posterior mean of the LA's relative risk: prior
+  ``Gamma(alpha, alpha)`` (mean 1), ``alpha`` by maximum marginal (negative-binomial) likelihood,
+  posterior ``Gamma(alpha + O_i, alpha + E_i)`` with ``O_i`` observed and ``E_i`` expected infant
+  deaths over 2013-2022. An LA with few births (small ``E_i``) shrinks to ``g_i``; a large one
+  follows its data (``theta_i`` near ``O_i / E_i``).
+* **Ages 1-17**: population x national age/sex rates x the LA deprivation multiplier with the
+  published gradient 1.08 per decile (Odd et al.; no LA counts of deaths at 1-17 are public).
+* **Calibration** ``c``: England's total in mid-2022 equals the mean of NCMD's notified deaths for
+  the years ending 31 March 2020-2024 (latest published figures: 3,414, 3,056, 3,454, 3,743, 3,577;
+  mean 3,448.8). Other population years use the same rates.
+
+2023 LAs take ``theta`` of their 2021 parent (Cumberland and Westmorland and Furness: Cumbria's).
+``expected_deaths(..., interval=0.9)`` adds the central posterior interval of the expectation (the
+infant part's gamma posterior; the 1-17 part is taken as known). :func:`reach_probability` gives
+the posterior predictive probability that a group of LAs has at least ``m`` deaths in a year.
 """
 from __future__ import annotations
 
@@ -45,14 +70,32 @@ __all__ = [
     "expected_deaths",
     "expected_deaths_detail",
     "expected_deaths_table",
+    "infant_model",
+    "reach_probability",
     "AGE_BAND_SHARES",
     "RR_PER_IMD_DECILE",
+    "RR_PER_IMD_DECILE_1_17",
+    "CALIBRATION_PERIODS",
+    "INFANT_FIT_YEARS",
+    "MODELS",
 ]
 
 #: Share of all deaths in each age band (neonatal, post-neonatal: published; 1-17 split: assumption).
 AGE_BAND_SHARES = {"neonatal": 0.42, "postneonatal": 0.21, "1-4": 0.11, "5-9": 0.06, "10-14": 0.08, "15-17": 0.12}
 #: Rate ratio per IMD decile of increasing deprivation (Odd et al., BMJ Open; published).
 RR_PER_IMD_DECILE = 1.08
+#: Rate ratio per IMD decile at ages 1-17 in the observed model: the published all-ages 1.08 (Odd
+#: et al.; NCMD's report rounds it to "about 10 %"). With the fitted infant gradient (about 1.12) the
+#: most vs least deprived fifth differ 2.4-fold (published 2.41-2.49).
+RR_PER_IMD_DECILE_1_17 = 1.08
+#: NCMD years whose notified deaths (``deaths_0_17`` in :func:`targets`) calibrate the observed model.
+CALIBRATION_PERIODS = tuple(f"YE 31 Mar {y}" for y in range(2020, 2025))
+#: Registration years of ONS infant deaths by LA used by the observed model.
+INFANT_FIT_YEARS = tuple(range(2013, 2023))
+#: Expected-death models: ``"observed"`` (default; empirical Bayes on ONS infant deaths by LA,
+#: calibrated to NCMD) and ``"national"`` (national rates x deprivation multiplier).
+MODELS = ("observed", "national")
+_INFANT_FILE = "ons_infant_deaths_registered_births_utla2021_2013_2022.csv"
 _RATE_ANCHOR_PER_100K = 29.3   # NCMD, YE Mar 2022 (published)
 _MALE_SHARE = 0.565            # NCMD 2019-20 (published)
 _ANCHOR_YEAR = 2022
@@ -270,8 +313,160 @@ def _select_areas(areas, vintage: int) -> list[str] | None:
     return sorted(set(codes))
 
 
-def expected_deaths_detail(areas=None, *, vintage: int = 2023, year: int = 2022) -> pd.DataFrame:
-    """Expected deaths per year by LA, sex and age band under the national rate model.
+def _check_model(model: str) -> str:
+    if model not in MODELS:
+        raise CdrError(f"expected deaths: model must be one of {list(MODELS)}; got {model!r}")
+    return model
+
+
+@functools.lru_cache(maxsize=1)
+def _infant_counts() -> pd.DataFrame:
+    with resources.files("cdr").joinpath("_data", _INFANT_FILE).open("rb") as fh:
+        frame = pd.read_csv(fh, dtype={"la_code": str})
+    cols = ["live_births", "infant_deaths_registered"]
+    bad = frame[frame[cols].isna().any(axis=1) | (frame[cols] < 0).any(axis=1)]
+    if len(bad):  # pragma: no cover - the embedded file is checked by tests
+        raise CdrError(f"{_INFANT_FILE}: missing or negative counts in rows {bad.index[:10].tolist()}")
+    return frame
+
+
+def _poisson_gamma_fit(observed: np.ndarray, base: np.ndarray, pi: np.ndarray):
+    """RR per decile (Poisson ML), gamma shape (negative-binomial ML) and expected counts."""
+    from scipy import optimize, special
+
+    d = np.arange(1, 11)
+    n_obs = observed.sum()
+
+    def expected(log_rr):
+        e = base * (pi @ np.exp(log_rr) ** (10 - d))
+        return e * n_obs / e.sum()
+
+    def nll_poisson(log_rr):
+        e = expected(log_rr)
+        return float(-(observed * np.log(e) - e).sum())
+
+    log_rr = optimize.minimize_scalar(nll_poisson, bounds=(0.0, 0.5), method="bounded",
+                                      options={"xatol": 1e-8}).x
+    e = expected(log_rr)
+
+    def nll_nb(log_a):
+        a = np.exp(log_a)
+        return float(-(special.gammaln(a + observed) - special.gammaln(a) + a * np.log(a / (a + e))
+                       + observed * np.log(e / (a + e))).sum())
+
+    alpha = float(np.exp(optimize.minimize_scalar(nll_nb, bounds=(-3.0, 12.0), method="bounded",
+                                                  options={"xatol": 1e-8}).x))
+    return float(np.exp(log_rr)), alpha, e
+
+
+@functools.lru_cache(maxsize=8)
+def _infant_fit(fit_years: tuple) -> pd.DataFrame:
+    counts = _infant_counts()
+    missing = sorted(set(fit_years) - set(counts["year"]))
+    if missing or not fit_years:
+        raise CdrError(f"infant_model: fit_years must be within {INFANT_FIT_YEARS[0]}-{INFANT_FIT_YEARS[-1]} "
+                       f"(ONS infant deaths registered by LA); missing: {missing or 'none given'}")
+    f = counts[counts["year"].isin(fit_years)]
+    rate_t = f.groupby("year")["infant_deaths_registered"].sum() / f.groupby("year")["live_births"].sum()
+    base = (f["live_births"] * f["year"].map(rate_t)).groupby(f["la_code"]).sum()
+    observed = f.groupby("la_code")["infant_deaths_registered"].sum().loc[base.index]
+    births = f.groupby("la_code")["live_births"].sum().loc[base.index]
+    codes, pi, _, _ = _decile_tables(2021)
+    pi = pd.DataFrame(pi, index=codes).loc[base.index].to_numpy()
+    rr, alpha, e = _poisson_gamma_fit(observed.to_numpy(float), base.to_numpy(float), pi)
+    out = pd.DataFrame({"la_code": base.index, "live_births": births.to_numpy(), "observed": observed.to_numpy(),
+                        "expected": e})
+    out["posterior_shape"] = alpha + out["observed"]
+    out["posterior_rate"] = alpha + out["expected"]
+    out["theta"] = out["posterior_shape"] / out["posterior_rate"]
+    out.attrs.update({"alpha": alpha, "rr_per_imd_decile": rr, "fit_years": list(fit_years)})
+    return out
+
+
+def infant_model(fit_years=INFANT_FIT_YEARS) -> pd.DataFrame:
+    """Empirical-Bayes (Poisson-gamma) fit to ONS infant deaths registered by LA (2021 LAs).
+
+    Parameters
+    ----------
+    fit_years : iterable of int, default 2013-2022
+        Registration years to fit on (within 2013-2022), e.g. ``range(2013, 2018)`` to hold back
+        2018-2022 for validation.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per 2021 LA: ``la_code``, ``live_births`` and ``observed`` infant deaths over the
+        fit years, ``expected`` (births x England's infant rate of each year x deprivation factor
+        ``g_i``, scaled to the observed total), ``posterior_shape`` (``alpha + observed``),
+        ``posterior_rate`` (``alpha + expected``) and ``theta`` (posterior mean relative risk).
+        ``.attrs``: ``alpha`` (gamma shape), ``rr_per_imd_decile`` (fitted infant gradient) and
+        ``fit_years``.
+
+    Raises
+    ------
+    CdrError
+        A fit year outside the embedded 2013-2022.
+
+    Examples
+    --------
+    Birmingham (many births) follows its data; the City of London (few) stays near the model:
+
+    >>> m = infant_model().set_index("la_code")
+    >>> round(float(m.loc["E08000025", "theta"]), 2), round(float(m.loc["E09000001", "theta"]), 2)
+    (1.43, 0.94)
+    """
+    return _infant_fit(tuple(sorted({int(y) for y in fit_years}))).copy()
+
+
+def _parent_2021(vintage: int) -> pd.Series:
+    """la_code of ``vintage`` -> the 2021 LA containing it."""
+    from cdr import data
+
+    if vintage == 2021:
+        codes = data.la_codes(2021)
+        return pd.Series(codes, index=codes)
+    with resources.files("cdr").joinpath("_data", "utla2021_to_utla2023.csv").open("rb") as fh:
+        cw = pd.read_csv(fh, dtype=str)
+    return cw.set_index("utla23_code")["utla21_code"]
+
+
+@functools.lru_cache(maxsize=4)
+def _observed_factors(vintage: int) -> pd.DataFrame:
+    """Per LA: infant and 1-17 multipliers (before calibration), posterior of theta, parent code."""
+    fit = _infant_fit(INFANT_FIT_YEARS).set_index("la_code")
+    codes, pi, _, _ = _decile_tables(vintage)
+    d = np.arange(1, 11)
+    parent = _parent_2021(vintage).reindex(codes)
+    out = pd.DataFrame({
+        "infant_prior": pi @ fit.attrs["rr_per_imd_decile"] ** (10 - d),
+        "older": pi @ RR_PER_IMD_DECILE_1_17 ** (10 - d),
+        "parent": parent.to_numpy(),
+    }, index=codes)
+    out["theta"] = out["parent"].map(fit["theta"])
+    out["posterior_shape"] = out["parent"].map(fit["posterior_shape"])
+    out["posterior_rate"] = out["parent"].map(fit["posterior_rate"])
+    if out[["theta"]].isna().any().any():  # pragma: no cover - guarded by the crosswalk
+        raise CdrError(f"observed model: no infant data for {out.index[out['theta'].isna()].tolist()}")
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _observed_scales(vintage: int) -> tuple[float, float, float]:
+    """(infant scale, 1-17 scale, calibration c) fixed at the mid-2022 population."""
+    f = _observed_factors(vintage)
+    pop = _band_population(vintage, _ANCHOR_YEAR)
+    base = pop["population"] * pop.merge(_national_rates(vintage), on=["age_band", "sex"], how="left")["rate"].to_numpy()
+    infant = pop["age_band"].isin(["neonatal", "postneonatal"]).to_numpy()
+    m_inf = pop["la_code"].map(f["infant_prior"] * f["theta"]).to_numpy()
+    m_old = pop["la_code"].map(f["older"]).to_numpy()
+    s_inf = base[infant].sum() / (base[infant] * m_inf[infant]).sum()
+    s_old = base[~infant].sum() / (base[~infant] * m_old[~infant]).sum()
+    target = np.mean([target_value("deaths_0_17", period=p) for p in CALIBRATION_PERIODS])
+    return float(s_inf), float(s_old), float(target / base.sum())
+
+
+def expected_deaths_detail(areas=None, *, vintage: int = 2023, year: int = 2022, model: str = "observed") -> pd.DataFrame:
+    """Expected deaths per year by LA, sex and age band.
 
     Parameters
     ----------
@@ -285,75 +480,186 @@ def expected_deaths_detail(areas=None, *, vintage: int = 2023, year: int = 2022)
     year : int, default 2022
         Mid-year of the population (2018-2022 embedded; other years carry the nearest estimate
         forward with a :class:`~cdr.errors.DataVintageWarning`).
+    model : {"observed", "national"}, default "observed"
+        ``"observed"``: empirical Bayes on ONS infant deaths by LA and calibrated to NCMD;
+        ``"national"``: national rates x deprivation multiplier (module docstring).
 
     Returns
     -------
     pandas.DataFrame
         ``la_code``, ``sex``, ``age_band``, ``population`` (child-years), ``rate`` (national, per
-        child-year), ``deprivation_multiplier`` (LA multiplier; England population-weighted mean 1)
-        and ``expected_deaths`` (per year), sorted by ``la_code``, ``sex``, ``age_band``.
+        child-year; calibrated to NCMD in the observed model), ``deprivation_multiplier`` (the
+        deprivation part of the LA multiplier), ``area_multiplier`` (the multiplier applied:
+        deprivation x the LA's posterior infant relative risk in infant bands of the observed model;
+        equal to ``deprivation_multiplier`` otherwise) and ``expected_deaths`` (per year), sorted by
+        ``la_code``, ``sex``, ``age_band``.
 
     Examples
     --------
     One LA has 2 sexes x 6 age bands, with the same numbers as in the table for all of England:
 
     >>> d = expected_deaths_detail(["E06000001"])
-    >>> d.shape, d["deprivation_multiplier"].nunique()
-    ((12, 7), 1)
+    >>> d.shape
+    (12, 8)
     >>> full = expected_deaths_detail()
     >>> bool(abs(full.loc[full["la_code"] == "E06000001", "expected_deaths"].sum()
     ...          - d["expected_deaths"].sum()) < 1e-12)
     True
-    >>> round(float(full["expected_deaths"].sum()))
-    3483
+    >>> round(float(full["expected_deaths"].sum())), round(float(expected_deaths_detail(model="national")["expected_deaths"].sum()))
+    (3449, 3483)
     """
+    _check_model(model)
     vintage = _area_vintage(areas, int(vintage))
     pop = _band_population(vintage, int(year))
     rates = _national_rates(vintage)[["age_band", "sex", "rate"]]
     out = pop.merge(rates, on=["age_band", "sex"], how="left", validate="many_to_one")
     base = out["population"] * out["rate"]
-    raw = out["la_code"].map(_la_multiplier(vintage))
-    scale = base.sum() / (base * raw).sum()
-    out["deprivation_multiplier"] = raw * scale
-    out["expected_deaths"] = base * out["deprivation_multiplier"]
+    if model == "national":
+        raw = out["la_code"].map(_la_multiplier(vintage))
+        scale = base.sum() / (base * raw).sum()
+        out["deprivation_multiplier"] = raw * scale
+        out["area_multiplier"] = out["deprivation_multiplier"]
+    else:
+        f = _observed_factors(vintage)
+        s_inf, s_old, c = _observed_scales(vintage)
+        infant = out["age_band"].isin(["neonatal", "postneonatal"])
+        out["rate"] = out["rate"] * c
+        dep = np.where(infant, out["la_code"].map(f["infant_prior"]) * s_inf, out["la_code"].map(f["older"]) * s_old)
+        out["deprivation_multiplier"] = dep
+        out["area_multiplier"] = np.where(infant, dep * out["la_code"].map(f["theta"]), dep)
+    out["expected_deaths"] = out["population"] * out["rate"] * out["area_multiplier"]
     keep = _select_areas(areas, vintage)
     if keep is not None:
         out = out[out["la_code"].isin(keep)]
     order = {b: i for i, b in enumerate(AGE_BAND_SHARES)}
     out = out.sort_values(["la_code", "sex", "age_band"], key=lambda s: s.map(order) if s.name == "age_band" else s,
                           ignore_index=True)
-    return out[["la_code", "sex", "age_band", "population", "rate", "deprivation_multiplier", "expected_deaths"]]
+    return out[["la_code", "sex", "age_band", "population", "rate", "deprivation_multiplier", "area_multiplier",
+                "expected_deaths"]]
 
 
-def expected_deaths(areas=None, *, vintage: int = 2023, year: int = 2022) -> pd.DataFrame:
-    """Expected child deaths (ages 0-17) per year in each LA under the national rate model.
+def _posterior_parts(areas, vintage: int, year: int) -> pd.DataFrame:
+    """Per LA: the 1-17 expectation (known), the infant expectation per unit theta, and theta's posterior."""
+    detail = expected_deaths_detail(areas, vintage=vintage, year=year, model="observed")
+    vintage = _area_vintage(areas, int(vintage))
+    f = _observed_factors(vintage)
+    infant = detail["age_band"].isin(["neonatal", "postneonatal"])
+    per_theta = (detail["expected_deaths"] / detail["la_code"].map(f["theta"])).where(infant, 0.0)
+    out = pd.DataFrame({"older": detail["expected_deaths"].where(~infant, 0.0), "infant_unit": per_theta,
+                        "la_code": detail["la_code"]}).groupby("la_code", sort=True).sum()
+    return out.join(f[["parent", "posterior_shape", "posterior_rate"]])
 
-    Child population by single year of age and sex (:func:`cdr.data.child_population`) x national
-    rates by age band and sex (:func:`national_rates`) x the LA's deprivation multiplier (from its
-    IMD 2019 average rank), normalised so that England's total equals the national rates applied to
-    England's population. See the module docstring for the model and :func:`targets` for sources.
+
+def expected_deaths(areas=None, *, vintage: int = 2023, year: int = 2022, model: str = "observed",
+                    interval: float | None = None) -> pd.DataFrame:
+    """Expected child deaths (ages 0-17) per year in each LA.
+
+    ``model="observed"`` (default): empirical-Bayes estimate combining ONS infant deaths registered by
+    LA 2013-2022 (Poisson-gamma shrinkage towards a deprivation model), national age/sex rates at
+    ages 1-17 with the NCMD deprivation gradient, calibrated to NCMD's notified deaths 2019-20 to
+    2023-24. ``model="national"``: child population x national rates x the LA's deprivation
+    multiplier. See the module docstring for formulas and :func:`targets` for sources.
 
     Parameters
     ----------
-    areas, vintage, year
+    areas, vintage, year, model
         As in :func:`expected_deaths_detail`.
+    interval : float in (0, 1), optional
+        Add ``lower`` and ``upper``, the central posterior interval of the expectation with this
+        probability, and ``predictive_var``, the variance of one year's count (Poisson plus the
+        posterior variance of the infant part). Observed model only.
 
     Returns
     -------
     pandas.DataFrame
-        ``la_code`` and ``expected_deaths`` (deaths per year, full precision), sorted by ``la_code``.
+        ``la_code`` and ``expected_deaths`` (deaths per year, full precision), sorted by ``la_code``;
+        with ``interval``, also ``lower``, ``upper`` and ``predictive_var``. ``.attrs["model"]``
+        names the model.
+
+    Raises
+    ------
+    CdrError
+        Unknown model, an interval outside (0, 1), or an interval with ``model="national"``.
 
     Examples
     --------
     >>> e = expected_deaths()
     >>> len(e), round(float(e["expected_deaths"].sum()))
-    (153, 3483)
+    (153, 3449)
+    >>> b = expected_deaths(["E08000025"], interval=0.9).iloc[0]
+    >>> bool(b["lower"] < b["expected_deaths"] < b["upper"])
+    True
     """
-    detail = expected_deaths_detail(areas, vintage=vintage, year=year)
-    return detail.groupby("la_code", as_index=False, sort=True)["expected_deaths"].sum()
+    _check_model(model)
+    detail = expected_deaths_detail(areas, vintage=vintage, year=year, model=model)
+    out = detail.groupby("la_code", as_index=False, sort=True)["expected_deaths"].sum()
+    if interval is not None:
+        from scipy import stats
+
+        if model != "observed":
+            raise CdrError("expected_deaths: interval= needs model='observed' (the national model has no posterior)")
+        q = float(interval)
+        if not 0 < q < 1:
+            raise CdrError(f"expected_deaths: interval must be a probability in (0, 1), e.g. 0.9; got {interval!r}")
+        parts = _posterior_parts(areas, vintage, year).loc[out["la_code"]]
+        shape, scale = parts["posterior_shape"].to_numpy(), 1 / parts["posterior_rate"].to_numpy()
+        lo, hi = stats.gamma.ppf([(1 - q) / 2, (1 + q) / 2], shape[:, None], scale=scale[:, None]).T
+        out["lower"] = parts["older"].to_numpy() + parts["infant_unit"].to_numpy() * lo
+        out["upper"] = parts["older"].to_numpy() + parts["infant_unit"].to_numpy() * hi
+        out["predictive_var"] = out["expected_deaths"].to_numpy() + parts["infant_unit"].to_numpy() ** 2 * shape * scale ** 2
+    out.attrs["model"] = model
+    return out
 
 
-def expected_deaths_table(*, vintage: int = 2023, year: int = 2022, level: str = "la") -> pd.DataFrame:
+def reach_probability(areas, min_deaths: float = 60, *, vintage: int = 2023, year: int = 2022,
+                      model: str = "observed") -> float:
+    """Probability that the LAs of ``areas`` together have at least ``min_deaths`` deaths in a year.
+
+    Under ``model="observed"`` the count is Poisson given the expectation, whose infant part carries
+    the gamma posterior of each LA's relative risk (LAs with the same 2021 parent share it); the
+    sum is approximated by a negative binomial with the same mean and variance. Under
+    ``"national"`` it is Poisson.
+
+    Parameters
+    ----------
+    areas : DataFrame with ``la_code``, or iterable of codes
+        The LAs of one footprint.
+    min_deaths : float, default 60
+    vintage, year, model
+        As in :func:`expected_deaths_detail`.
+
+    Returns
+    -------
+    float
+        P(deaths in a year >= ``min_deaths``).
+
+    Examples
+    --------
+    >>> p_obs = reach_probability(["E08000025", "E08000029"])      # Birmingham and Solihull
+    >>> p_nat = reach_probability(["E08000025", "E08000029"], model="national")
+    >>> bool(p_obs > 0.99), bool(p_nat > 0.99)
+    (True, True)
+    """
+    from scipy import stats
+
+    _check_model(model)
+    m = float(np.ceil(min_deaths))
+    if model == "national":
+        mu = float(expected_deaths(areas, vintage=vintage, year=year, model=model)["expected_deaths"].sum())
+        return float(stats.poisson.sf(m - 1, mu))
+    parts = _posterior_parts(areas, vintage, year)
+    by_parent = parts.groupby("parent").agg(unit=("infant_unit", "sum"), shape=("posterior_shape", "first"),
+                                            rate=("posterior_rate", "first"))
+    mu = float(parts["older"].sum() + (by_parent["unit"] * by_parent["shape"] / by_parent["rate"]).sum())
+    extra = float((by_parent["unit"] ** 2 * by_parent["shape"] / by_parent["rate"] ** 2).sum())
+    if extra <= 0:
+        return float(stats.poisson.sf(m - 1, mu))
+    r = mu ** 2 / extra
+    return float(stats.nbinom.sf(m - 1, r, r / (r + mu)))
+
+
+def expected_deaths_table(*, vintage: int = 2023, year: int = 2022, level: str = "la",
+                          model: str = "observed") -> pd.DataFrame:
     """Child population and expected deaths per LA or per region, with names (for reports and the CLI).
 
     Parameters
@@ -361,6 +667,7 @@ def expected_deaths_table(*, vintage: int = 2023, year: int = 2022, level: str =
     vintage : {2023, 2021}
     year : int, default 2022
     level : {"la", "region"}
+    model : {"observed", "national"}, default "observed"
 
     Returns
     -------
@@ -379,7 +686,7 @@ def expected_deaths_table(*, vintage: int = 2023, year: int = 2022, level: str =
 
     if level not in ("la", "region"):
         raise CdrError(f"expected_deaths_table: level must be 'la' or 'region'; got {level!r}")
-    detail = expected_deaths_detail(vintage=vintage, year=year)
+    detail = expected_deaths_detail(vintage=vintage, year=year, model=model)
     pop = detail[detail["age_band"] != "postneonatal"].groupby("la_code")["population"].sum()
     table = data.lookup(vintage)[["la_code", "la_name", "region_code", "region_name"]].copy()
     table["child_population"] = table["la_code"].map(pop).astype("int64")
@@ -392,7 +699,7 @@ def expected_deaths_table(*, vintage: int = 2023, year: int = 2022, level: str =
     return table.sort_values("la_code" if level == "la" else "region_code", ignore_index=True)
 
 
-def plot_expected_deaths(*, vintage: int = 2023, year: int = 2022, ax=None):
+def plot_expected_deaths(*, vintage: int = 2023, year: int = 2022, ax=None, model: str = "observed"):
     """Map of expected child deaths a year per LA, with region boundaries.
 
     Parameters
@@ -403,6 +710,8 @@ def plot_expected_deaths(*, vintage: int = 2023, year: int = 2022, ax=None):
         Population mid-year (2018-2022 embedded; others carried forward with a warning).
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; default: a new 8 x 9 inch figure.
+    model : {"observed", "national"}, default "observed"
+        Expected-death model (:func:`expected_deaths`).
 
     Returns
     -------
@@ -414,7 +723,7 @@ def plot_expected_deaths(*, vintage: int = 2023, year: int = 2022, ax=None):
     --------
     >>> import matplotlib.pyplot as plt
     >>> ax = plot_expected_deaths(year=2022)
-    >>> "3,483 in all" in ax.get_title(), "mid-2022" in ax.get_title()
+    >>> "3,449 in all" in ax.get_title(), "mid-2022" in ax.get_title()
     (True, True)
     >>> plt.close(ax.figure)
     """
@@ -423,7 +732,7 @@ def plot_expected_deaths(*, vintage: int = 2023, year: int = 2022, ax=None):
     from cdr import data
 
     areas = data.england_areas(vintage)
-    table = expected_deaths_table(vintage=vintage, year=year, level="la")
+    table = expected_deaths_table(vintage=vintage, year=year, level="la", model=model)
     areas = areas.merge(table[["la_code", "expected_deaths"]], on="la_code", validate="one_to_one")
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 9))
@@ -433,7 +742,9 @@ def plot_expected_deaths(*, vintage: int = 2023, year: int = 2022, ax=None):
     total = float(areas["expected_deaths"].sum())
     ax.set_title(
         f"Expected child deaths a year by upper-tier LA, England ({total:,.0f} in all)\n"
-        f"national age/sex rates x LA deprivation, population mid-{year}; regions outlined",
+        + ("ONS infant deaths by LA (empirical Bayes) + national 1-17 rates x deprivation, calibrated to NCMD"
+           if model == "observed" else "national age/sex rates x LA deprivation")
+        + f", population mid-{year}; regions outlined",
         fontsize=10,
     )
     ax.set_axis_off()

@@ -6,16 +6,25 @@ and footprint research. Every record has ``synthetic=True`` and ``case_id`` star
 How a record set is drawn (targets and sources: :func:`cdr.reference.targets`):
 
 1. **Counts.** Deaths per LA x period x sex x age band are Poisson with mean
-   :func:`cdr.reference.expected_deaths_detail` (child population x national rates x the LA's
-   deprivation multiplier). The population of a period is the mid-year estimate of its first
-   calendar year, or the nearest embedded one (2018-2022), as recorded in ``records.attrs``.
+   :func:`cdr.reference.expected_deaths_detail` (default observed model: the LA distribution of
+   the empirical-Bayes expected deaths) scaled so that England's expected total of each reporting
+   year equals NCMD's published deaths for that year (:data:`ANNUAL_DEATHS`, first published
+   figures for April 2019-March 2025; a calendar year takes 1/4 of the reporting year before and
+   3/4 of the one it starts; years without a figure keep the model's level). In a year with a
+   published count England's total equals it (multinomial draw given the total, i.e. Poisson
+   conditioned on the observed count); other years are Poisson. The population of a
+   period is the mid-year estimate of its first calendar year, or the nearest embedded one
+   (2018-2022), as recorded in ``records.attrs``.
 2. **Dates.** Date of death uniform within the period (reporting year 1 April-31 March, or calendar
    year). Age in days within the band: neonatal deaths fall geometrically by day of life (ratio 0.8 a
    day), post-neonatal deaths exponentially (mean 120 days after day 28), older ages uniformly
    (assumptions). ``date_of_birth`` = date of death - age.
-3. **Deprivation.** ``imd_decile`` from the LA's modelled decile distribution weighted by the
-   published gradient (:func:`cdr.reference.imd_decile_distribution`, ``death_share``).
-4. **Ethnicity.** White 62 % (published), others assumptions (:data:`ETHNICITY_SHARES`).
+3. **Deprivation.** ``imd_decile`` from the LA's modelled decile distribution
+   (:func:`cdr.reference.imd_decile_distribution`) weighted by ``RR ** (10 - decile)``: the infant
+   gradient fitted to ONS infant deaths by LA (about 1.12 a decile) for deaths under 1, the
+   published 1.08 a decile at ages 1-17 (most vs least deprived fifth about 2.4; published 2.41-2.49).
+4. **Ethnicity.** White 62 % (published), others assumptions (:data:`ETHNICITY_SHARES`). The same
+   shares in every LA: no area-level source is embedded, so ethnicity does not vary by area.
 5. **Category** by age band from :data:`CATEGORY_SHARES` (assumption table: no national category
    distribution was found; perinatal/neonatal events dominate neonatal deaths, congenital anomalies
    are common in infancy, trauma and suicide at 15-17, malignancy at 5-14).
@@ -24,12 +33,16 @@ How a record set is drawn (targets and sources: :func:`cdr.reference.targets`):
    many pending, as in the published 2,738 of 3,347 deaths of 2019-20 reviewed.
 7. **Modifiable** (reviewed deaths): ``insufficient_information`` with probability 55/3,595
    (published), otherwise ``yes`` with the category's probability in :data:`MODIFIABLE_SHARES`
-   (published for abuse/neglect 65 %, malignancy 2 %, perinatal/neonatal 34 %, sudden unexpected
-   unexplained two-thirds; assumptions for the rest, overall about a third of reviews).
-8. **Domains** (reviewed deaths), consistent with ``modifiable``: a ``yes`` case has a main
-   contributory domain drawn by category (:data:`MAIN_DOMAIN`) at ``may_have_contributed`` or
-   ``sufficient`` and each other domain contributory with probability 0.2; a ``no`` case has no
-   contributory domain; an ``insufficient_information`` case has mostly ``not_available``.
+   with its odds scaled by one factor per year, so that the share of completed reviews (with
+   enough information) that are modifiable equals :func:`modifiable_share` of the reporting year
+   in which the review was completed (published 36 % YE Mar 2022, 39 % 2023, 48 % 2025;
+   interpolated between published years).
+8. **Domains** (reviewed deaths): a ``yes`` case has a main contributory domain drawn by category
+   (:data:`MAIN_DOMAIN`) at ``may_have_contributed`` or ``sufficient`` and each other domain
+   contributory with probability 0.2. Whatever the judgement, a natural death (malignancy, acute,
+   chronic, congenital, perinatal/neonatal, infection) scores the child domain as contributory with
+   probability 0.85 (:data:`CHILD_DOMAIN_NATURAL`); a ``no`` case has other domains contributory
+   with probability 0.05; an ``insufficient_information`` case has mostly ``not_available``.
 """
 from __future__ import annotations
 
@@ -50,6 +63,9 @@ __all__ = [
     "INSUFFICIENT_INFORMATION_SHARE",
     "REVIEW_LAG_SHAPE",
     "REVIEW_LAG_MEAN_DAYS",
+    "ANNUAL_DEATHS",
+    "CHILD_DOMAIN_NATURAL",
+    "modifiable_share",
 ]
 
 _CATS = list(schema.CATEGORIES)
@@ -98,10 +114,75 @@ ETHNICITY_SHARES = {"white": 0.62, "mixed": 0.06, "asian": 0.18, "black": 0.07, 
 INSUFFICIENT_INFORMATION_SHARE = 55 / 3595
 REVIEW_LAG_SHAPE = 2.0
 REVIEW_LAG_MEAN_DAYS = 300.0
+#: NCMD deaths notified (0-17) by reporting year (first year of April-March), as first published:
+#: ``deaths_0_17_first_published`` in :func:`cdr.reference.targets`.
+ANNUAL_DEATHS = {
+    int(row["period"][-4:]) - 1: float(row["value"])
+    for _, row in reference.targets().query("target == 'deaths_0_17_first_published'").iterrows()
+}
+#: Probability that a natural death scores the child domain as contributory (ASSUMPTION; see targets).
+CHILD_DOMAIN_NATURAL = 0.85
+_NATURAL = ("malignancy", "acute_medical_surgical", "chronic_medical", "chromosomal_genetic_congenital",
+            "perinatal_neonatal", "infection")
+_OTHER_CONTRIBUTORY_NO = 0.05
 _NEONATAL_RATIO = 0.8
 _POSTNEONATAL_MEAN = 120.0
 _OTHER_CONTRIBUTORY = 0.2
 _SUFFICIENT_GIVEN_CONTRIBUTORY = 0.15
+
+
+def modifiable_share(reporting_year: int) -> float:
+    """Share of completed reviews (with enough information) that find modifiable factors, by year.
+
+    Published NCMD/NHS Digital shares (``share_modifiable`` in :func:`cdr.reference.targets`: 28 %
+    YE Mar 2018, 36 % 2022, 39 % 2023, 48 % 2025), linearly interpolated between published years
+    and held constant outside them (assumption ``share_modifiable_interpolated``).
+
+    Parameters
+    ----------
+    reporting_year : int
+        First calendar year of the April-March year in which reviews were completed
+        (``2022`` = YE 31 March 2023).
+
+    Returns
+    -------
+    float
+        The share as a fraction.
+
+    Examples
+    --------
+    >>> modifiable_share(2022), modifiable_share(2024), round(modifiable_share(2023), 3)
+    (0.39, 0.48, 0.435)
+    """
+    t = reference.targets()
+    rows = t[t["target"] == "share_modifiable"]
+    years = rows["period"].str[-4:].astype(int).to_numpy() - 1
+    order = np.argsort(years)
+    return float(np.interp(int(reporting_year), years[order], rows["value"].to_numpy(float)[order] / 100))
+
+
+def _odds_scale(target: float) -> float:
+    """Factor on the odds of MODIFIABLE_SHARES giving an expected overall share ``target`` (national mix)."""
+    from scipy.optimize import brentq
+
+    band = pd.Series(reference.AGE_BAND_SHARES).loc[CATEGORY_SHARES.index]
+    mix = (CATEGORY_SHARES.div(CATEGORY_SHARES.sum(axis=1), axis=0).mul(band, axis=0)).sum()
+    p = mix.index.map(MODIFIABLE_SHARES).to_numpy(float)
+    odds, w = p / (1 - p), mix.to_numpy() / mix.sum()
+
+    def gap(log_k):
+        k = np.exp(log_k)
+        return float((w * k * odds / (1 + k * odds)).sum() - target)
+
+    return float(np.exp(brentq(gap, -10, 10)))
+
+
+def _annual_target(period: int, year_type: str) -> float | None:
+    """NCMD deaths for a reporting year (or the overlapping share of two for a calendar year); None if unknown."""
+    if year_type == "reporting":
+        return ANNUAL_DEATHS.get(int(period))
+    before, during = ANNUAL_DEATHS.get(int(period) - 1), ANNUAL_DEATHS.get(int(period))
+    return None if before is None or during is None else 0.25 * before + 0.75 * during
 
 
 def _periods(years, year_type: str) -> pd.DataFrame:
@@ -151,15 +232,19 @@ def simulate_area_counts(years=range(2019, 2024), areas=None, seed=0, *, year_ty
     Returns
     -------
     pandas.DataFrame
-        ``la_code``, ``period``, ``sex``, ``age_band``, ``expected_deaths`` (Poisson mean),
-        ``deaths`` (the draw), ``population_year`` (mid-year estimate used) and ``synthetic`` (True).
+        ``la_code``, ``period``, ``sex``, ``age_band``, ``expected_deaths`` (Poisson mean: the
+        observed-model expectation scaled to NCMD's published deaths of the year, where published),
+        ``deaths`` (the draw: for a year with a published NCMD count, England's cells are drawn
+        multinomially given that total, i.e. Poisson conditioned on it, so England's synthetic total
+        equals the published count; otherwise independent Poisson; always drawn for all of England
+        and then restricted to ``areas``, so an LA's counts do not depend on the other areas asked for), ``population_year`` (mid-year estimate used) and ``synthetic`` (True).
         ``.attrs["synthetic"]`` is True.
 
     Examples
     --------
     >>> c = simulate_area_counts(years=[2019], seed=1)
-    >>> int(c["deaths"].sum()) > 3000, bool(c["synthetic"].all())
-    (True, True)
+    >>> int(c["deaths"].sum()), bool(c["synthetic"].all())
+    (3347, True)
     """
     from cdr import data
 
@@ -169,10 +254,18 @@ def simulate_area_counts(years=range(2019, 2024), areas=None, seed=0, *, year_ty
     parts = []
     for period in periods["period"]:
         pop_year = min(max(period, data.POPULATION_YEARS[0]), data.POPULATION_YEARS[-1])
-        detail = reference.expected_deaths_detail(codes, vintage=vintage, year=pop_year)
-        parts.append(detail[["la_code", "sex", "age_band", "expected_deaths"]].assign(period=period, population_year=pop_year))
+        england = reference.expected_deaths_detail(vintage=vintage, year=pop_year)
+        target = _annual_target(period, year_type)
+        mu = england["expected_deaths"].to_numpy()
+        if target is None:
+            deaths = rng.poisson(mu)
+        else:   # England's total is the published count; cells share it multinomially (Poisson given the total)
+            mu = mu * target / mu.sum()
+            deaths = rng.multinomial(int(round(target)), mu / mu.sum())
+        keep = england["la_code"].isin(codes).to_numpy()
+        parts.append(england.loc[keep, ["la_code", "sex", "age_band"]].assign(
+            expected_deaths=mu[keep], deaths=deaths[keep], period=period, population_year=pop_year))
     table = pd.concat(parts, ignore_index=True)
-    table["deaths"] = rng.poisson(table["expected_deaths"].to_numpy())
     table["synthetic"] = True
     out = table[["la_code", "period", "sex", "age_band", "expected_deaths", "deaths", "population_year", "synthetic"]]
     out.attrs["synthetic"] = True
@@ -273,9 +366,10 @@ def _draw_period_records(years, periods, areas, rng, *, year_type, vintage, as_o
     rec["date_of_birth"] = (rec["date_of_death"] - pd.to_timedelta(rec["age_days"], unit="D")).astype("datetime64[ns]")
 
     # deprivation, ethnicity, category
-    dist = reference.imd_decile_distribution(vintage)
-    shares = dist.pivot(index="la_code", columns="imd_decile", values="death_share")
-    rec["imd_decile"] = pd.array(_draw_rows(shares.loc[rec["la_code"]].to_numpy(), rng) + 1, dtype="Int64")
+    shares_infant, shares_older = _decile_death_shares(vintage)
+    infant = rec["age_band"].isin(["neonatal", "postneonatal"]).to_numpy()
+    prob = np.where(infant[:, None], shares_infant.loc[rec["la_code"]].to_numpy(), shares_older.loc[rec["la_code"]].to_numpy())
+    rec["imd_decile"] = pd.array(_draw_rows(prob, rng) + 1, dtype="Int64")
     eth = list(ETHNICITY_SHARES)
     rec["ethnicity"] = np.asarray(eth, dtype=object)[rng.choice(len(eth), size=n, p=list(ETHNICITY_SHARES.values()))]
     cat_p = (CATEGORY_SHARES / CATEGORY_SHARES.sum(axis=1).to_numpy()[:, None]).loc[rec["age_band"]].to_numpy()
@@ -291,7 +385,11 @@ def _draw_period_records(years, periods, areas, rng, *, year_type, vintage, as_o
     rec["review_completed"] = review.astype("datetime64[ns]")
     reviewed = rec["review_completed"].notna().to_numpy()
     u = rng.random(n)
-    p_yes = rec["category"].map(MODIFIABLE_SHARES).to_numpy(float)
+    review_year = (review.dt.year - (review.dt.month < 4)).fillna(0).astype(int).to_numpy()
+    k = pd.Series({y: _odds_scale(modifiable_share(y)) for y in np.unique(review_year)})
+    base = rec["category"].map(MODIFIABLE_SHARES).to_numpy(float)
+    odds = base / (1 - base) * k.loc[review_year].to_numpy()
+    p_yes = odds / (1 + odds)
     insufficient = u < INSUFFICIENT_INFORMATION_SHARE
     yes = ~insufficient & (rng.random(n) < p_yes)
     modifiable = np.where(insufficient, "insufficient_information", np.where(yes, "yes", "no")).astype(object)
@@ -333,13 +431,30 @@ def _draw_age_days(bands: np.ndarray, rng) -> np.ndarray:
     return out
 
 
+def _decile_death_shares(vintage: int):
+    """Per LA, the share of infant and of 1-17 deaths in each IMD decile (population share x gradient)."""
+    dist = reference.imd_decile_distribution(vintage)
+    pop = dist.pivot(index="la_code", columns="imd_decile", values="population_share")
+    d = pop.columns.to_numpy()
+    out = []
+    for rr in (reference.infant_model().attrs["rr_per_imd_decile"], reference.RR_PER_IMD_DECILE_1_17):
+        w = pop * rr ** (10 - d)
+        out.append(w.div(w.sum(axis=1), axis=0))
+    return out
+
+
 def _draw_domains(categories, yes, insufficient, rng) -> dict:
     n = len(categories)
     cols = list(schema.DOMAINS)
     main = pd.Series(categories).map(MAIN_DOMAIN).to_numpy()
+    natural = np.isin(categories, _NATURAL)
+    judged = ~insufficient
     contributory = np.zeros((n, len(cols)), dtype=bool)
     for j, col in enumerate(cols):
-        contributory[:, j] = yes & ((main == col) | (rng.random(n) < _OTHER_CONTRIBUTORY))
+        u = rng.random(n)
+        contributory[:, j] = np.where(yes, (main == col) | (u < _OTHER_CONTRIBUTORY), judged & (u < _OTHER_CONTRIBUTORY_NO))
+    child = cols.index("domain_child")
+    contributory[:, child] |= judged & natural & (rng.random(n) < CHILD_DOMAIN_NATURAL)
     level_contrib = np.where(rng.random((n, len(cols))) < _SUFFICIENT_GIVEN_CONTRIBUTORY, "sufficient",
                              "may_have_contributed")
     other = np.asarray(["none", "unlikely", "not_available"], dtype=object)[

@@ -54,8 +54,11 @@ def test_areas_prints_and_exports(tmp_path, capsys):
 def test_expected_prints_las_and_regions(tmp_path, capsys):
     assert main(["data", "expected"]) == 0
     printed = capsys.readouterr().out
-    assert "London" in printed and "England: 11,886,906 children, 3,483 expected deaths a year" in printed
+    # default observed model: calibrated to the mean of NCMD's notified deaths 2019-20 to 2023-24
+    assert "London" in printed and "England: 11,886,906 children, 3,449 expected deaths a year" in printed
     out = tmp_path / "expected.csv"
     assert main(["data", "expected", "--out", str(out)]) == 0
     table = pd.read_csv(out)
-    assert len(table) == 153 and abs(table["expected_deaths"].sum() - 3483) < 1
+    assert len(table) == 153 and abs(table["expected_deaths"].sum() - (3414 + 3056 + 3454 + 3743 + 3577) / 5) < 1
+    assert main(["data", "expected", "--model", "national", "--out", str(out)]) == 0
+    assert abs(pd.read_csv(out)["expected_deaths"].sum() - 29.3e-5 * 11_886_906) < 1     # NCMD rate x ONS population

@@ -41,9 +41,12 @@ def register(subparsers) -> None:
     p.set_defaults(func=_synth)
 
     p = sub.add_parser("expected", help="child population and expected deaths per LA and region",
-                       description="Expected child deaths a year per LA and region under the national rate "
-                                   "model (cdr.reference), from the embedded population.")
+                       description="Expected child deaths a year per LA and region (cdr.reference.expected_deaths: "
+                                   "default the observed model, empirical Bayes on ONS infant deaths by LA calibrated "
+                                   "to NCMD; --model national for national rates x deprivation).")
     p.add_argument("--vintage", type=int, default=2023, choices=(2021, 2023))
+    p.add_argument("--model", choices=("observed", "national"), default="observed",
+                   help="expected-deaths model (default observed)")
     p.add_argument("--year", type=int, default=2022, help="population mid-year (default 2022)")
     p.add_argument("--level", choices=("la", "region"), default="la", help="table written by --out (default la)")
     p.add_argument("--out", type=Path, help="write the table to FILE (.csv)")
@@ -127,13 +130,13 @@ def _synth(args) -> int:
 def _expected(args) -> int:
     from cdr import reference
 
-    las = reference.expected_deaths_table(vintage=args.vintage, year=args.year, level="la")
-    regions = reference.expected_deaths_table(vintage=args.vintage, year=args.year, level="region")
+    las = reference.expected_deaths_table(vintage=args.vintage, year=args.year, level="la", model=args.model)
+    regions = reference.expected_deaths_table(vintage=args.vintage, year=args.year, level="region", model=args.model)
     if args.map is not None:
         import matplotlib.pyplot as plt
 
         args.map.parent.mkdir(parents=True, exist_ok=True)
-        ax = reference.plot_expected_deaths(vintage=args.vintage, year=args.year)
+        ax = reference.plot_expected_deaths(vintage=args.vintage, year=args.year, model=args.model)
         ax.figure.savefig(args.map, dpi=120, bbox_inches="tight")
         plt.close(ax.figure)
         print(f"wrote map of expected deaths to {args.map}")
@@ -145,7 +148,7 @@ def _expected(args) -> int:
         print(f"wrote expected deaths per {args.level} to {args.out}")
         print(f"England: {las['child_population'].sum():,} children, {las['expected_deaths'].sum():,.0f} expected deaths a year")
         return 0
-    print(f"Expected child deaths (0-17) a year, population mid-{args.year}, {args.vintage} LAs (model: cdr.reference)\n")
+    print(f"Expected child deaths (0-17) a year, population mid-{args.year}, {args.vintage} LAs (model: {args.model})\n")
     print(las.drop(columns="region_code").to_string(index=False, float_format=lambda x: f"{x:,.1f}"))
     print()
     print(regions.to_string(index=False, float_format=lambda x: f"{x:,.1f}"))

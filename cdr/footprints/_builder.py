@@ -31,7 +31,7 @@ __all__ = [
 DEFAULT_OBJECTIVE = {"attributes": ("imd_avg_rank", "death_rate"), "compactness": 0.25}
 
 
-def chance_threshold(min_deaths: float, min_probability: float | None) -> float:
+def chance_threshold(min_deaths: float, min_probability: float | None, dispersion: float = 1.0) -> float:
     """Expected deaths a footprint needs to reach ``min_deaths`` in a year with a given probability.
 
     Parameters
@@ -41,6 +41,10 @@ def chance_threshold(min_deaths: float, min_probability: float | None) -> float:
     min_probability : float or None
         Required probability in (0, 1) that a Poisson year reaches ``min_deaths``. None returns
         ``min_deaths`` (a threshold on expected deaths only).
+    dispersion : float, default 1.0
+        Variance-to-mean ratio of a year's count. 1 is Poisson; above 1 the count is negative
+        binomial with that ratio (e.g. the posterior predictive of
+        :func:`cdr.reference.expected_deaths` with ``interval=``: ``predictive_var / expected_deaths``).
 
     Returns
     -------
@@ -63,7 +67,14 @@ def chance_threshold(min_deaths: float, min_probability: float | None) -> float:
     if min_deaths <= 0:
         return 0.0
     m = float(np.ceil(min_deaths))
-    return float(gammaincinv(m, p))
+    if dispersion is None or float(dispersion) <= 1.0:
+        return float(gammaincinv(m, p))
+    from scipy.optimize import brentq
+    from scipy.stats import nbinom
+
+    phi = float(dispersion)
+    # NB with mean lam and variance phi x lam: r = lam / (phi - 1), success probability 1 / phi
+    return float(brentq(lambda lam: nbinom.sf(m - 1, lam / (phi - 1), 1 / phi) - p, 1e-9, 10 * m + 100))
 
 
 def expected_deaths_from_records(records, areas=None, *, years=None) -> pd.DataFrame:
@@ -132,7 +143,9 @@ class FootprintBuilder(Estimator):
         Deaths a year each footprint should review (statutory guidance: "at least 60").
     min_probability : float, optional
         Chance constraint: each footprint's expected deaths must reach the ``lam`` at which
-        ``P(Poisson(lam) >= min_deaths) >= min_probability`` (:func:`chance_threshold`).
+        ``P(Poisson(lam) >= min_deaths) >= min_probability`` (:func:`chance_threshold`). If ``areas``
+        has a ``predictive_var`` column (:func:`cdr.reference.expected_deaths` with ``interval=``),
+        the count is negative binomial with the areas' overall variance-to-mean ratio instead.
     nest_within : str, optional
         Column (e.g. ``"region_code"``, ``"police_force_area"``) that footprints must not cross.
         Each unit is solved independently.
@@ -482,8 +495,12 @@ def prepare_problem(builder, areas, deaths):
         raise CdrError(f"{caller}: min_deaths must be a number of deaths a year, e.g. 60; got {builder.min_deaths!r}")
     if not min_deaths > 0:
         raise CdrError(f"{caller}: min_deaths must be > 0 deaths a year; got {builder.min_deaths!r}")
-    threshold = chance_threshold(min_deaths, builder.min_probability)
     areas, source = resolve_areas(areas, deaths, caller=caller)
+    dispersion = 1.0
+    if builder.min_probability is not None and "predictive_var" in areas.columns:
+        # posterior predictive (cdr.reference.expected_deaths(interval=...)): England's variance-to-mean ratio
+        dispersion = max(1.0, float(areas["predictive_var"].sum() / areas["expected_deaths"].sum()))
+    threshold = chance_threshold(min_deaths, builder.min_probability, dispersion)
     graph = resolve_graph(builder.contiguity, areas, caller=caller)
     lock = resolve_lock(builder.lock, areas, caller=caller)
     nest = builder.nest_within

@@ -244,7 +244,9 @@ def default_design(*, progress=False) -> FootprintDesign:
     design.meta.update({
         "name": "england_min60",
         "description": "FootprintBuilder() defaults on the embedded England data: max-p at 60 expected deaths a year",
-        "deaths": "cdr.reference.expected_deaths(): child population x national age/sex rates x deprivation multiplier",
+        "deaths": ("cdr.reference.expected_deaths(model='observed'): empirical Bayes on ONS infant deaths by LA "
+                   "2013-2022 + national 1-17 rates x deprivation, calibrated to NCMD notified deaths 2019-20 to 2023-24"),
+        "expected_deaths_model": "observed",
         "sources": ["cdr.data.england_areas(2023) (ONS, OGL v3)", "cdr.data.contiguity() (England graph)",
                     "cdr.reference.expected_deaths()"],
     })

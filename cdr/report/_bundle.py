@@ -31,7 +31,8 @@ MARK_LOW = "[u]"          # ONS: low reliability
 # measure relations: total measure = sum of part measures, same unit/period/dims
 MEASURE_RELATIONS = (
     ("deaths", ("reviewed", "pending")),
-    ("rc_reviews", ("rc_modifiable", "rc_not_modifiable")),
+    ("rc_reviews", ("rc_judged", "rc_insufficient")),
+    ("rc_judged", ("rc_modifiable", "rc_not_modifiable")),
 )
 
 

@@ -130,7 +130,7 @@ def deaths_by_ethnicity(table, marks, ctx):
 
 def modifiable_by_domain(table, marks, ctx):
     return _prop_bars(table, marks, ctx, "percent", list(table["label"]),
-                      "Contributory factors by domain", "Percent of completed reviews (95% CI)")
+                      "Contributory factors by domain", "Percent of judged completed reviews (95% CI)")
 
 
 def trend(table, marks, ctx):

@@ -88,15 +88,20 @@ def prepare_records(records: pd.DataFrame, la_table: pd.DataFrame, *, period_key
     for m in ("deaths", "reviewed", "pending"):
         rev[m] = 0
     rev["rc_reviews"] = 1
+    # one definition of "% modifiable" (as cdr.factors.prevalence and DfE/NHS Digital): modifiable
+    # out of reviews with a yes/no judgement; insufficient information (or missing) counted apart
     rev["rc_modifiable"] = (modifiable[has] == "yes").astype(int)
-    rev["rc_not_modifiable"] = (modifiable[has] != "yes").astype(int)
+    rev["rc_not_modifiable"] = (modifiable[has] == "no").astype(int)
+    rev["rc_judged"] = rev["rc_modifiable"] + rev["rc_not_modifiable"]
+    rev["rc_insufficient"] = 1 - rev["rc_judged"]
     for d in DOMAINS:
         lev = records[d].astype("string").fillna("").to_numpy()[has] if d in records else np.array([""] * int(has.sum()))
-        rev["rc_" + d] = np.isin(lev, CONTRIBUTORY).astype(int)
+        rev["rc_" + d] = (np.isin(lev, CONTRIBUTORY) & (rev["rc_judged"].to_numpy() == 1)).astype(int)
     return pd.concat([rec, rev], ignore_index=True)
 
 
-REVIEW_MEASURES = ("rc_reviews", "rc_modifiable", "rc_not_modifiable", *("rc_" + d for d in DOMAINS))
+REVIEW_MEASURES = ("rc_reviews", "rc_judged", "rc_insufficient", "rc_modifiable", "rc_not_modifiable",
+                   *("rc_" + d for d in DOMAINS))
 
 
 def _counts(rec, unit_level, measures, dims=()):
@@ -512,7 +517,9 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
     totals = {m: c.value(m, U, key) for m in ("rc_reviews", "rc_modifiable", "rc_not_modifiable")}
     small_totals = [m[3:].replace("_", " ") for m, v in totals.items() if m != "rc_reviews" and 0 < v < merge_below]
     base_notes = ["Reviews completed in the period (whatever the year of death), as in the national child death "
-                  "review statistics. Not modifiable includes reviews where information was insufficient to decide.",
+                  "review statistics. Percent with modifiable factors = modifiable / judged, where judged = reviews "
+                  "with enough information to decide (modifiable + not modifiable); reviews with insufficient "
+                  "information are shown separately and are not in the denominator (as in cdr.factors.prevalence).",
                   "Percent with modifiable factors: Wilson score 95% confidence interval."]
     for name, dim, labels, contiguous, title in (
         ("modifiable_by_category", "category", CATEGORY_LABELS, False, "category of death"),
@@ -520,8 +527,9 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
         ("modifiable_by_deprivation", "imd_quintile", IMD_QUINTILE_LABELS, True, "deprivation (IMD 2019 quintile)"),
     ):
         notes = list(base_notes)
-        measures = {"reviews": "rc_reviews", "modifiable": "rc_modifiable", "not_modifiable": "rc_not_modifiable"}
-        derived = [("proportion_ci", "percent_modifiable", "modifiable", "reviews")]
+        measures = {"reviews": "rc_reviews", "insufficient_information": "rc_insufficient", "judged": "rc_judged",
+                    "modifiable": "rc_modifiable", "not_modifiable": "rc_not_modifiable"}
+        derived = [("proportion_ci", "percent_modifiable", "modifiable", "judged")]
         levels, merges = [], {}
         if totals["rc_reviews"] < merge_below:
             measures, derived = {"reviews": "rc_reviews"}, []
@@ -550,12 +558,13 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
 
     # factors by domain, same cohort
     lab = pd.DataFrame({"domain": list(DOMAINS), "label": [DOMAIN_LABELS[d] for d in DOMAINS]})
-    counts = {"reviews": [c.cell("rc_reviews", U, key)] * len(DOMAINS),
+    counts = {"judged": [c.cell("rc_judged", U, key)] * len(DOMAINS),
               "with_contributory_factor": [c.cell("rc_" + d, U, key) for d in DOMAINS]}
     tables.append(TableSpec(
         "modifiable_by_domain", f"Completed reviews with a contributory factor, by domain, {label}", lab, counts=counts,
-        derived=[("proportion_ci", "percent", "with_contributory_factor", "reviews")],
-        notes=["Reviews completed in the period. A factor counts when the review panel scored it as one that may "
+        derived=[("proportion_ci", "percent", "with_contributory_factor", "judged")],
+        notes=["Reviews completed in the period with enough information to judge modifiable factors (the "
+               "denominator of percent modifiable). A factor counts when the review panel scored it as one that may "
                "have contributed or was sufficient to cause the death. A review can have factors in several domains."],
         figure="modifiable_by_domain"))
 
