@@ -239,9 +239,37 @@ def test_merge_fallback_is_reported_not_silent(england):
     with pytest.warns(CdrWarning, match="merged"):
         design = FootprintBuilder(T, nest_within="police_force_area", on_infeasible="merge").fit(england)
     assert any("City of London" in n for n in design.notes)
-    problems = check_design(design, nest_within="police_force_area")
-    assert set(problems["check"]) <= {"nesting"} and len(problems) >= 1
-    assert check_design(design).empty  # contiguous and every footprint reaches 60
+    # footprints crossing police force areas, counted from the labels and the areas directly
+    pfa = england.set_index("la_code")["police_force_area"]
+    crossing = design.labels.groupby(design.labels).apply(lambda g: pfa.loc[g.index].nunique() > 1)
+    assert int(crossing.sum()) == 11  # the figure in issue 14
+    problems = check_design(design)  # the builder's own rules, with no arguments
+    assert set(problems["check"]) == {"nesting"}
+    assert sorted(problems["footprint_id"]) == sorted(crossing.index[crossing])
+    assert check_design(design, nest_within="region_code")["check"].eq("nesting").any()  # an explicit rule wins
+
+
+def test_merged_design_claims_optimality_only_for_the_merged_problem(england):
+    with pytest.warns(CdrWarning, match="breaking 11 rule"):
+        design = FootprintBuilder(T, nest_within="police_force_area", on_infeasible="merge").fit(england)
+    assert design.info["proven_optimal"] is False
+    assert "merged problem" in design.info["optimal_for"]
+    assert len(design.info["rule_violations"]) == 11 and len(design.rule_violations()) == 11
+    text = str(design.summary())
+    assert "PROVEN OPTIMAL" not in text and "BREAKS 11 RULE(S) YOU SET" in text
+
+
+def test_merge_note_names_the_real_target(england):
+    with pytest.warns(CdrWarning):
+        design = FootprintBuilder(T, nest_within="police_force_area", on_infeasible="merge").fit(england)
+    target = design.labels["E09000001"]
+    others = sorted(c for c in design.labels.index[design.labels == target] if c != "E09000001")
+    assert others  # City of London (0.3 deaths a year) joined a real footprint
+    note = next(n for n in design.notes if n.startswith("merged City of London"))
+    assert f"into footprint {target} (" in note and "containing E09000001" not in note
+    assert all(c in note for c in others[:4])
+    assert design.info["merged"]["E09000001"].startswith(f"{target} (") and "E09000001" not in design.info["merged"]["E09000001"]
+    assert design.table().set_index("footprint_id").loc[target, "note"].startswith("E09000001 merged in")
 
 
 def test_single_area_below_threshold_alone_is_infeasible():
@@ -371,7 +399,9 @@ def test_max_footprints_merges_down_and_keeps_every_rule():
 
 
 def test_swaps_lower_the_objective_and_keep_every_rule():
+    from cdr.footprints import _descent as D
     from cdr.footprints import _solver as S
+    from cdr.footprints._objective import State
 
     areas, neigh = planar_instance(50, 7)
     codes = list(areas["la_code"])
@@ -379,13 +409,13 @@ def test_swaps_lower_the_objective_and_keep_every_rule():
     z = areas[["imd_avg_rank"]].to_numpy(float)
     prob = S.Subproblem(d=areas["expected_deaths"].to_numpy(), pop=np.zeros(50), nbrs=nbrs,
                         features=(z - z.mean()) / z.std(), threshold=T, exact=True, local_search=False)
-    state = S._State(prob, S.solve_subproblem(prob).labels.copy())
+    state = State(prob, S.solve_subproblem(prob).labels.copy())
     members = {}
     for i, lab in enumerate(state.labels.tolist()):
         members[lab] = members.get(lab, 0) | (1 << i)
     sizes = np.bincount(state.labels)
     before = state.total()
-    while S._swap_pass(prob, state, members, np.inf):
+    while D.swap_pass(prob, state, members, np.inf):
         pass
     after = state.total()
     # the objective recomputed from scratch (not the incremental sums) went down; sizes unchanged

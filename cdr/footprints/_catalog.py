@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from cdr.errors import CdrError
-from cdr.footprints._design import FootprintDesign
+from cdr.footprints._builder import FootprintBuilder, expected_deaths_from_records
+from cdr.footprints._design import FootprintDesign, _jsonable
+from cdr.footprints._problem import default_expected_deaths
 
 __all__ = ["CATALOG_DIR", "PACKAGE_CATALOG_DIR", "load_design", "catalog_names", "regenerate_catalog", "real_cdop_design",
            "default_design",
@@ -230,15 +232,12 @@ def real_cdop_design(areas=None) -> FootprintDesign:
 def _deaths_areas(areas):
     if "expected_deaths" in areas.columns:
         return areas
-    from cdr.footprints._builder import _default_expected_deaths
-
-    return areas.assign(expected_deaths=areas["la_code"].map(_default_expected_deaths(areas)).astype(float))
+    return areas.assign(expected_deaths=areas["la_code"].map(default_expected_deaths(areas)).astype(float))
 
 
 def default_design(*, progress=False) -> FootprintDesign:
     """The design the builder makes on the embedded England data with its defaults."""
     from cdr.data import england_areas
-    from cdr.footprints._builder import FootprintBuilder
 
     design = FootprintBuilder().fit(england_areas(), progress=progress)
     design.meta.update({
@@ -353,8 +352,6 @@ def read_build_inputs(*, records=None, years=None, areas=None, deaths_column="ex
     >>> deaths.set_index("la_code").loc[["E06000001", "E06000002", "E06000003"], "expected_deaths"].tolist()
     [1.0, 0.5, 0.0]
     """
-    from cdr.footprints._builder import expected_deaths_from_records
-
     if isinstance(years, str):
         if "-" in years:
             lo, hi = (int(y) for y in years.split("-", 1))
@@ -444,8 +441,6 @@ def write_build_files(design, out_dir) -> dict:
         "notes": design.notes,
         **design.meta,
     }
-    from cdr.footprints._design import _jsonable
-
     written["summary.json"] = out / "summary.json"
     written["summary.json"].write_text(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     areas = design.areas()
