@@ -331,7 +331,7 @@ def _assemble(builder, prep, subs, results, infeasible, seconds):
     sub_table = pd.DataFrame(rows)
     n_fp = int(labels.nunique())
     bound_sub = int(sub_table["upper_bound"].sum()) if len(sub_table) else 0
-    lp_sub = float(sub_table["lp_bound"].sum()) if len(sub_table) else 0.0
+    lp_sub = float(sub_table["lp_bound"].to_numpy(float).sum()) if len(sub_table) else 0.0  # NaN if any LP unsolved
     methods = set(sub_table["bound_method"]) if len(sub_table) else {"ilp"}
     paths = set(sub_table["path"]) if len(sub_table) else {"exact"}
     all_proven = bool(sub_table["proven"].all()) if len(sub_table) else True

@@ -316,8 +316,9 @@ class FootprintDesign:
         if self.params:
             header["parameters"] = self.params
         cert = {k: v for k, v in self.info.items() if k in
-                ("n_footprints", "upper_bound", "proven_optimal", "bound_method", "lp_bound", "relaxation_bound", "path",
-                 "threshold", "objective", "deaths_source", "n_locked_footprints", "merged")}
+                ("n_footprints", "upper_bound", "proven_optimal", "optimal_for", "bound_method", "lp_bound",
+                 "relaxation_bound", "path", "threshold", "min_deaths", "min_probability", "objective", "deaths_source",
+                 "contiguity", "n_locked_footprints", "merged", "rule_violations", "clock_events")}
         if cert:
             header["certificate"] = cert
         header.setdefault("n_footprints", self.n_footprints)

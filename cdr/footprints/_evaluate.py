@@ -239,23 +239,22 @@ def compare(designs, areas=None, *, min_deaths=None, min_probability=None, bound
 
 
 def _distinct_labels(items):
-    """Make repeated labels distinct: add the file's folder, then a running number."""
+    """Tell repeated labels apart by the shortest distinguishing end of their file paths, then a number."""
     import pathlib
 
-    def count(labels):
-        return {lab: labels.count(lab) for lab in labels}
-
     labels = [n for n, _ in items]
-    seen = count(labels)
-    for i, (n, d) in enumerate(items):
-        path = d.meta.get("file")
-        if seen[n] > 1 and path:
-            labels[i] = f"{n} ({pathlib.Path(path).parent.name or '.'}/{pathlib.Path(path).name})"
-    seen, used = count(labels), {}
-    for i, n in enumerate(labels):
-        if seen[n] > 1:
-            used[n] = used.get(n, 0) + 1
-            labels[i] = f"{n} #{used[n]}"
+    for name in {n for n in labels if labels.count(n) > 1}:
+        idx = [i for i, n in enumerate(labels) if n == name]
+        parts = [pathlib.Path(items[i][1].meta.get("file") or "").parts for i in idx]
+        for depth in range(2, max(len(p) for p in parts) + 1):
+            tails = ["/".join(p[-depth:]) for p in parts]
+            if len(set(tails)) == len(tails):
+                for i, tail in zip(idx, tails):
+                    labels[i] = f"{name} ({tail})"
+                break
+        else:
+            for k, i in enumerate(idx, start=1):
+                labels[i] = f"{name} #{k}"
     return [(lab, d) for lab, (_, d) in zip(labels, items)]
 
 
