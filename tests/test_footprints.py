@@ -803,3 +803,23 @@ def test_no_unit_test_asserts_on_wall_clock_time():
             if isinstance(node, ast.Assert):
                 src = ast.unparse(node.test)
                 assert not any(c in src for c in clocks), (path.name, src)
+
+
+def test_benchmark_times_every_method_by_one_rule():
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+    import footprints_vs_peers as bench
+
+    ticks = iter([0.0, 1.0, 10.0, 13.0, 20.0, 22.0])  # runs of 1 s, 3 s and 2 s
+    calls = []
+    result, seconds = bench.time_call(lambda: calls.append(1) or len(calls), 3, clock=lambda: next(ticks))
+    assert (len(calls), result, seconds) == (3, 1, 2.0)  # every run made, the first result, the median
+    # the docs table compares one run with one run: each instance's rows share one `repeats` value
+    doc = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "footprints.md").read_text()
+    rows = [line.split("|")[1:-1] for line in doc.splitlines() if line.startswith("| ") and "instance" not in line]
+    header = next(line for line in doc.splitlines() if line.startswith("| instance | method"))
+    cols = [c.strip() for c in header.split("|")[1:-1]]
+    table = pd.DataFrame([[c.strip() for c in r] for r in rows if len(r) == len(cols)], columns=cols)
+    assert "repeats" in cols and (table.groupby("instance")["repeats"].nunique() == 1).all()

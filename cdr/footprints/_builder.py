@@ -108,8 +108,12 @@ class FootprintBuilder(Estimator):
     lock : Series, dict, DataFrame or FootprintDesign, optional
         Partial assignment ``la_code -> footprint_id`` kept exactly as given (existing partnerships);
         the builder designs the rest.
-    contiguity : libpysal W, cdr.data.Contiguity, dict or networkx.Graph, optional
-        Neighbour graph keyed by ``la_code``. Default: the England graph of
+    contiguity : libpysal W or Graph, cdr.data.Contiguity, dict or networkx.Graph, optional
+        Neighbour graph whose ids are the areas' ``la_code``, the frame's index (as
+        ``libpysal.weights.Queen.from_dataframe(areas, use_index=True)`` or
+        ``libpysal.graph.Graph.build_contiguity(areas)`` give) or row positions 0..n-1; tried in
+        that order and stated in ``design.info["contiguity"]["keys"]``. A graph with more than
+        one connected component is warned about. Default: the England graph of
         :func:`cdr.data.contiguity` (gap tolerance plus named crossings and island links), or the
         graph of the areas' own polygons when they are not English LAs.
     objective : dict, optional
@@ -121,18 +125,20 @@ class FootprintBuilder(Estimator):
         areas, or merge the group with the neighbouring footprint that fits best (the merge is
         listed in ``design.notes`` and ``design.table()``, and warned about).
     exact : {"auto", True, False}, default "auto"
-        ``"auto"`` enumerates minimal sets up to ``max_sets`` per subproblem (a count, not a
-        clock, so the path taken never depends on machine speed) and solves the set-packing
-        programme (exact path, proven bound); above the budget it switches to the fast heuristic
-        (the partial enumeration costs about 0.3 s). On England at 60, 80 or 100 deaths a year,
-        with or without ``min_probability``, auto is exact (1,268 to 16,227 sets); on a
-        400-cell lattice (26,686 sets; the exact path takes about 3 s instead of 0.2 s) it is the
+        ``"auto"`` enumerates minimal sets up to ``max_sets`` per subproblem (and at most
+        ``STEPS_PER_SET * max_sets`` enumeration steps: counts, not a clock) and solves the
+        set-packing programme (exact path, proven bound); above the budget it switches to the fast
+        heuristic. On England at 60, 80 or 100 deaths a year, with or without ``min_probability``,
+        auto is exact (1,268 to 16,227 sets); on a 400-cell lattice (26,686 sets) it is the
         heuristic. True always enumerates; False always uses the heuristic. ``design.path`` says
-        which path ran.
+        which path ran. A clock can change the result only when ``time_limit`` (a safety net) or
+        ``ilp_time_limit`` fires or an LP stops unsolved; each such event is listed in
+        ``design.info["clock_events"]`` (empty: the design depends on counts and the seed only).
     max_sets : int, default 20_000
         Enumeration budget (minimal sets per subproblem) of ``exact="auto"``.
     time_limit : float, default 60
-        Seconds per subproblem (enumeration, LP, local search).
+        Safety net in seconds per subproblem (LP, packing search; the descent gets ten times
+        this). Recorded in ``info["clock_events"]`` if it ever fires.
     ilp_time_limit : float, default 20
         Seconds HiGHS may spend proving the packing optimal when the LP bound is not tight. An
         unproven solution is never used (it would depend on machine speed): the LP-guided packing
@@ -144,6 +150,14 @@ class FootprintBuilder(Estimator):
         method's design); a merge of two valid footprints is valid, so every rule still holds.
         Needs a single subproblem (no ``nest_within``, no ``lock``, a connected graph). The merge
         is stated in ``design.notes``; ``proven_optimal`` is then False.
+
+    Notes
+    -----
+    ``design.info["proven_optimal"]`` is True only when the count equals a bound proven by a
+    programme solved to optimality and the design keeps every rule set here;
+    ``info["optimal_for"]`` names the problem the count is optimal for (``"the problem as
+    posed"``, or the merged problem after ``on_infeasible="merge"``), and
+    ``info["rule_violations"]`` lists every rule the design breaks (:func:`check_design`).
     anneal_iterations : int, optional
         Budget of the simulated-annealing phase that lowers the secondary objective after the
         descent (area moves and swaps between neighbouring footprints; a worse design is accepted
