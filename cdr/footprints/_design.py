@@ -316,9 +316,16 @@ class FootprintDesign:
         if self.params:
             header["parameters"] = self.params
         cert = {k: v for k, v in self.info.items() if k in
-                ("n_footprints", "upper_bound", "proven_optimal", "optimal_for", "bound_method", "lp_bound",
-                 "relaxation_bound", "path", "threshold", "min_deaths", "min_probability", "objective", "deaths_source",
-                 "contiguity", "n_locked_footprints", "merged", "rule_violations", "clock_events")}
+                ("n_footprints", "upper_bound", "proven_optimal", "bound_method", "lp_bound", "relaxation_bound", "path",
+                 "threshold", "objective", "deaths_source", "n_locked_footprints", "merged")}
+        # what was proven, written when it is not the plain case (a clean design's file is unchanged)
+        if self.info.get("optimal_for") not in (None, "the problem as posed"):
+            cert["optimal_for"] = self.info["optimal_for"]
+        for key in ("rule_violations", "clock_events"):
+            if self.info.get(key):
+                cert[key] = self.info[key]
+        if (self.info.get("contiguity") or {}).get("keys") not in (None, "la_code"):
+            cert["contiguity"] = self.info["contiguity"]
         if cert:
             header["certificate"] = cert
         header.setdefault("n_footprints", self.n_footprints)
