@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cdr.footprints._objective import State
-from cdr.footprints._sets import EPS, bits, connected, neighbour_masks
+from cdr.footprints._sets import EPS, connected, neighbour_masks
 
 __all__ = ["MAX_PASSES", "attach_leftovers", "move_pass", "swap_pass", "local_search", "merge_down"]
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from cdr.footprints._limits import Budget
-
 __all__ = ["EPS", "bits", "connected", "neighbour_masks", "enumerate_minimal_sets", "relaxation_bound"]
 
 EPS = 1e-9
