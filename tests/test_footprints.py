@@ -274,7 +274,8 @@ def test_merge_note_names_the_real_target(england):
 
 def test_single_area_below_threshold_alone_is_infeasible():
     areas = pd.DataFrame({"la_code": ["a", "b"], "expected_deaths": [70.0, 10.0], "imd_avg_rank": [1.0, 2.0]})
-    with pytest.raises(InfeasibleFootprintError, match=r"b: 10.0 expected deaths a year, alone"):
+    with pytest.raises(InfeasibleFootprintError, match=r"b: 10.0 expected deaths a year, alone"), \
+            pytest.warns(CdrWarning, match="2 connected components"):
         FootprintBuilder(T, contiguity={"a": [], "b": []}, objective={"attributes": []}).fit(areas)
 
 
