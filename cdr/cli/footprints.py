@@ -36,20 +36,24 @@ def register(subparsers) -> None:
     b.add_argument("--areas", default=None, help="GeoPackage/GeoJSON/shapefile of your own areas (with la_code)")
     b.add_argument("--deaths-column", default="expected_deaths", help="with --areas: column of expected deaths a year")
     b.add_argument("--out", required=True, help="output directory")
+    b.add_argument("--name", default=None,
+                   help="name of the design, written into footprints.csv (default: the --out folder's name); "
+                        "compare labels designs by it")
     b.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     b.set_defaults(func=_build)
 
     e = sub.add_parser("evaluate", help="metrics of one design (CSV with la_code, footprint_id)")
     e.add_argument("design", help="design CSV or catalog name (england_min60, cdop_2019_real)")
     e.add_argument("--min-deaths", type=positive_number, default=None,
-                   help="threshold to evaluate against (default: the design file's, else 60)")
+                   help="threshold to evaluate against (default: the one the design was built for, from its file, else 60)")
     e.add_argument("--out", default=None, help="directory for evaluation.csv and footprints_table.csv")
     e.set_defaults(func=_evaluate)
 
     c = sub.add_parser("compare", help="compare designs side by side")
     c.add_argument("designs", nargs="+", help="design CSVs or catalog names")
     c.add_argument("--min-deaths", type=positive_number, default=None,
-                   help="threshold to evaluate against (default: each design file's, else 60)")
+                   help="threshold to evaluate every design against (default: each design's own, from its file, "
+                        "else 60; each design's gap is to the bound for its own constraints)")
     c.add_argument("--out", default=None, help="directory for comparison.csv")
     c.set_defaults(func=_compare)
 
@@ -61,7 +65,15 @@ def _build(args) -> int:
     builder = FootprintBuilder(args.min_deaths, min_probability=args.min_probability, nest_within=args.nest_within,
                                max_population=args.max_population, on_infeasible=args.on_infeasible, seed=args.seed)
     design = builder.fit(areas, deaths, progress=not args.no_progress)
-    written = write_build_files(design, args.out)
+    source = (f"records {args.records}" + (f", years {args.years}" if args.years else "") if args.records else
+              f"column {args.deaths_column!r} of {args.areas}" if args.areas else
+              "cdr.reference.expected_deaths(): child population x national age/sex rates x deprivation multiplier")
+    design.meta["deaths"] = source
+    design.meta["built_with"] = "cdr footprints build " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in sorted(vars(args).items())
+        if k in ("min_deaths", "min_probability", "nest_within", "max_population", "on_infeasible", "seed", "records",
+                 "years", "areas", "deaths_column") and v is not None)
+    written = write_build_files(design, args.out, name=args.name)
     print(design.summary())
     print()
     for name, path in written.items():
@@ -95,8 +107,9 @@ def _compare(args) -> int:
 
     from cdr.footprints import compare, load_design
 
-    designs = {pathlib.Path(d).stem: load_design(d) for d in args.designs}
-    table = compare(designs, min_deaths=args.min_deaths)
+    # labelled by each design's name from its metadata (never by file name alone: five footprints.csv
+    # from five folders stay five designs)
+    table = compare([load_design(d) for d in args.designs], min_deaths=args.min_deaths)
     with pd.option_context("display.width", 160, "display.max_columns", 30):
         print(table.set_index("design").T.to_string())
     if args.out:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from cdr.errors import CdrError
 
-__all__ = ["contiguity", "Contiguity", "DEFAULT_LINKS", "DEFAULT_TOLERANCE_M"]
+__all__ = ["contiguity", "Contiguity", "DEFAULT_LINKS", "DEFAULT_TOLERANCE_M", "components", "is_connected"]
 
 DEFAULT_TOLERANCE_M = 250.0
 
@@ -90,7 +90,7 @@ class Contiguity:
 
     @property
     def n_components(self) -> int:
-        return int(self.w.n_components)
+        return int(components(self.neighbors)[0])
 
     def __repr__(self) -> str:
         counts = self.edges["kind"].value_counts().to_dict()
@@ -198,3 +198,74 @@ def _build(areas, tolerance_m, links, id_column):
     neighbors = {k: sorted(v) for k, v in neighbors.items()}
     w = W(neighbors, id_order=list(geo["id"]), silence_warnings=True)
     return Contiguity(w=w, edges=edges, tolerance_m=tolerance_m)
+
+
+def components(neighbors, members=None, *, within=None):
+    """Connected components of a neighbour graph (``scipy.sparse.csgraph.connected_components``).
+
+    The one connectivity routine of cdr: the footprint builder's subproblems, the contiguity
+    checks of :func:`cdr.footprints.check_design` and ``table()``, and ``Contiguity.n_components``
+    all call it (the solver's inner loops use a bitmask search on the same definition, tested
+    against this one).
+
+    Parameters
+    ----------
+    neighbors : dict
+        ``id -> iterable of ids`` (links are taken as undirected; ids not in the graph are ignored).
+    members : iterable, optional
+        Restrict to the subgraph induced by these ids (default: every id of ``neighbors``).
+    within : dict, optional
+        ``id -> unit``: only links between ids of the same unit count (e.g. a nesting column).
+
+    Returns
+    -------
+    n : int
+        Number of components.
+    labels : dict
+        ``id -> component number`` (0 .. n-1, numbered by each component's smallest id in sorted order).
+
+    Examples
+    --------
+    >>> n, labels = components({"a": ["b"], "b": ["a"], "c": []})
+    >>> n, labels
+    (2, {'a': 0, 'b': 0, 'c': 1})
+    >>> components({"a": ["b"], "b": ["a", "c"], "c": ["b"]}, members=["a", "c"])[0]
+    2
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ids = sorted(neighbors if members is None else set(members), key=str)
+    if not ids:
+        return 0, {}
+    pos = {k: i for i, k in enumerate(ids)}
+    rows, cols = [], []
+    for k in ids:
+        for x in neighbors.get(k, ()):
+            j = pos.get(x)
+            if j is None or (within is not None and within[k] != within[x]):
+                continue
+            rows.append(pos[k])
+            cols.append(j)
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(ids), len(ids)))
+    n, lab = connected_components(graph, directed=False)
+    # renumber by first appearance in sorted id order (deterministic, independent of input order)
+    order = {}
+    for c in lab.tolist():
+        order.setdefault(c, len(order))
+    return int(n), {k: order[c] for k, c in zip(ids, lab.tolist())}
+
+
+def is_connected(members, neighbors) -> bool:
+    """True if ``members`` induce a connected subgraph of ``neighbors`` (one area, or none, is connected).
+
+    Examples
+    --------
+    >>> line = {"a": ["b"], "b": ["a", "c"], "c": ["b"]}
+    >>> is_connected(["a", "b"], line), is_connected(["a", "c"], line)
+    (True, False)
+    """
+    members = list(members)
+    if len(members) <= 1:
+        return True
+    return components(neighbors, members)[0] == 1

@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from cdr.errors import CdrError
-from cdr.footprints._design import FootprintDesign
+from cdr.footprints._builder import FootprintBuilder, expected_deaths_from_records
+from cdr.footprints._design import FootprintDesign, _jsonable
+from cdr.footprints._problem import default_expected_deaths
 
 __all__ = ["CATALOG_DIR", "PACKAGE_CATALOG_DIR", "load_design", "catalog_names", "regenerate_catalog", "real_cdop_design",
            "default_design",
@@ -230,15 +232,12 @@ def real_cdop_design(areas=None) -> FootprintDesign:
 def _deaths_areas(areas):
     if "expected_deaths" in areas.columns:
         return areas
-    from cdr.footprints._builder import _default_expected_deaths
-
-    return areas.assign(expected_deaths=areas["la_code"].map(_default_expected_deaths(areas)).astype(float))
+    return areas.assign(expected_deaths=areas["la_code"].map(default_expected_deaths(areas)).astype(float))
 
 
 def default_design(*, progress=False) -> FootprintDesign:
     """The design the builder makes on the embedded England data with its defaults."""
     from cdr.data import england_areas
-    from cdr.footprints._builder import FootprintBuilder
 
     design = FootprintBuilder().fit(england_areas(), progress=progress)
     design.meta.update({
@@ -355,8 +354,6 @@ def read_build_inputs(*, records=None, years=None, areas=None, deaths_column="ex
     >>> deaths.set_index("la_code").loc[["E06000001", "E06000002", "E06000003"], "expected_deaths"].tolist()
     [1.0, 0.5, 0.0]
     """
-    from cdr.footprints._builder import expected_deaths_from_records
-
     if isinstance(years, str):
         if "-" in years:
             lo, hi = (int(y) for y in years.split("-", 1))
@@ -384,9 +381,15 @@ def read_build_inputs(*, records=None, years=None, areas=None, deaths_column="ex
     return geo, deaths_column
 
 
-def write_build_files(design, out_dir) -> dict:
-    """Write ``footprints.csv`` (la_code, footprint_id, expected_deaths), ``footprints.geojson``,
-    ``summary.json`` and ``map.png`` for a built design; returns name -> path.
+def write_build_files(design, out_dir, *, name=None, description=None) -> dict:
+    """Write ``footprints.csv``, ``footprints.geojson``, ``summary.json`` and ``map.png`` for a built design.
+
+    ``footprints.csv`` (``la_code``, ``footprint_id``, ``expected_deaths``) carries what the design
+    was built for in its ``#`` metadata header (:meth:`FootprintDesign.to_file`): its name, the
+    threshold (``min_deaths``, ``min_probability`` and the expected-deaths threshold they give),
+    the deaths source, every builder option and the certificate. :func:`load_design`,
+    :func:`~cdr.footprints.evaluate` and :func:`~cdr.footprints.compare` read them back, so a
+    design built at 50 deaths a year is judged at 50.
 
     Parameters
     ----------
@@ -394,6 +397,11 @@ def write_build_files(design, out_dir) -> dict:
         A built design (e.g. from :func:`~cdr.footprints.build_footprints`).
     out_dir : str or path
         Folder to write into; created if missing. Existing files of these names are overwritten.
+    name : str, optional
+        The design's name in its metadata (what ``compare`` labels it by); default the design's
+        own name, else the folder's name.
+    description : str, optional
+        One line saying what the design is for.
 
     Returns
     -------
@@ -403,19 +411,22 @@ def write_build_files(design, out_dir) -> dict:
 
     Examples
     --------
-    A design without geometry gives the CSV and the JSON summary only:
+    A design without geometry gives the CSV and the JSON summary only; the CSV keeps its threshold:
 
     >>> import json, tempfile, libpysal
     >>> from cdr.footprints import build_footprints
     >>> w = libpysal.weights.lat2W(3, 3, rook=True, id_type="string")
     >>> areas = pd.DataFrame({"la_code": [str(i) for i in w.id_order], "expected_deaths": 30.0})
-    >>> design = build_footprints(areas, min_deaths=60, contiguity=w)
+    >>> design = build_footprints(areas, min_deaths=50, contiguity=w)
     >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     written = write_build_files(design, tmp)
+    ...     written = write_build_files(design, pathlib.Path(tmp) / "lattice")
     ...     summary = json.loads(written["summary.json"].read_text())
-    ...     csv = pd.read_csv(written["footprints.csv"])
+    ...     csv = pd.read_csv(written["footprints.csv"], comment="#")
+    ...     again = load_design(written["footprints.csv"])
     >>> sorted(written), summary["n_footprints"], csv.columns.tolist(), len(csv)
     (['footprints.csv', 'summary.json'], 4, ['la_code', 'footprint_id', 'expected_deaths'], 9)
+    >>> again.meta["name"], again.min_deaths, again.info["deaths_source"]
+    ('lattice', 50.0, 'expected_deaths')
     """
     import json
 
@@ -427,9 +438,14 @@ def write_build_files(design, out_dir) -> dict:
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    frame = design.to_frame()[["la_code", "footprint_id", "expected_deaths"]]
-    written["footprints.csv"] = out / "footprints.csv"
-    frame.to_csv(written["footprints.csv"], index=False, lineterminator="\n")
+    design.meta["name"] = str(name or design.meta.get("name") or out.resolve().name)
+    if description:
+        design.meta["description"] = description
+    design.meta.setdefault("threshold", {
+        "min_deaths": design.params.get("min_deaths"), "min_probability": design.params.get("min_probability"),
+        "expected_deaths_needed": design.info.get("threshold")})
+    design.meta.setdefault("deaths", design.info.get("deaths_source"))
+    written["footprints.csv"] = design.to_file(out / "footprints.csv")
     table = design.table()
     summary = {
         "n_footprints": design.n_footprints,
@@ -446,8 +462,6 @@ def write_build_files(design, out_dir) -> dict:
         "notes": design.notes,
         **design.meta,
     }
-    from cdr.footprints._design import _jsonable
-
     written["summary.json"] = out / "summary.json"
     written["summary.json"].write_text(json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     areas = design.areas()

@@ -7,10 +7,12 @@ import pathlib
 
 import numpy as np
 import pandas as pd
-from scipy.stats import poisson
 
 from cdr._base import Summary
 from cdr.errors import CdrError
+from cdr.footprints._checks import violations
+from cdr.footprints._problem import default_expected_deaths
+from cdr.footprints._table import footprint_table, p_reach  # noqa: F401  (p_reach re-exported for old imports)
 
 __all__ = ["FootprintDesign", "FILE_MAGIC"]
 
@@ -102,6 +104,28 @@ class FootprintDesign:
     def min_deaths(self) -> float:
         return float(self.params.get("min_deaths", self.meta.get("min_deaths", 60)))
 
+    def rule_violations(self) -> list:
+        """Every rule the design's user set (its parameters) that it breaks, as text; empty if none.
+
+        Read from ``info["rule_violations"]`` for a design built here, else checked now with
+        :func:`~cdr.footprints.check_design` (coverage of a partial design is not a rule).
+
+        Examples
+        --------
+        >>> line = {"0": ["1"], "1": ["0"]}
+        >>> areas = pd.DataFrame({"la_code": ["0", "1"], "expected_deaths": [30.0, 40.0]})
+        >>> FootprintDesign({"0": "A", "1": "B"}, areas, neighbors=line).rule_violations()
+        ['threshold: A 30.00 expected deaths a year < min_deaths=60', 'threshold: B 40.00 expected deaths a year < min_deaths=60']
+        """
+        if "rule_violations" in self.info:
+            return list(self.info["rule_violations"])
+        try:
+            broken = violations(self)
+        except CdrError:
+            return []
+        broken = broken[broken["check"] != "coverage"]
+        return [f"{r.check}: {r.footprint_id} {r.detail}" for r in broken.itertuples()]
+
     def __repr__(self) -> str:
         bits = [f"{self.n_footprints} footprints", f"{len(self.labels)} areas"]
         if self.upper_bound is not None:
@@ -169,8 +193,6 @@ class FootprintDesign:
         0         F001        2             62.0
         1         F002        2             62.0
         """
-        from cdr.footprints._evaluate import footprint_table
-
         return footprint_table(self, min_deaths=min_deaths, min_probability=min_probability)
 
     def summary(self) -> Summary:
@@ -179,12 +201,21 @@ class FootprintDesign:
         lines = [f"{self.n_footprints} footprints over {len(self.labels)} areas"
                  + (f" ({int(self.labels.isna().sum())} areas without a footprint: partial design)" if self.partial else "")]
         if self.upper_bound is not None:
-            proven = self.info.get("proven_optimal")
-            lines.append(
-                f"upper bound {self.upper_bound} ({self.info.get('bound_method')}); "
-                + ("PROVEN OPTIMAL: no design has more footprints" if proven else
-                   f"gap to bound {self.upper_bound - self.n_footprints}")
-            )
+            broken = self.rule_violations()
+            proven = self.info.get("proven_optimal") and not broken
+            optimal_for = self.info.get("optimal_for")
+            if proven:
+                claim = "PROVEN OPTIMAL: no design has more footprints"
+            elif optimal_for and optimal_for != "the problem as posed":
+                claim = f"count optimal for {optimal_for}"
+            else:
+                claim = f"gap to bound {self.upper_bound - self.n_footprints}"
+            lines.append(f"upper bound {self.upper_bound} ({self.info.get('bound_method')}); {claim}")
+            if broken:
+                lines.append(f"BREAKS {len(broken)} RULE(S) YOU SET (check_design): " + "; ".join(broken[:6])
+                             + (f"; and {len(broken) - 6} more" if len(broken) > 6 else ""))
+            for event in self.info.get("clock_events") or []:
+                lines.append(f"clock: {event}")
             lines.append(f"path: {self.path}; threshold {self.info.get('threshold', float('nan')):.2f} expected deaths a year")
             obj = self.info.get("objective", {})
             lines.append(
@@ -287,6 +318,14 @@ class FootprintDesign:
         cert = {k: v for k, v in self.info.items() if k in
                 ("n_footprints", "upper_bound", "proven_optimal", "bound_method", "lp_bound", "relaxation_bound", "path",
                  "threshold", "objective", "deaths_source", "n_locked_footprints", "merged")}
+        # what was proven, written when it is not the plain case (a clean design's file is unchanged)
+        if self.info.get("optimal_for") not in (None, "the problem as posed"):
+            cert["optimal_for"] = self.info["optimal_for"]
+        for key in ("rule_violations", "clock_events"):
+            if self.info.get(key):
+                cert[key] = self.info[key]
+        if (self.info.get("contiguity") or {}).get("keys") not in (None, "la_code"):
+            cert["contiguity"] = self.info["contiguity"]
         if cert:
             header["certificate"] = cert
         header.setdefault("n_footprints", self.n_footprints)
@@ -450,18 +489,8 @@ def _default_areas(codes, deaths=None):
     if deaths is not None and pd.Series(deaths).notna().any():
         areas["expected_deaths"] = areas["la_code"].map(pd.Series(deaths)).astype(float)
         if areas["expected_deaths"].isna().any():
-            from cdr.footprints._builder import _default_expected_deaths
-
-            fill = areas["la_code"].map(_default_expected_deaths(None))
+            fill = areas["la_code"].map(default_expected_deaths(None))
             areas["expected_deaths"] = areas["expected_deaths"].fillna(fill)
     else:
-        from cdr.footprints._builder import _default_expected_deaths
-
-        areas["expected_deaths"] = areas["la_code"].map(_default_expected_deaths(None)).astype(float)
+        areas["expected_deaths"] = areas["la_code"].map(default_expected_deaths(None)).astype(float)
     return areas
-
-
-def p_reach(expected, min_deaths):
-    """P(Poisson(expected) >= min_deaths), vectorised."""
-    expected = np.asarray(expected, dtype=float)
-    return poisson.sf(np.ceil(min_deaths) - 1, expected)

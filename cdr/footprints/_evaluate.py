@@ -8,11 +8,16 @@ import pandas as pd
 
 from cdr._base import as_generator
 from cdr.errors import CdrError
-from cdr.footprints._design import FootprintDesign, p_reach
+from cdr.footprints._builder import FootprintBuilder
+from cdr.footprints._catalog import load_design
+from cdr.footprints._checks import rules_of, violations
+from cdr.footprints._design import FootprintDesign
+from cdr.footprints._packing import pack
+from cdr.footprints._problem import prepare_problem
+from cdr.footprints._sets import enumerate_minimal_sets, relaxation_bound
+from cdr.footprints._table import EVAL_PROBABILITY, footprint_table, p_reach
 
 __all__ = ["evaluate", "compare", "simulate", "upper_bound", "check_design", "UpperBound", "footprint_table"]
-
-_EVAL_PROBABILITY = 0.9
 
 
 # ----------------------------------------------------------------------------------------------
@@ -26,8 +31,6 @@ def _as_design(design, areas=None) -> FootprintDesign:
                                    locked=design.locked, columns=design.columns)
         return design
     if isinstance(design, (str,)) or hasattr(design, "__fspath__"):
-        from cdr.footprints._catalog import load_design
-
         return load_design(design, areas=areas)
     if isinstance(design, (pd.Series, dict, pd.DataFrame)):
         return FootprintDesign(design, areas)
@@ -40,129 +43,23 @@ def _with_deaths(areas, design):
     return areas.assign(expected_deaths=areas["la_code"].astype(str).map(design.areas().set_index("la_code")["expected_deaths"]))
 
 
-def _neighbors(design):
-    if design.neighbors is not None:
-        return design.neighbors
-    from cdr.data import contiguity, la_codes
-
-    codes = set(design.labels.index)
-    for vintage in (2023, 2021):
-        if codes <= set(la_codes(vintage)):
-            return contiguity(vintage=vintage).neighbors
-    areas = design.areas()
-    if "geometry" in areas.columns:
-        import geopandas as gpd
-
-        return contiguity(gpd.GeoDataFrame(areas, geometry="geometry"), links=()).neighbors
-    return None
+def _constraints(rules) -> str:
+    parts = [f"min_deaths={rules['min_deaths']:g}"]
+    for key in ("min_probability", "nest_within", "max_population"):
+        if rules.get(key) is not None:
+            parts.append(f"{key}={rules[key]!r}" if isinstance(rules[key], str) else f"{key}={rules[key]:g}")
+    return "; ".join(parts)
 
 
-def _connected(members, neighbors) -> bool:
-    members = set(members)
-    if len(members) <= 1:
-        return True
-    start = next(iter(sorted(members)))
-    seen, stack = {start}, [start]
-    while stack:
-        k = stack.pop()
-        for j in neighbors.get(k, ()):
-            if j in members and j not in seen:
-                seen.add(j)
-                stack.append(j)
-    return seen == members
-
-
-def _standardised(areas, attributes):
-    cols = []
-    for name in attributes:
-        if name == "death_rate" and "death_rate" not in areas.columns:
-            if "child_population" not in areas.columns:
-                continue
-            v = (areas["expected_deaths"] / areas["child_population"].astype(float).replace(0, np.nan)).fillna(0.0)
-        elif name in areas.columns:
-            v = pd.to_numeric(areas[name], errors="coerce")
-            v = v.fillna(v.median())
-        else:
-            continue
-        v = v.to_numpy(float)
-        sd = v.std()
-        cols.append((v - v.mean()) / sd if sd > 0 else np.zeros_like(v))
-    return np.column_stack(cols) if cols else np.zeros((len(areas), 0))
-
-
-def _majority_share(frame, column):
-    if column not in frame.columns:
-        return pd.Series(dtype=float)
-    w = frame["child_population"].astype(float) if "child_population" in frame.columns else pd.Series(1.0, index=frame.index)
-    g = frame.assign(_w=w).groupby(["footprint_id", column])["_w"].sum()
-    tot = g.groupby(level=0).sum()
-    return (g.groupby(level=0).max() / tot.replace(0, np.nan)).fillna(1.0)
-
-
-def footprint_table(design, *, min_deaths=None, min_probability=None, attributes=None):
-    """Per-footprint table behind :meth:`FootprintDesign.table`."""
-    md = float(design.min_deaths if min_deaths is None else min_deaths)
-    mp = min_probability if min_probability is not None else (design.params.get("min_probability") or _EVAL_PROBABILITY)
-    areas = design.areas()
-    covered = areas[areas["footprint_id"].notna()].copy()
-    if attributes is None:
-        attributes = tuple(design.info.get("objective", {}).get("attributes", ("imd_avg_rank", "death_rate")))
-    z = _standardised(areas, attributes)
-    zdf = pd.DataFrame(z, index=areas.index)
-    neighbors = _neighbors(design)
-    rows = []
-    compact = _compactness(design) if "geometry" in areas.columns else {}
-    pfa = _majority_share(covered, "police_force_area")
-    icb = _majority_share(covered, "icb_code")
-    locked = set(design.locked)
-    merged_codes = {}
-    for key, target in design.info.get("merged", {}).items():
-        for code in key.split("+"):
-            merged_codes[code] = target
-    for fid, grp in covered.groupby("footprint_id", sort=True):
-        members = grp["la_code"].tolist()
-        f = zdf.loc[grp.index].to_numpy()
-        expected = float(grp["expected_deaths"].sum()) if "expected_deaths" in grp.columns else np.nan
-        note = "; ".join(f"{c} merged in (below threshold alone)" for c in members if c in merged_codes)
-        rows.append({
-            "footprint_id": fid,
-            "n_areas": len(members),
-            "la_codes": ";".join(members),
-            "la_names": ";".join(grp["la_name"].astype(str)) if "la_name" in grp.columns else ";".join(members),
-            "child_population": float(grp["child_population"].sum()) if "child_population" in grp.columns else np.nan,
-            "expected_deaths": expected,
-            "p_reach_threshold": float(p_reach(expected, md)),
-            "meets_threshold": bool(expected >= md - 1e-9),
-            "meets_chance": bool(p_reach(expected, md) >= mp - 1e-12),
-            "contiguous": bool(_connected(members, neighbors)) if neighbors is not None else True,
-            "compactness": compact.get(fid, np.nan),
-            "pfa_majority_share": float(pfa.get(fid, np.nan)),
-            "icb_majority_share": float(icb.get(fid, np.nan)),
-            "heterogeneity": float(((f - f.mean(axis=0)) ** 2).sum()) if f.shape[1] else 0.0,
-            "locked": bool(set(members) & locked),
-            "note": note,
-        })
-    return pd.DataFrame(rows)
-
-
-def _compactness(design):
-    try:
-        fp = design.geometry()
-    except CdrError:
-        return {}
-    geom = fp.geometry
-    if fp.crs is not None and fp.crs.is_geographic:
-        geom = geom.to_crs("EPSG:27700")
-    # close the generalisation gaps (< 250 m) so they do not count as perimeter
-    closed = geom.buffer(125).buffer(-125)
-    pp = 4 * np.pi * closed.area / closed.length.replace(0, np.nan) ** 2
-    return dict(zip(fp["footprint_id"], pp.to_numpy()))
+def _label(design, fallback):
+    """A design's label: its metadata name (from ``cdr footprints build --name`` or the catalog), else ``fallback``."""
+    return str(design.meta.get("name") or fallback)
 
 
 # ----------------------------------------------------------------------------------------------
 # evaluate / compare / simulate
 # ----------------------------------------------------------------------------------------------
-def evaluate(design, areas=None, *, min_deaths=None, min_probability=_EVAL_PROBABILITY, name=None, bound=True):
+def evaluate(design, areas=None, *, min_deaths=None, min_probability=None, name=None, bound=True):
     """Headline metrics of any design (built, hand-made or from the ``footprints/`` catalog).
 
     Parameters
@@ -171,22 +68,26 @@ def evaluate(design, areas=None, *, min_deaths=None, min_probability=_EVAL_PROBA
     areas : DataFrame, optional
         Areas with ``expected_deaths`` (default: the design's own, or England's).
     min_deaths : float, optional
-        Threshold in deaths a year; default the design's (60).
-    min_probability : float, default 0.9
-        Level of the chance criterion: a footprint meets it when P(Poisson(expected) >= min_deaths)
-        is at least this.
+        Threshold in deaths a year; default the one the design was built for (its parameters or
+        file metadata, e.g. 50 for a design built with ``--min-deaths 50``), else 60.
+    min_probability : float, optional
+        Chance constraint: a footprint meets it when P(Poisson(expected) >= min_deaths) is at least
+        this. Default the design's own (built with ``min_probability``); without one, footprints
+        are judged on the threshold alone and ``n_below_chance`` uses 0.9.
     name : str, optional
-        Label for the row (default: the design's file name or "design").
+        Label for the row (default: the design's name from its metadata, else "design").
     bound : bool, default True
-        Compute the proven upper bound on the number of footprints for the same areas and
-        threshold (about a second on England) and the design's gap to it.
+        Compute the proven upper bound on the number of footprints for the same areas under the
+        design's own constraints (threshold, chance constraint, ``nest_within``,
+        ``max_population``; about a second on England) and the design's gap to it.
 
     Returns
     -------
     pandas.DataFrame
         One row: ``design``, ``n_footprints``, ``n_areas``, ``n_uncovered_areas``, ``min_deaths``,
-        ``n_footprints_meeting`` (footprints that are contiguous and reach ``min_deaths`` expected
-        deaths a year: the footprints that count towards the bound), ``upper_bound`` (the most
+        ``n_footprints_meeting`` (footprints that keep every rule: contiguous, reaching the
+        threshold and any chance, nesting or population rule; the footprints that count towards
+        the bound), ``n_rule_violations`` (rows of :func:`check_design` other than coverage), ``upper_bound`` (the most
         such footprints any design of these areas can have; NaN with ``bound=False``),
         ``gap_to_bound`` (``upper_bound - n_footprints_meeting``: never negative; 0 means no design
         has more footprints that meet the threshold), ``gap_note`` (why the gap is NaN, or which
@@ -196,7 +97,10 @@ def evaluate(design, areas=None, *, min_deaths=None, min_probability=_EVAL_PROBA
         ``median_expected_deaths``, ``max_expected_deaths``, ``n_noncontiguous``,
         ``n_crossing_pfa``, ``mean_pfa_majority_share``, ``n_crossing_icb``,
         ``mean_icb_majority_share``, ``mean_compactness``, ``heterogeneity`` (total
-        within-footprint sum of squares of standardised IMD rank and death rate), ``partial``.
+        within-footprint sum of squares of standardised IMD rank and death rate), ``partial``,
+        ``constraints`` (the rules the design is judged by, e.g.
+        ``"min_deaths=60; nest_within='police_force_area'"``) and ``deaths_source`` (from the
+        design's metadata).
 
     Notes
     -----
@@ -220,35 +124,44 @@ def evaluate(design, areas=None, *, min_deaths=None, min_probability=_EVAL_PROBA
     [3, 1, 2, 1]
     """
     design = _as_design(design, areas)
-    md = float(design.min_deaths if min_deaths is None else min_deaths)
-    t = footprint_table(design, min_deaths=md, min_probability=min_probability,
+    rules = rules_of(design, min_deaths=min_deaths, min_probability=min_probability)
+    md = rules["min_deaths"]
+    t = footprint_table(design, min_deaths=md, min_probability=rules["min_probability"] or EVAL_PROBABILITY,
                         attributes=("imd_avg_rank", "death_rate"))
+    a = design.areas()  # all areas, covered or not: the same problem for every design
+    for key in ("nest_within", "max_population"):
+        column = rules[key] if key == "nest_within" else "child_population"
+        if rules[key] is not None and column not in a.columns:
+            rules[key] = None  # the areas cannot say (stated in `constraints`)
+    problems = violations(design, **{k: rules[k] for k in ("min_deaths", "min_probability", "nest_within", "max_population")})
+    broken = problems[problems["check"] != "coverage"]
     ub = np.nan
     if bound:
-        a = design.areas()  # all areas, covered or not: the same problem for every design
         try:
-            ub = upper_bound(a.drop(columns="footprint_id"), min_deaths=md, contiguity=design.neighbors).value
+            ub = upper_bound(a.drop(columns="footprint_id"), min_deaths=md, min_probability=rules["min_probability"],
+                             nest_within=rules["nest_within"], max_population=rules["max_population"],
+                             contiguity=design.neighbors).value
         except CdrError:
             ub = np.nan
     p = t["p_reach_threshold"].to_numpy() if len(t) else np.zeros(0)
-    valid = (t["meets_threshold"] & t["contiguous"]) if len(t) else pd.Series(dtype=bool)
-    n_meeting = int(valid.sum())
+    n_meeting = int(len(t) - broken["footprint_id"].dropna().nunique()) if len(t) else 0
     if not bound:
         gap_note = "upper bound not computed (bound=False)"
     elif not np.isfinite(ub):
         gap_note = "upper bound not available for these areas (no contiguity graph or no feasible footprint)"
     elif n_meeting < design.n_footprints:
-        gap_note = (f"gap counts the {n_meeting} of {design.n_footprints} footprints that are contiguous and reach "
-                    f"{md:g} expected deaths a year")
+        gap_note = (f"gap counts the {n_meeting} of {design.n_footprints} footprints that keep every rule "
+                    f"({_constraints(rules)}; contiguous)")
     else:
         gap_note = ""
     row = {
-        "design": name or design.meta.get("name") or "design",
+        "design": name or _label(design, "design"),
         "n_footprints": design.n_footprints,
         "n_areas": int(design.labels.notna().sum()),
         "n_uncovered_areas": int(design.labels.isna().sum()),
         "min_deaths": md,
         "n_footprints_meeting": n_meeting,
+        "n_rule_violations": int(len(broken)),
         "upper_bound": ub,
         "gap_to_bound": ub - n_meeting if np.isfinite(ub) else np.nan,
         "gap_note": gap_note,
@@ -266,20 +179,31 @@ def evaluate(design, areas=None, *, min_deaths=None, min_probability=_EVAL_PROBA
         "mean_compactness": float(t["compactness"].mean()) if len(t) else np.nan,
         "heterogeneity": float(t["heterogeneity"].sum()) if len(t) else 0.0,
         "partial": design.partial,
+        "constraints": _constraints(rules),
+        "deaths_source": design.info.get("deaths_source") or design.meta.get("deaths"),
     }
     return pd.DataFrame([row])
 
 
-def compare(designs, areas=None, *, min_deaths=None, min_probability=_EVAL_PROBABILITY, bound=True):
-    """:func:`evaluate` several designs on the same areas: one row per design.
+
+def compare(designs, areas=None, *, min_deaths=None, min_probability=None, bound=True):
+    """:func:`evaluate` several designs: one row per design, each judged by its own constraints.
 
     Parameters
     ----------
     designs : dict name -> design, or list of designs / paths
-        Designs (:class:`FootprintDesign`, design CSV paths or Series ``la_code -> footprint_id``);
-        a list is labelled by each design's ``meta["name"]`` or ``design_1``, ``design_2``, ...
-    areas, min_deaths, min_probability, bound
-        As for :func:`evaluate`; the upper bound is computed once per distinct set of areas.
+        Designs (:class:`FootprintDesign`, design CSV paths or Series ``la_code -> footprint_id``).
+        A list is labelled by each design's name from its metadata (``cdr footprints build
+        --name``, the catalog name), else by its file path; labels that would repeat (five
+        ``footprints.csv`` from five folders) are told apart by their folder, then by a number, so
+        every design gets its own row.
+    areas : DataFrame, optional
+        As for :func:`evaluate`.
+    min_deaths, min_probability : float, optional
+        Override every design's own threshold / chance constraint (default: each design's own, so a
+        50-death design is judged at 50 and measured against the bound for 50).
+    bound : bool, default True
+        As for :func:`evaluate`: each design's gap is to the bound for its own constraints.
 
     Returns
     -------
@@ -300,17 +224,38 @@ def compare(designs, areas=None, *, min_deaths=None, min_probability=_EVAL_PROBA
     [['split', 2, 2, 0], ['merged', 1, 2, 1]]
     """
     if isinstance(designs, dict):
-        items = list(designs.items())
+        items = [(str(k), _as_design(d, areas)) for k, d in designs.items()]
     else:
         items = []
         for d in designs:
             dd = _as_design(d, areas)
-            items.append((dd.meta.get("name") or f"design_{len(items) + 1}", dd))
+            items.append((_label(dd, dd.meta.get("file") or f"design_{len(items) + 1}"), dd))
+        items = _distinct_labels(items)
     if not items:
         raise CdrError("compare: give at least one design")
-    rows = [evaluate(d, areas, min_deaths=min_deaths, min_probability=min_probability, name=str(n), bound=bound)
+    rows = [evaluate(d, areas, min_deaths=min_deaths, min_probability=min_probability, name=n, bound=bound)
             for n, d in items]
     return pd.concat(rows, ignore_index=True)
+
+
+def _distinct_labels(items):
+    """Tell repeated labels apart by the shortest distinguishing end of their file paths, then a number."""
+    import pathlib
+
+    labels = [n for n, _ in items]
+    for name in {n for n in labels if labels.count(n) > 1}:
+        idx = [i for i, n in enumerate(labels) if n == name]
+        parts = [pathlib.Path(items[i][1].meta.get("file") or "").parts for i in idx]
+        for depth in range(2, max(len(p) for p in parts) + 1):
+            tails = ["/".join(p[-depth:]) for p in parts]
+            if len(set(tails)) == len(tails):
+                for i, tail in zip(idx, tails):
+                    labels[i] = f"{name} ({tail})"
+                break
+        else:
+            for k, i in enumerate(idx, start=1):
+                labels[i] = f"{name} #{k}"
+    return [(lab, d) for lab, (_, d) in zip(labels, items)]
 
 
 def simulate(design, years=1, n=1000, *, min_deaths=None, seed=0, areas=None):
@@ -449,9 +394,6 @@ def upper_bound(areas=None, deaths="expected_deaths", min_deaths=60, *, min_prob
     >>> b.value, b.method, round(b.trivial, 2)
     (3, 'ilp', 3.75)
     """
-    from cdr.footprints._builder import FootprintBuilder, prepare_problem
-    from cdr.footprints._solver import _pack, enumerate_minimal_sets, relaxation_bound
-
     builder = FootprintBuilder(min_deaths, min_probability=min_probability, nest_within=nest_within,
                                max_population=max_population, lock=lock, contiguity=contiguity,
                                objective={"attributes": [], "compactness": 0}, max_sets=max_sets)
@@ -463,13 +405,16 @@ def upper_bound(areas=None, deaths="expected_deaths", min_deaths=60, *, min_prob
                                       max_sets=max_sets)
         lp_v = np.nan
         if sets:
-            res = _pack(sets, sub.n, None, time_limit=60)
-            lp = _pack(sets, sub.n, None, time_limit=60, lp_only=True)
-            lp_v = float(-lp.fun) if lp.x is not None else np.nan
-            if res.status == 0:
+            res = pack(sets, sub.n, time_limit=60)
+            lp = pack(sets, sub.n, time_limit=60, lp_only=True)
+            # only a programme solved to optimality gives a bound (a timed-out one gives a feasible point)
+            lp_v = float(-lp.fun) if lp.status == 0 and lp.x is not None else np.nan
+            if res.status == 0 and res.x is not None:
                 b, m = int(round(-res.fun)), "ilp"
-            else:
+            elif np.isfinite(lp_v):
                 b, m = int(np.floor(min(lp_v, relax) + 1e-6)), "lp"
+            else:
+                b, m = int(np.floor(relax + 1e-6)), "relaxation"
         else:
             b, m = int(np.floor(relax + 1e-6)), "relaxation"
         methods.add(m)
@@ -485,16 +430,21 @@ def upper_bound(areas=None, deaths="expected_deaths", min_deaths=60, *, min_prob
                       trivial=trivial, subproblems=pd.DataFrame(rows))
 
 
+
+
 # ----------------------------------------------------------------------------------------------
 # the public validity checker
 # ----------------------------------------------------------------------------------------------
 def check_design(design, areas=None, *, min_deaths=None, min_probability=None, nest_within=None, contiguity=None,
-                 lock=None) -> pd.DataFrame:
+                 lock=None, max_population=None) -> pd.DataFrame:
     """Every way a design breaks the rules; an empty table means it is valid.
 
     Works on any design, built here or by hand: every area assigned exactly once, every footprint
     contiguous, every footprint at or above the threshold (and the chance constraint), no
-    footprint crossing ``nest_within``, locked areas kept together and alone.
+    footprint crossing ``nest_within``, none above ``max_population``, locked areas kept together
+    and alone. Rules not given default to the ones the design was built with (its parameters or
+    file metadata), so ``check_design(design)`` reports every rule its user set that the design
+    breaks, including the nesting broken by ``on_infeasible="merge"``.
 
     Parameters
     ----------
@@ -504,9 +454,12 @@ def check_design(design, areas=None, *, min_deaths=None, min_probability=None, n
     min_deaths : float, optional
         Default the design's (60).
     min_probability : float, optional
-        When given, footprints must reach ``min_deaths`` in a Poisson year with this probability.
+        Footprints must reach ``min_deaths`` in a Poisson year with this probability; default the
+        design's own (none for a hand-made design).
     nest_within : str, optional
-        Column of ``areas`` footprints must not cross.
+        Column of ``areas`` footprints must not cross; default the design's own.
+    max_population : float, optional
+        Largest child population of a footprint; default the design's own.
     contiguity : graph, optional
         As for the builder; default the design's graph or England's.
     lock : dict or Series, optional
@@ -516,7 +469,7 @@ def check_design(design, areas=None, *, min_deaths=None, min_probability=None, n
     -------
     pandas.DataFrame
         One row per problem: ``check`` (``"coverage"``, ``"contiguity"``, ``"threshold"``,
-        ``"chance"``, ``"nesting"``, ``"lock"``), ``footprint_id``, ``la_code``, ``value``, ``detail``.
+        ``"chance"``, ``"nesting"``, ``"max_population"``, ``"lock"``), ``footprint_id``, ``la_code``, ``value``, ``detail``.
 
     Examples
     --------
@@ -528,58 +481,5 @@ def check_design(design, areas=None, *, min_deaths=None, min_probability=None, n
     ['contiguity', 'threshold']
     """
     design = _as_design(design, areas)
-    from cdr.footprints._builder import chance_threshold, resolve_graph, resolve_lock
-
-    a = design.areas() if areas is None else _with_deaths(areas, design).assign(
-        la_code=lambda f: f["la_code"].astype(str), footprint_id=lambda f: f["la_code"].astype(str).map(design.labels))
-    md = float(design.min_deaths if min_deaths is None else min_deaths)
-    problems = []
-    labels = design.labels
-    codes = set(a["la_code"])
-    for c in sorted(codes - set(labels.index)):
-        problems.append(("coverage", None, c, None, "area not assigned to any footprint"))
-    for c in sorted(set(labels.index) - codes):
-        problems.append(("coverage", labels[c], c, None, "design names an area not in areas"))
-    for c in labels.index[labels.isna()]:
-        if c in codes:
-            problems.append(("coverage", None, c, None, "area has no footprint (partial design)"))
-    if contiguity is not None:
-        neighbors = resolve_graph(contiguity, a[["la_code"]], caller="check_design")
-    else:
-        neighbors = _neighbors(design)
-    assigned = a[a["footprint_id"].notna()]
-    for fid, grp in assigned.groupby("footprint_id", sort=True):
-        members = grp["la_code"].tolist()
-        if neighbors is not None and not _connected(members, neighbors):
-            problems.append(("contiguity", fid, None, len(members), "footprint is not connected in the contiguity graph"))
-        total = float(grp["expected_deaths"].sum())
-        if total < md - 1e-9:
-            problems.append(("threshold", fid, None, total, f"{total:.2f} expected deaths a year < min_deaths={md:g}"))
-        if min_probability is not None:
-            lam = chance_threshold(md, min_probability)
-            if total < lam - 1e-9:
-                problems.append(("chance", fid, None, total,
-                                 f"P(reach {md:g}) = {float(p_reach(total, md)):.3f} < {min_probability} "
-                                 f"(needs {lam:.2f} expected deaths)"))
-        if nest_within is not None:
-            if nest_within not in grp.columns:
-                raise CdrError(f"check_design: nest_within={nest_within!r} is not a column of the areas")
-            units = sorted(grp[nest_within].astype(str).unique())
-            if len(units) > 1:
-                problems.append(("nesting", fid, None, len(units), f"crosses {nest_within}: {', '.join(units)}"))
-    if lock is not None:
-        lock = resolve_lock(lock, a, caller="check_design")
-        by_lock = {}
-        for code, lab in lock.items():
-            by_lock.setdefault(lab, set()).add(code)
-        for lab, members in sorted(by_lock.items()):
-            fids = {labels.get(c) for c in members}
-            if len(fids) != 1:
-                problems.append(("lock", None, ";".join(sorted(members)), None, f"locked footprint {lab} was split"))
-                continue
-            fid = fids.pop()
-            actual = set(labels.index[labels == fid])
-            if actual != members:
-                extra = sorted(actual - members)
-                problems.append(("lock", fid, ";".join(extra), None, f"locked footprint {lab} gained areas"))
-    return pd.DataFrame(problems, columns=["check", "footprint_id", "la_code", "value", "detail"])
+    return violations(design, areas, min_deaths=min_deaths, min_probability=min_probability, nest_within=nest_within,
+                      contiguity=contiguity, lock=lock, max_population=max_population)

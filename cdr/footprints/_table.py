@@ -1,0 +1,131 @@
+"""Per-footprint tables of a design (what ``FootprintDesign.table()`` shows), and Poisson helpers.
+
+Works on any object with ``labels``, ``areas()``, ``neighbors``, ``info``, ``params``, ``locked`` and
+``geometry()`` (a :class:`~cdr.footprints.FootprintDesign`), so it sits below ``_design`` and
+imports no other footprints module than the problem's helpers.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import poisson
+
+from cdr.data._contiguity import is_connected
+from cdr.errors import CdrError
+from cdr.footprints._objective import within_ss
+
+__all__ = ["footprint_table", "p_reach", "design_neighbors", "EVAL_PROBABILITY"]
+
+#: Level of the chance criterion used when neither the caller nor the design gives one.
+EVAL_PROBABILITY = 0.9
+
+
+def p_reach(expected, min_deaths):
+    """P(Poisson(expected) >= min_deaths), vectorised."""
+    expected = np.asarray(expected, dtype=float)
+    return poisson.sf(np.ceil(min_deaths) - 1, expected)
+
+
+def design_neighbors(design):
+    if design.neighbors is not None:
+        return design.neighbors
+    from cdr.data import contiguity, la_codes
+
+    codes = set(design.labels.index)
+    for vintage in (2023, 2021):
+        if codes <= set(la_codes(vintage)):
+            return contiguity(vintage=vintage).neighbors
+    areas = design.areas()
+    if "geometry" in areas.columns:
+        import geopandas as gpd
+
+        return contiguity(gpd.GeoDataFrame(areas, geometry="geometry"), links=()).neighbors
+    return None
+
+
+def _standardised(areas, attributes):
+    cols = []
+    for name in attributes:
+        if name == "death_rate" and "death_rate" not in areas.columns:
+            if "child_population" not in areas.columns:
+                continue
+            v = (areas["expected_deaths"] / areas["child_population"].astype(float).replace(0, np.nan)).fillna(0.0)
+        elif name in areas.columns:
+            v = pd.to_numeric(areas[name], errors="coerce")
+            v = v.fillna(v.median())
+        else:
+            continue
+        v = v.to_numpy(float)
+        sd = v.std()
+        cols.append((v - v.mean()) / sd if sd > 0 else np.zeros_like(v))
+    return np.column_stack(cols) if cols else np.zeros((len(areas), 0))
+
+
+def _majority_share(frame, column):
+    if column not in frame.columns:
+        return pd.Series(dtype=float)
+    w = frame["child_population"].astype(float) if "child_population" in frame.columns else pd.Series(1.0, index=frame.index)
+    g = frame.assign(_w=w).groupby(["footprint_id", column])["_w"].sum()
+    tot = g.groupby(level=0).sum()
+    return (g.groupby(level=0).max() / tot.replace(0, np.nan)).fillna(1.0)
+
+
+def footprint_table(design, *, min_deaths=None, min_probability=None, attributes=None):
+    """Per-footprint table behind :meth:`FootprintDesign.table`."""
+    md = float(design.min_deaths if min_deaths is None else min_deaths)
+    mp = min_probability if min_probability is not None else (design.params.get("min_probability") or EVAL_PROBABILITY)
+    areas = design.areas()
+    covered = areas[areas["footprint_id"].notna()].copy()
+    if attributes is None:
+        attributes = tuple(design.info.get("objective", {}).get("attributes", ("imd_avg_rank", "death_rate")))
+    z = _standardised(areas, attributes)
+    zdf = pd.DataFrame(z, index=areas.index)
+    neighbors = design_neighbors(design)
+    rows = []
+    compact = _compactness(design) if "geometry" in areas.columns else {}
+    pfa = _majority_share(covered, "police_force_area")
+    icb = _majority_share(covered, "icb_code")
+    locked = set(design.locked)
+    merged_codes = {}
+    for key, target in design.info.get("merged", {}).items():
+        for code in key.split("+"):
+            merged_codes[code] = target
+    for fid, grp in covered.groupby("footprint_id", sort=True):
+        members = grp["la_code"].tolist()
+        f = zdf.loc[grp.index].to_numpy()
+        expected = float(grp["expected_deaths"].sum()) if "expected_deaths" in grp.columns else np.nan
+        note = "; ".join(f"{c} merged in (below threshold alone)" for c in members if c in merged_codes)
+        rows.append({
+            "footprint_id": fid,
+            "n_areas": len(members),
+            "la_codes": ";".join(members),
+            "la_names": ";".join(grp["la_name"].astype(str)) if "la_name" in grp.columns else ";".join(members),
+            "child_population": float(grp["child_population"].sum()) if "child_population" in grp.columns else np.nan,
+            "expected_deaths": expected,
+            "p_reach_threshold": float(p_reach(expected, md)),
+            "meets_threshold": bool(expected >= md - 1e-9),
+            "meets_chance": bool(p_reach(expected, md) >= mp - 1e-12),
+            "contiguous": bool(is_connected(members, neighbors)) if neighbors is not None else True,
+            "compactness": compact.get(fid, np.nan),
+            "pfa_majority_share": float(pfa.get(fid, np.nan)),
+            "icb_majority_share": float(icb.get(fid, np.nan)),
+            "heterogeneity": within_ss(f) if f.shape[1] else 0.0,
+            "locked": bool(set(members) & locked),
+            "note": note,
+        })
+    return pd.DataFrame(rows)
+
+
+def _compactness(design):
+    try:
+        fp = design.geometry()
+    except CdrError:
+        return {}
+    geom = fp.geometry
+    if fp.crs is not None and fp.crs.is_geographic:
+        geom = geom.to_crs("EPSG:27700")
+    # close the generalisation gaps (< 250 m) so they do not count as perimeter
+    closed = geom.buffer(125).buffer(-125)
+    pp = 4 * np.pi * closed.area / closed.length.replace(0, np.nan) ** 2
+    return dict(zip(fp["footprint_id"], pp.to_numpy()))
+
