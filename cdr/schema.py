@@ -693,7 +693,10 @@ def validate_records(frame: pd.DataFrame, *, mode: str = "strict", vintage: int 
     if len(errors) and mode == "strict":
         raise RecordValidationError(_message(errors, n, vintage), errors=errors)
 
+    from cdr.fields import normalise_fields  # optional fields (issue 15): bad value -> not_recorded, reported
+    df, field_issues = normalise_fields(df, case_id=case_id)
     records = _finish(out, df, ~row.isin(bad_rows))
+    records.attrs["field_issues"] = field_issues[~field_issues["row"].isin(bad_rows)].reset_index(drop=True)
     exclusions = _exclusions(errors)
     trans = translated[~translated["row"].isin(bad_rows)].copy()
     trans["case_id"] = case_id[trans["row"] - 1].to_numpy()
