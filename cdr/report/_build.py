@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cdr.errors import CdrError
-from cdr.report import _figures
+from cdr.report import _content, _figures
 from cdr.report._bundle import MARK_NA, MARK_SUPPRESSED
 from cdr.report._inputs import design_labels, file_sha256, load_records, load_spec
 from cdr.report._periods import Period, parse_period, period_keys, period_label
@@ -416,6 +416,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
             "column_labels": dict(spec_t.column_labels),
         }
 
+    _content.finish(tables, marks, info)   # rates, England comparisons, SII/RII of the content tables (issue 15)
     synthetic = bool(recs["synthetic"].fillna(False).astype(bool).any()) if "synthetic" in recs else False
     focus_name = names[focus]
     england_rate = float(tables["headline"]["rate_per_100000"].iloc[-1]) if focus != NATION else \
@@ -487,6 +488,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
          "tables": ["trend"]},
         {"title": f"Compared with all {geo.kind(peers[0]).lower()}s", "figures": ["funnel"], "tables": ["funnel"]},
     ]
+    sections, methods = _content.page(sections, methods)   # content tables and the rate rules (issue 15)
     n_excl = len(exclusions)
     excl_reasons = (exclusions["reason"].value_counts().to_dict() if n_excl and "reason" in exclusions else {})
     manifest = {
