@@ -377,25 +377,17 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
             t.labels = with_area(t.labels)
 
     # time from death to completed review (reviews completed in the period), and the open backlog
-    rows_lab, cnt, dens, months = [], [], [], []
+    rows_lab, cnt, dens = [], [], []
     n_rev = c.value("rc_reviews", U, key)
     for b in REVIEW_TIME:
         rows_lab.append(("completed", b, REVIEW_TIME_LABELS[b]))
         cnt.append(c.cell("rc_reviews", U, key, review_time=b))
         dens.append(c.cell("rc_reviews", U, key))
-        months.append(np.nan)
     rows_lab.append(("completed", "total", "All reviews completed in the period"))
     cnt.append(c.cell("rc_reviews", U, key))
     dens.append(c.cell("rc_reviews", U, key))
-    months.append(np.nan)
     sel = rec[(rec[U.split(":")[0]] == U) & (rec["period_key"] == key) & (rec["rc_reviews"] == 1)]["review_months"]
-    q = np.quantile(sel.to_numpy(float), [0.25, 0.5, 0.75]) if n_rev >= merge_below and len(sel) else [np.nan] * 3
-    for stat, v in zip(("lower_quartile", "median", "upper_quartile"), q):
-        rows_lab.append(("statistic", stat, {"lower_quartile": "Lower quartile (months)", "median": "Median (months)",
-                                             "upper_quartile": "Upper quartile (months)"}[stat]))
-        cnt.append(None)
-        dens.append(None)
-        months.append(float(np.round(v, 1)) if np.isfinite(v) else np.nan)
+    quart = np.quantile(sel.to_numpy(float), [0.25, 0.5, 0.75]) if n_rev >= merge_below and len(sel) else [np.nan] * 3
     bkeys = [k for k, lab_ in period_labels.items() if lab_ in bundle.years] or [key]
     pend_period = total_label if len(bkeys) > 1 else label
     tot_cell = bundle.cell("pending", U, pend_period, sum(c.value("pending", U, k) for k in bkeys))
@@ -407,20 +399,21 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
         rows_lab.append(("open_backlog", b, BACKLOG_LABELS[b]))
         cnt.append(bundle.cell("pending", U, pend_period, backlog_value(b), backlog_age=b))
         dens.append(tot_cell)
-        months.append(np.nan)
     rows_lab.append(("open_backlog", "total", "All reviews still open"))
     cnt.append(tot_cell)
     dens.append(tot_cell)
-    months.append(np.nan)
+    stat_rows = {len(REVIEW_TIME)}   # the "all reviews completed" row carries the quartiles
+    months = {name: [float(np.round(v, 1)) if (i in stat_rows and np.isfinite(v)) else np.nan for i in range(len(cnt))]
+              for name, v in zip(("lower_quartile_months", "median_months", "upper_quartile_months"), quart)}
     extraction = rec["extraction_date"].iloc[0] if "extraction_date" in rec and len(rec) else None
     lab = with_area(pd.DataFrame(rows_lab, columns=["part", "group", "label"]))
     out.append(TableSpec(
         "time_to_review", f"Time from death to completed review, and reviews still open, {label}", lab,
-        counts={"reviews": cnt, "_den": dens}, values={"months": months},
+        counts={"reviews": cnt, "_den": dens}, values=months,
         derived=[("percent", "percent", "reviews", "_den")],
         notes=["Completed: reviews completed in the period, whatever the year of death, by months from death to the "
                "completion date (a month = 365.25/12 days); cumulative_percent gives the share completed within 6 "
-               "and within 12 months. Median and quartiles are shown only from "
+               "and within 12 months. Median and quartiles (on the row of all completed reviews) are shown only from "
                f"{merge_below} reviews, rounded to 0.1 month.",
                "Open backlog: reviews of deaths in " + pend_period
                + " still open, by the time since death at the latest date in the records"
@@ -614,7 +607,9 @@ def finish(tables: dict, marks: dict, info: dict, *, seed=0) -> None:
         t["cumulative_percent"] = cum
         m["cumulative_percent"] = np.where(np.isnan(cum) & done, MARK_SUPPRESSED, "")
         m.loc[~done, "cumulative_percent"] = ""
-        m["months"] = np.where((t["part"] == "statistic").to_numpy() & t["months"].isna().to_numpy(), MARK_NA, "")
+        total = ((t["part"] == "completed") & (t["group"] == "total")).to_numpy()
+        for col in ("lower_quartile_months", "median_months", "upper_quartile_months"):
+            m[col] = np.where(total & t[col].isna().to_numpy(), MARK_NA, "")
 
 
 def page(sections: list, methods: list):
