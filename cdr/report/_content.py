@@ -303,6 +303,8 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
                  "JAR: Wilson score 95% confidence interval, of all unexpected deaths in the row."]
         if n_unexp >= merge_below:
             ages_u, am = merge_contiguous({a: c.value("deaths", U, key, age_band=a, **unexp) for a in AGE_BANDS}, merge_below)
+            if len(ages_u) < 2:   # one group of all ages: the row would be the total again
+                ages_u, am = [], {}
             if am:
                 c.merge("age_band", am)
                 bundle.add_partition("age_band", ages_u, am)
@@ -435,7 +437,7 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
             values["england_live_births"] = [live_births(geo.unit_las[NATION], key)[0]] * 3
         out.append(TableSpec(
             "infant_mortality", f"Infant, neonatal and post-neonatal deaths per 1,000 live births, {label}", lab,
-            counts=counts, values=values,
+            counts=counts, values=values, figure="infant_mortality",
             notes=[f"Deaths of residents by age at death, in the period; denominators: ONS live births by mother's "
                    f"usual residence in calendar year {used}"
                    + (f" (the latest embedded; the period starts in {key})" if used != key else "")
@@ -555,6 +557,9 @@ def _rate_columns(table, marks, prefix, count_col, pop_col, multiplier):
 
 def finish(tables: dict, marks: dict, info: dict, *, seed=0) -> None:
     """Rates, England comparisons and SII/RII for the content tables, from published counts only (in place)."""
+    from cdr.report import _figures
+
+    _figures.FIGURES.setdefault("infant_mortality", infant_mortality_figure)   # drawn after finish, from the rates
     if "deaths_by_deprivation" in tables and "population" in tables["deaths_by_deprivation"]:
         t, m = tables["deaths_by_deprivation"], marks["deaths_by_deprivation"]
         ok = _rate_columns(t, m, "rate_per_100000", "deaths", "population", 100_000)
@@ -612,12 +617,40 @@ def finish(tables: dict, marks: dict, info: dict, *, seed=0) -> None:
             m[col] = np.where(total & t[col].isna().to_numpy(), MARK_NA, "")
 
 
+def infant_mortality_figure(table, marks, ctx):
+    """Infant, neonatal and post-neonatal rates per 1,000 live births with 95% CI, beside England's (a Figure)."""
+    from matplotlib.figure import Figure
+
+    from cdr.report import _figures
+
+    fig = Figure(figsize=(7.5, 2.6), layout="constrained")
+    ax = fig.subplots()
+    y = np.arange(len(table))[::-1]
+    rate = pd.to_numeric(table["rate_per_1000"], errors="coerce").to_numpy(float)
+    lo = pd.to_numeric(table["rate_per_1000_lower_95"], errors="coerce").to_numpy(float)
+    hi = pd.to_numeric(table["rate_per_1000_upper_95"], errors="coerce").to_numpy(float)
+    ok = np.isfinite(rate)
+    ax.barh(y, np.nan_to_num(rate), height=0.6, color=_figures.FOCUS, label=ctx["focus_name"])
+    ax.errorbar(rate[ok], y[ok], xerr=[rate[ok] - lo[ok], hi[ok] - rate[ok]], fmt="none", ecolor="black", capsize=3)
+    for yi, r, mk in zip(y, rate, marks["rate_per_1000"]):
+        if not np.isfinite(r):
+            ax.text(0.02, yi, f"{mk or '[x]'} no rate shown", va="center", fontsize=8)
+    if "england_rate_per_1000" in table:
+        eng = pd.to_numeric(table["england_rate_per_1000"], errors="coerce").to_numpy(float)
+        ax.scatter(eng, y, marker="D", color=_figures.ENGLAND, zorder=3, label="England")
+    ax.set_yticks(y, table["label"], fontsize=8)
+    ax.set_xlabel("Deaths per 1,000 live births (95% CI)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)   # off the data
+    ax.set_title(_figures._title(f"Infant mortality, {ctx['period']}", ctx["synthetic"]), fontsize=10, loc="left")
+    return fig
+
+
 def page(sections: list, methods: list):
     """The report's sections and methods with the content tables added (rate rules stated beside them)."""
     new = [
         {"title": "Expected and unexpected deaths", "tables": ["deaths_by_expectedness", "joint_agency_response"]},
         {"title": "Place of death", "tables": ["deaths_by_place_of_death"]},
-        {"title": "Infant mortality", "text": [RATE_RULES],
+        {"title": "Infant mortality", "text": [RATE_RULES], "figures": ["infant_mortality"],
          "tables": ["infant_mortality", "deaths_by_gestation", "deaths_by_birth_weight"]},
         {"title": "Safeguarding and inquests", "tables": ["safeguarding", "inquest"]},
         {"title": "Time to complete reviews", "tables": ["time_to_review"]},
