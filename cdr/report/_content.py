@@ -367,7 +367,7 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
              "quintiles (cdr.rates.sii), on the total row, only when all five rates are published.",
              RATE_RULES]
     spec_dep = TableSpec("deaths_by_deprivation", f"Deaths and rates by deprivation (IMD 2019 quintile of residence), {label}",
-                         lab, counts=counts, values=values, derived=derived, notes=notes, figure="deaths_by_deprivation")
+                         lab, counts=counts, values=values, derived=derived, notes=notes, figure="deprivation_rates")
     out = [spec_dep if t.name == "deaths_by_deprivation" else t for t in out]
     if not any(t.name == "deaths_by_deprivation" for t in out):
         out.append(spec_dep)
@@ -560,6 +560,7 @@ def finish(tables: dict, marks: dict, info: dict, *, seed=0) -> None:
     from cdr.report import _figures
 
     _figures.FIGURES.setdefault("infant_mortality", infant_mortality_figure)   # drawn after finish, from the rates
+    _figures.FIGURES.setdefault("deprivation_rates", deprivation_rates_figure)
     if "deaths_by_deprivation" in tables and "population" in tables["deaths_by_deprivation"]:
         t, m = tables["deaths_by_deprivation"], marks["deaths_by_deprivation"]
         ok = _rate_columns(t, m, "rate_per_100000", "deaths", "population", 100_000)
@@ -617,32 +618,52 @@ def finish(tables: dict, marks: dict, info: dict, *, seed=0) -> None:
             m[col] = np.where(total & t[col].isna().to_numpy(), MARK_NA, "")
 
 
-def infant_mortality_figure(table, marks, ctx):
-    """Infant, neonatal and post-neonatal rates per 1,000 live births with 95% CI, beside England's (a Figure)."""
+def _rate_figure(table, marks, ctx, *, prefix, xlabel, title, note=None):
+    """Rates with 95% CI beside England's value, one bar per row (a Figure)."""
     from matplotlib.figure import Figure
 
     from cdr.report import _figures
 
-    fig = Figure(figsize=(7.5, 2.6), layout="constrained")
+    fig = Figure(figsize=(7.5, 0.9 + 0.45 * len(table)), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(table))[::-1]
-    rate = pd.to_numeric(table["rate_per_1000"], errors="coerce").to_numpy(float)
-    lo = pd.to_numeric(table["rate_per_1000_lower_95"], errors="coerce").to_numpy(float)
-    hi = pd.to_numeric(table["rate_per_1000_upper_95"], errors="coerce").to_numpy(float)
+    num = lambda col: pd.to_numeric(table[col], errors="coerce").to_numpy(float)  # noqa: E731
+    rate, lo, hi = num(prefix), num(prefix + "_lower_95"), num(prefix + "_upper_95")
     ok = np.isfinite(rate)
     ax.barh(y, np.nan_to_num(rate), height=0.6, color=_figures.FOCUS, label=ctx["focus_name"])
     ax.errorbar(rate[ok], y[ok], xerr=[rate[ok] - lo[ok], hi[ok] - rate[ok]], fmt="none", ecolor="black", capsize=3)
-    for yi, r, mk in zip(y, rate, marks["rate_per_1000"]):
+    for yi, r, mk in zip(y, rate, marks[prefix]):
         if not np.isfinite(r):
             ax.text(0.02, yi, f"{mk or '[x]'} no rate shown", va="center", fontsize=8)
-    if "england_rate_per_1000" in table:
-        eng = pd.to_numeric(table["england_rate_per_1000"], errors="coerce").to_numpy(float)
-        ax.scatter(eng, y, marker="D", color=_figures.ENGLAND, zorder=3, label="England")
+    if "england_" + prefix in table:
+        ax.scatter(num("england_" + prefix), y, marker="D", color=_figures.ENGLAND, zorder=3, label="England")
     ax.set_yticks(y, table["label"], fontsize=8)
-    ax.set_xlabel("Deaths per 1,000 live births (95% CI)")
+    ax.set_xlabel(xlabel)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)   # off the data
-    ax.set_title(_figures._title(f"Infant mortality, {ctx['period']}", ctx["synthetic"]), fontsize=10, loc="left")
+    ax.set_title(_figures._title(f"{title}, {ctx['period']}", ctx["synthetic"]), fontsize=10, loc="left")
+    if note:
+        ax.text(0, -0.28, note, transform=ax.transAxes, fontsize=8, va="top")
     return fig
+
+
+def infant_mortality_figure(table, marks, ctx):
+    """Infant, neonatal and post-neonatal rates per 1,000 live births with 95% CI, beside England's (a Figure)."""
+    return _rate_figure(table, marks, ctx, prefix="rate_per_1000", xlabel="Deaths per 1,000 live births (95% CI)",
+                        title="Infant mortality")
+
+
+def deprivation_rates_figure(table, marks, ctx):
+    """Death rates by IMD quintile with 95% CI, beside England's, with the SII (a Figure)."""
+    body = table[table["imd_quintile"].isin(QUINTILES)]
+    total = table[table["imd_quintile"] == "total"]
+    note = None
+    if len(total) and np.isfinite(pd.to_numeric(total["sii"], errors="coerce").iloc[0]):
+        t = total.iloc[0]
+        note = (f"Slope index of inequality {t['sii']:.1f} per 100,000 (95% CI {t['sii_lower_95']:.1f} to "
+                f"{t['sii_upper_95']:.1f}); denominators by quintile are approximated (see the table notes).")
+    return _rate_figure(body, marks.loc[body.index], ctx, prefix="rate_per_100000",
+                        xlabel="Deaths per 100,000 children aged 0-17 (95% CI)",
+                        title="Death rate by deprivation quintile (IMD 2019)", note=note)
 
 
 def page(sections: list, methods: list):
@@ -661,6 +682,7 @@ def page(sections: list, methods: list):
         s = dict(s)
         if "deaths_by_deprivation" in s.get("tables", []):
             s["text"] = [*s.get("text", []), RATE_RULES]
+            s["figures"] = ["deprivation_rates" if f == "deaths_by_deprivation" else f for f in s.get("figures", [])]
         out.append(s)
         if "deaths_by_ethnicity" in s.get("tables", []):
             out += new
