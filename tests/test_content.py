@@ -297,3 +297,13 @@ def test_an_independent_audit_of_the_written_tables_passes(report):
 def test_compare_with_england_follows_fingertips():
     got = _content.compare_with_england([10, 30, 18, np.nan], [19, 40, 31, 5], [20, 20, 20, 20])
     assert got.tolist() == ["better", "worse", "similar", "not compared"]
+
+
+def test_records_without_the_optional_fields_still_report_and_skip_their_tables(records):
+    core = records.drop(columns=list(fields.FIELDS))
+    rep = build_report(core, level="region", region="E12000001", year=YEAR)
+    assert rep.manifest["disclosure"]["certificate"]["passed"]
+    for name in ("deaths_by_deprivation", "time_to_review", "infant_mortality"):   # need core fields only
+        assert name in rep.tables
+    for name in ("deaths_by_expectedness", "joint_agency_response", "learning_themes", "safeguarding", "inquest"):
+        assert name not in rep.tables
