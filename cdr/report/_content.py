@@ -555,12 +555,35 @@ def _rate_columns(table, marks, prefix, count_col, pop_col, multiplier):
     return ok
 
 
+def _compare_core(tables, marks) -> None:
+    """``compared_with_england`` on the core tables with rates (headline, areas, trend), Fingertips style."""
+    head = tables.get("headline")
+    if head is None or "area_code" not in head or "rate_per_100000" not in head:
+        return
+    eng = head.loc[head["area_code"] == "E92000001", "rate_per_100000"]
+    eng = float(eng.iloc[0]) if len(eng) else np.nan
+    for name in ("headline", "deaths_by_area", "deaths_by_local_authority", "trend"):
+        t = tables.get(name)
+        if t is None or "rate_per_100000_lower_95" not in t:
+            continue
+        ref = (pd.to_numeric(t["england_rate_per_100000"], errors="coerce") if name == "trend" and "england_rate_per_100000" in t
+               else pd.Series(eng, index=t.index))
+        res = compare_with_england(t["rate_per_100000_lower_95"], t["rate_per_100000_upper_95"], ref)
+        if "area_code" in t:
+            res[(t["area_code"] == "E92000001").to_numpy()] = "not compared"
+        if name == "trend" and "england_rate_per_100000" not in t:
+            res[:] = "not compared"
+        t["compared_with_england"] = res
+        marks[name]["compared_with_england"] = ""
+
+
 def finish(tables: dict, marks: dict, info: dict, *, seed=0) -> None:
     """Rates, England comparisons and SII/RII for the content tables, from published counts only (in place)."""
     from cdr.report import _figures
 
     _figures.FIGURES.setdefault("infant_mortality", infant_mortality_figure)   # drawn after finish, from the rates
     _figures.FIGURES.setdefault("deprivation_rates", deprivation_rates_figure)
+    _compare_core(tables, marks)
     if "deaths_by_deprivation" in tables and "population" in tables["deaths_by_deprivation"]:
         t, m = tables["deaths_by_deprivation"], marks["deaths_by_deprivation"]
         ok = _rate_columns(t, m, "rate_per_100000", "deaths", "population", 100_000)
