@@ -35,7 +35,7 @@ FIGURE_LEVELS = LEVELS
 TABLES = (
     "headline", "deaths_by_age_band", "deaths_by_sex", "deaths_by_category", "deaths_by_deprivation",
     "deaths_by_ethnicity", "modifiable_by_category", "modifiable_by_domain", "modifiable_by_age_band",
-    "modifiable_by_deprivation", "factor_model", "trend", "funnel",
+    "modifiable_by_deprivation", "factor_model", "trend", "funnel", "comparators",
     # issue 15 (cdr.report._content)
     "deaths_by_expectedness", "joint_agency_response", "deaths_by_place_of_death", "time_to_review",
     "infant_mortality", "learning_themes", "deaths_by_gestation", "deaths_by_birth_weight", "safeguarding", "inquest",
@@ -150,6 +150,12 @@ def _grouping(value, where):
     return _list_of(_one_of(*FORMULA_VARIABLES))(value, where)
 
 
+def _coverage(value, where):
+    if value in ("auto", "all"):
+        return value
+    return _list_of(_text)(value, where)
+
+
 def _cluster(value, where):
     return _one_of("none", "la", "footprint", "region")(value, where)
 
@@ -195,8 +201,10 @@ SCHEMA = {
             "min_obs_end": _int(1, 10), "min_obs_between": _int(1, 10), "seed": _int(0),
         },
     },
+    "coverage": {"las": _coverage},
     "factors": {"formula": _formula, "cluster": _cluster, "remedy": _one_of("firth", "none"),
-                "conf": _number(0, 1), "domains": _domains, "prevalence_by": _list_of(_grouping)},
+                "conf": _number(0, 1), "domains": _domains, "prevalence_by": _list_of(_grouping),
+                "min_events_per_parameter": _int(1, 1000), "min_clusters": _int(1, 1000)},
     "tables": {"produce": _list_of(_one_of(*TABLES), options=TABLES)},
 }
 

@@ -29,6 +29,10 @@ def register(subparsers) -> None:
     p.add_argument("--spec", metavar="FILE", help="analysis specification, e.g. models/annual.toml")
     p.add_argument("--previous", metavar="DIR",
                    help="an earlier bundle: cells it published or suppressed keep their status in this one")
+    p.add_argument("--coverage", metavar="LA,LA,...",
+                   help="the local authorities the records cover (codes or names, comma-separated), or 'all'; default "
+                        "'auto': LAs with no record at all are not covered, and comparators outside the covered LAs "
+                        "(England, regions) come from published NCMD figures")
     p.add_argument("--lenient", action="store_true",
                    help="exclude invalid records (listed in the manifest) instead of stopping")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
@@ -41,7 +45,7 @@ def _run(args) -> int:
     report = build_report(
         args.records, design=args.design, footprint=args.footprint, level=args.level, region=args.region,
         year=args.year, calendar=True if args.calendar else None, spec=args.spec, out=args.out,
-        mode="lenient" if args.lenient else "strict", previous=args.previous,
+        mode="lenient" if args.lenient else "strict", previous=args.previous, coverage=args.coverage,
     )
     d = report.manifest["disclosure"]
     rec = report.manifest["records"]
@@ -57,6 +61,12 @@ def _run(args) -> int:
                   "CSV of la_code,footprint_id")
         else:
             print(f"design: {source} ({design['n_footprints']} footprints)")
+    cov = report.manifest.get("coverage") or {}
+    if cov.get("partial"):
+        print(f"coverage: the records cover {cov['n_las']} LA(s) ({cov['description']}); comparators from published "
+              f"figures: {', '.join(cov['comparators_from_published_figures']) or 'none'}")
+    for item in report.manifest.get("left_out") or []:
+        print(f"left out: {item['analysis']} ({item['reason']})")
     print(f"records: {rec['input']:,} read, {rec['excluded_invalid']:,} excluded as invalid, "
           f"{rec['in_period']:,} in {report.period.label}")
     print(f"disclosure audit: {d['certificate_result']} ({d['n_suppressed_primary']} primary, "

@@ -14,6 +14,7 @@ import pandas as pd
 from cdr.errors import CdrError
 from cdr.report import _content, _figures
 from cdr.report._bundle import MARK_NA, MARK_SUPPRESSED
+from cdr.report._coverage import resolve_coverage
 from cdr.report._inputs import design_labels, file_sha256, load_records, load_spec
 from cdr.report._periods import Period, parse_period, period_keys, period_label
 from cdr.report._protect import check_passed, protect
@@ -166,7 +167,7 @@ def _resolve_design(design, level):
 
 def build_report(records, *, design=None, footprint=None, level: str = "footprint", region=None, year,
                  calendar: bool | None = None, spec=None, out=None, mode: str = "strict", threshold=None,
-                 previous=None) -> Report:
+                 previous=None, coverage=None) -> Report:
     """Annual child death statistics for a footprint, a region or England, with disclosure control.
 
     Parameters
@@ -199,6 +200,14 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         Record validation: strict raises on any invalid record; lenient excludes them (listed in the manifest).
     threshold : int, optional
         Overrides the spec's threshold.
+    coverage : "auto", "all" or list of str, optional
+        The LAs the records cover (codes or names). Default: the spec's ``[coverage] las``
+        (``"auto"`` in the packaged spec: LAs with at least one record are covered, and the records
+        are partial when the LAs without any record hold more than 0.5 % of England's children).
+        With partial records, England, region and other-footprint comparators are never computed
+        from them: the ``comparators`` table gives the published figures (:mod:`cdr.published`, with
+        source and year), the funnel plot compares the partnership with the published national rate,
+        and a comparator with no published figure is left out with a note.
     previous : path, optional
         An earlier bundle (its directory or its ``manifest.json``). Its published and suppressed
         cells are public knowledge: cells shared with this release keep their status (published
@@ -277,6 +286,9 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
 
     areas = england_areas(2023)
     la_table = pd.DataFrame(areas[["la_code", "la_name", "region_code", "region_name"]])
+    if coverage is None:
+        coverage = (spec_dict.get("coverage") or {}).get("las", "auto")
+    cover = resolve_coverage(coverage, recs["la_code"], pd.DataFrame(areas[["la_code", "la_name", "child_population"]]))
     labels, fp_names, design_source = _resolve_design(design, level)
     if level == "footprint" and labels is None:  # pragma: no cover - design_labels raises first
         raise CdrError("level='footprint' needs a design")
@@ -304,12 +316,14 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     if level == "footprint":
         if footprint is None:
             raise CdrError("level='footprint' needs footprint= (a footprint id of the design, or 'auto')")
-        fid = footprint_ids[0] if str(footprint) == "auto" else str(footprint)
+        auto_ids = [f for f in footprint_ids if not cover.partial or unit_las[f"fp:{f}"] & cover.las] or footprint_ids
+        fid = auto_ids[0] if str(footprint) == "auto" else str(footprint)
         if fid not in footprint_ids:
             raise CdrError(f"unknown footprint {footprint!r}: the design has {len(footprint_ids)} footprints, e.g. "
                            f"{footprint_ids[:8]}. Use one of its footprint_id values, or 'auto' for the first.")
         focus = f"fp:{fid}"
         las = unit_las[focus]
+        cover.add_focus(las)
         pop_by_rgn = la_table[la_table["la_code"].isin(las)]
         rgn = pop_by_rgn["region_code"].value_counts()
         comparators = [f"rgn:{code}" for code in sorted(rgn.index)] + [NATION]
@@ -329,6 +343,16 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         focus, comparators = NATION, []
         children = [f"rgn:{r}" for r in regions]
         peers = [f"fp:{f}" for f in footprint_ids] if labels is not None else [f"rgn:{r}" for r in regions]
+    if not cover.covers(unit_las[focus]):
+        raise CdrError(
+            f"the records cover {len(cover.las)} of England's {len(la_table)} LAs ({cover.describe(la_table)}), so a "
+            f"report on {names[focus]} would count its other LAs as 0 deaths. Report on the partnership "
+            "(--level footprint with a --design holding it), or give records for every LA of the area; if the "
+            "records do cover it (LAs with no deaths), say so with --coverage all (coverage='all').")
+    uncovered_comparators = [u for u in comparators if not cover.covers(unit_las[u])]
+    comparators = [u for u in comparators if u not in uncovered_comparators]
+    peers_left_out = [u for u in peers if not cover.covers(unit_las[u])]
+    peers = [u for u in peers if u not in peers_left_out] or [focus]
 
     # periods
     keys = period_keys(recs["date_of_death"], calendar=period.calendar)
@@ -370,9 +394,33 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                           review_keys=lambda d: period_keys(d, calendar=period.calendar))
     bundle, specs = declare_tables(rec, geo, key=period.key, trend_keys=trend_keys if total_label else [period.key],
                                    period_labels=period_labels, total_label=total_label or period_labels[period.key] + " (all)",
-                                   threshold=int(threshold))
-    if produce is not None:
-        keep = set(produce) | ALWAYS
+                                   threshold=int(threshold), calendar=period.calendar)
+    left_out = []     # analyses left out at run time: {"analysis", "reason"} (report methods and manifest)
+    if uncovered_comparators:
+        from cdr.report._tables import published_comparators
+
+        at = next((i for i, t in enumerate(specs) if t.name == "headline"), -1) + 1
+        specs.insert(at, published_comparators(uncovered_comparators, geo, period.key, period.label,
+                                               calendar=period.calendar))
+        for t in specs:
+            if t.name == "headline":
+                t.notes.append("Comparators: " + ", ".join(names[u] for u in uncovered_comparators) + " are not "
+                               f"covered by the records ({cover.describe(la_table)}), so they are not computed from "
+                               "them; see the table of published figures (source and year on every row).")
+    if peers_left_out and level == "footprint":
+        for t in specs:
+            if t.name == "funnel":
+                t.notes.append(f"{len(peers_left_out)} other footprint(s) are not covered by the records and are not "
+                               "shown (never as 0 deaths).")
+                if len(peers) == 1:
+                    t.title = f"Rate compared with the England rate, {period.label}"
+    drop = set()
+    if "imd_decile" not in recs or pd.to_numeric(recs["imd_decile"], errors="coerce").isna().all():
+        drop = {"deaths_by_deprivation", "modifiable_by_deprivation"}
+        left_out.append({"analysis": "deprivation tables", "reason": "the records have no imd_decile values"})
+    if produce is not None or drop:
+        keep = (set(produce) if produce is not None else {t.name for t in specs}) | ALWAYS
+        keep = (keep | ({"comparators"} if uncovered_comparators else set())) - drop
         specs = [t for t in specs if t.name in keep]
         used = {cid for t in specs for col, ids in t.counts.items() for cid in ids if cid is not None}
         bundle.cells = {k: v for k, v in bundle.cells.items() if k in used}
@@ -383,8 +431,11 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
 
         fm_spec, withheld, factor_info = factor_model_table(
             recs, keys=keys, pooled=trend_keys if total_label else [period.key], period_labels=period_labels,
-            labels=labels, threshold=int(threshold), spec=spec_dict.get("factors") or {})
-        if fm_spec is not None:
+            labels=labels, threshold=int(threshold), spec=spec_dict.get("factors") or {},
+            data_name="England" if not cover.partial else f"the records supplied ({cover.describe(la_table)})")
+        if fm_spec is None:
+            left_out.append({"analysis": "factor model (odds ratios)", "reason": factor_info["error"]})
+        else:
             at = next((i for i, t in enumerate(specs) if t.name == "trend"), len(specs))
             specs.insert(at, fm_spec)
     equations = bundle.equations()
@@ -401,6 +452,10 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         drop = [c for c in table.columns if c.startswith("_")]
         table, mk = table.drop(columns=drop), mk.drop(columns=drop)
         decimals = {}
+        for col in ("value", "england_deaths_published", "england_rate_per_100000_published"):
+            if spec_t.name in ("comparators", "trend") and col in table:   # no published figure: [x]
+                rows = np.arange(len(table)) < len(table) - (spec_t.name == "trend")   # not the trend's total row
+                mk[col] = np.where(table[col].isna().to_numpy() & rows, MARK_NA, mk[col])
         if spec_t.name == "factor_model":
             from cdr.report._factors import decimals as factor_decimals, mark_withheld
 
@@ -419,10 +474,20 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     _content.finish(tables, marks, info)   # rates, England comparisons, SII/RII of the content tables (issue 15)
     synthetic = bool(recs["synthetic"].fillna(False).astype(bool).any()) if "synthetic" in recs else False
     focus_name = names[focus]
-    england_rate = float(tables["headline"]["rate_per_100000"].iloc[-1]) if focus != NATION else \
-        float(tables["headline"]["rate_per_100000"].iloc[0])
-    if "funnel" in tables:
+    if focus == NATION:
+        england_rate, england_rate_source = float(tables["headline"]["rate_per_100000"].iloc[0]), "records"
+    elif NATION in comparators:
+        england_rate, england_rate_source = float(tables["headline"]["rate_per_100000"].iloc[-1]), "records"
+    else:
+        england_rate, england_rate_source = _published_england_rate(period, geo)
+    if "funnel" in tables and england_rate is None:
+        left_out.append({"analysis": "funnel", "reason": england_rate_source})
+        del tables["funnel"], marks["funnel"], info["funnel"]
+        specs = [t for t in specs if t.name != "funnel"]
+    elif "funnel" in tables:
         _funnel_positions(tables["funnel"], marks["funnel"], england_rate)
+        if england_rate_source != "records":
+            info["funnel"]["notes"].append(f"England rate: {england_rate:.1f} per 100,000 ({england_rate_source}).")
     trend_info = (_fit_trend(tables["trend"], marks["trend"], focus_name, family=trend_spec.get("family", "auto"),
                              min_years=int((spec_dict.get("years") or {}).get("trend_min_years", 3)))
                   if "trend" in tables else {"text": ""})
@@ -445,6 +510,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     context = {
         "period": period.label, "period_long": _period_long(period), "synthetic": synthetic,
         "focus_name": focus_name, "focus_code": geo.code(focus), "level": level, "england_rate": england_rate,
+        "england_rate_label": "England" if england_rate_source == "records" else "England (published, NCMD)",
         "peer_kind": geo.kind(peers[0]).lower(),
         "funnel_limits": lambda target, popn, conf: funnel_limits(target, popn, conf=conf),
         "trend_fitted": trend_info.get("fitted"), "trend_caption": trend_info.get("caption"),
@@ -470,7 +536,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                        f"({', '.join(unassigned[:10])}{'...' if len(unassigned) > 10 else ''}); they count towards "
                        "their region and England but not towards any footprint on the funnel plot.")
     sections = [
-        {"title": "Headline numbers", "tables": ["headline"], "figures": ["headline_rates"]},
+        {"title": "Headline numbers", "tables": ["headline", "comparators"], "figures": ["headline_rates"]},
         {"title": "Where", "figures": ["map"], "tables": ["deaths_by_area", "deaths_by_local_authority"]},
         {"title": "Deaths by age band", "figures": ["deaths_by_age_band"], "tables": ["deaths_by_age_band"]},
         {"title": "Deaths by sex", "figures": ["deaths_by_sex"], "tables": ["deaths_by_sex"]},
@@ -482,12 +548,31 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                                                      "modifiable_by_age_band", "modifiable_by_deprivation"],
          "tables": ["modifiable_by_category", "modifiable_by_domain", "modifiable_by_age_band",
                     "modifiable_by_deprivation"]},
-        {"title": "Modifiable factors: odds ratios (England, pooled years)", "figures": ["factor_model"],
-         "tables": ["factor_model"]},
+        {"title": "Modifiable factors: odds ratios ("
+                  + ("England" if factor_info is None or factor_info.get("unit") == "England" else "records supplied")
+                  + ", pooled years)", "figures": ["factor_model"], "tables": ["factor_model"],
+         **({"text": [f"Not fitted, so not shown: {factor_info['error']}. The rest of the report is unaffected."],
+             "show_text": True}
+            if factor_info is not None and factor_info.get("error") else {})},
         {"title": "Trends over the available years", "text": [trend_info["text"]], "figures": ["trend"],
          "tables": ["trend"]},
-        {"title": f"Compared with all {geo.kind(peers[0]).lower()}s", "figures": ["funnel"], "tables": ["funnel"]},
+        {"title": (f"Compared with all {geo.kind(peers[0]).lower()}s" if not peers_left_out else
+                   "Compared with the England rate" if len(peers) == 1 else
+                   f"Compared with the {geo.kind(peers[0]).lower()}s the records cover"),
+         "figures": ["funnel"], "tables": ["funnel"]},
     ]
+    if cover.partial:
+        methods.append(
+            f"Coverage: the records cover {len(cover.las)} local authorities ({cover.describe(la_table, limit=20)}); "
+            f"{cover.rule}. Nothing outside them is computed from the records: England and region comparators are "
+            "published figures (cdr.published; NCMD, with source and year on every row), left out where none is "
+            "published, and areas without records are never shown as 0 deaths."
+            + (f" Covered LAs with no record at all (counted as 0 deaths): {', '.join(cover.without_records)}."
+               if cover.without_records else "")
+            + (f" Records for LAs outside the declared coverage ({', '.join(cover.outside)}) count towards those LAs "
+               "only." if cover.outside else ""))
+    for item in left_out:
+        methods.append(f"Left out: {item['analysis']} ({item['reason']}).")
     sections, methods = _content.page(sections, methods)   # content tables and the rate rules (issue 15)
     n_excl = len(exclusions)
     excl_reasons = (exclusions["reason"].value_counts().to_dict() if n_excl and "reason" in exclusions else {})
@@ -497,7 +582,12 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
         "synthetic": synthetic,
         "level": level, "unit": geo.code(focus), "unit_name": focus_name,
         "footprint_auto": level == "footprint" and str(footprint) == "auto",
-        "coverage": {"first_death": str(first_death.date()), "last_death": str(last_death.date()),
+        "coverage": {**cover.to_dict(la_table),
+                     "comparators_from_records": [names[u] for u in comparators],
+                     "comparators_from_published_figures": [names[u] for u in uncovered_comparators],
+                     "funnel_england_rate": None if england_rate is None else {
+                         "value": round(float(england_rate), 3), "source": england_rate_source},
+                     "first_death": str(first_death.date()), "last_death": str(last_death.date()),
                      "partial_periods_left_out_of_trend": [period_label(k, calendar=period.calendar) for k in partial],
                      "note": coverage_note},
         "period": {"label": period.label, "convention": "calendar" if period.calendar else "reporting",
@@ -555,6 +645,8 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                 "options": _jsonable(bundle.design_options.to_dict("records"))},
         },
         "factor_model": None if factor_info is None else _jsonable(factor_info),
+        "left_out": _jsonable(left_out),
+        "trend": _jsonable({k: v for k, v in trend_info.items() if k in ("text", "apc", "population_break")}),
         "overlapping_reports": overlapping,
         "elapsed_seconds": None,
     }
@@ -640,6 +732,26 @@ def _load_previous(previous):
                                "period": manifest.get("period", {}).get("label")}
 
 
+def _published_england_rate(period, geo):
+    """(rate, where it comes from) for the funnel of partial records; (None, reason) when none exists."""
+    from cdr.published import comparator
+
+    if period.calendar:
+        return None, ("no funnel plot: the records cover only part of England and NCMD publishes rates for years "
+                      "ending 31 March only, not calendar years")
+    rate = comparator("rate_per_100000", period.key)
+    if rate is not None:
+        return rate["value"], (f"published, {rate['source']}, {rate['source_year']}; not computed from these records")
+    deaths = comparator("deaths", period.key)
+    pop = geo.population(NATION, period.key)
+    if deaths is not None and pop > 0:
+        return (1e5 * deaths["value"] / pop,
+                f"NCMD published deaths {deaths['value']:,.0f} ({deaths['source']}, {deaths['source_year']}) per ONS "
+                f"mid-year child population {pop:,.0f}: no rate is published for {period.label}")
+    return None, (f"no funnel plot: the records cover only part of England and no national rate or count is "
+                  f"published for {period.label}")
+
+
 def _funnel_positions(table, marks, target):
     lo95, hi95 = funnel_limits(target, table["population"].to_numpy(), conf=0.95)
     lo998, hi998 = funnel_limits(target, table["population"].to_numpy(), conf=0.998)
@@ -657,13 +769,21 @@ def _funnel_positions(table, marks, target):
     marks.loc[hidden, "position"] = MARK_SUPPRESSED
 
 
+BREAK_YEAR = 2021   # first year of the Census 2021-based ONS population estimates
+
+
 def _fit_trend(table, marks, focus_name, *, family="auto", min_years=3):
     """Log-linear trend in the published yearly counts (only when none is suppressed)."""
     body = table[table["period_start"].notna()]
     bmarks = marks.loc[body.index]
     if len(body) < max(min_years, 3):
+        starts = body["period_start"].astype(int)
+        crosses = bool((starts < BREAK_YEAR).any() and (starts >= BREAK_YEAR).any())
         return {"text": f"{len(body)} period(s) of data: too few for a trend model (the spec asks for at least "
-                        f"{max(min_years, 3)}); observed rates are shown."}
+                        f"{max(min_years, 3)}); observed rates are shown."
+                        + (f" They cross the {BREAK_YEAR} population rebasing (ONS estimates from mid-{BREAK_YEAR} are "
+                           "based on Census 2021), so part of a change in rates between them may come from the "
+                           "population series, not from deaths." if crosses else "")}
     if (bmarks["deaths"] == MARK_SUPPRESSED).any():
         return {"text": "No trend model is shown: a yearly count is suppressed, and a model fitted to it could reveal it."}
     data = pd.DataFrame({"year": body["period_start"].astype(int).to_numpy(),
@@ -671,13 +791,33 @@ def _fit_trend(table, marks, focus_name, *, family="auto", min_years=3):
                          "population": body["population"].to_numpy(dtype=float)})
     from cdr import trends
 
+    # ONS mid-year estimates from 2021 are rebased on Census 2021: a series crossing 2021 gets the
+    # library's level shift (cdr.trends.population_break), so the step is not read as a trend
+    crosses = bool((data["year"] < BREAK_YEAR).any() and (data["year"] >= BREAK_YEAR).any())
+    covariates = None
+    break_note = ""
+    if crosses and len(data) >= 4:
+        data["break_2021"] = trends.population_break(data["year"], at=BREAK_YEAR).to_numpy()
+        covariates = ["break_2021"]
+    elif crosses:
+        break_note = (f" The series crosses the {BREAK_YEAR} population rebasing (ONS estimates from mid-{BREAK_YEAR} "
+                      "are based on Census 2021) but is too short for a level-shift term (at least 4 periods): the "
+                      "step in the population series is not adjusted for.")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = trends.fit_trend(data, count="deaths", population="population", time="year", family=family)
-    except CdrError as exc:
+            res = trends.fit_trend(data, count="deaths", population="population", time="year", family=family,
+                                   covariates=covariates)
+    except (CdrError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
         return {"text": f"No trend model: {exc}"}
     apc = res.apc.iloc[0]
+    if covariates:
+        cov = res.covariates.iloc[0]
+        lo_c, up_c = [c for c in res.covariates.columns if c.startswith("lower_")][0], \
+            [c for c in res.covariates.columns if c.startswith("upper_")][0]
+        break_note = (f" The model includes a level shift from {BREAK_YEAR} for the population series break (ONS "
+                      f"estimates from mid-{BREAK_YEAR} are based on Census 2021; cdr.trends.population_break): rate "
+                      f"ratio {cov['rate_ratio']:.2f} (95% CI {cov[lo_c]:.2f} to {cov[up_c]:.2f}).")
     fitted_rate = res.fitted["fitted_rate"].to_numpy(dtype=float)
     how = f"cdr.trends.fit_trend, {apc['family']} family"
     notes = [str(w.message) for w in caught]
@@ -686,11 +826,12 @@ def _fit_trend(table, marks, focus_name, *, family="auto", min_years=3):
             f"{apc['apc_lower']:.1f}% to {apc['apc_upper']:.1f}%, p = {apc['p_value']:.2g}) over "
             f"{body['period'].iloc[0]} to {body['period'].iloc[-1]}; log-linear model of deaths with a log-population "
             f"offset ({how}).")
+    text += break_note
     if len(body) < 5:
         text += " With fewer than 5 periods this is indicative only."
     if notes:
         text += " " + " ".join(notes)
-    return {"text": text, "caption": caption, "fitted": fitted_rate,
+    return {"text": text, "caption": caption, "fitted": fitted_rate, "population_break": bool(covariates),
             "apc": {k: (float(apc[k]) if k != "family" else str(apc[k])) for k in ("apc", "apc_lower", "apc_upper", "p_value", "family")}}
 
 
@@ -749,15 +890,20 @@ def _methods(period, threshold, carried, protection, level, design_source, trend
               "The comparison is in manifest.json (disclosure.aggregation).")
     if factor_info is not None:
         if factor_info.get("error"):
-            out.append(f"Factor model: not fitted ({factor_info['error']}).")
+            pass   # listed with the other analyses left out ("Left out: ...")
         else:
             out.append(
-                "Factor model (odds ratios): cdr.factors.factor_model, fitted for England on every death in "
+                f"Factor model (odds ratios): cdr.factors.factor_model, fitted on the records of {factor_info['unit']}: every death in "
                 f"{factor_info['periods'][0]} to {factor_info['periods'][-1]} with a completed review "
                 f"({factor_info['n_obs']:,} reviews), clustered by {factor_info['cluster'] or 'nothing'} "
-                f"({factor_info.get('n_clusters')} clusters). It is published at national level in every report "
-                "because a footprint (about 60 deaths a year) or a region (as few as 3 footprints as clusters) "
-                "gives unstable odds ratios and cluster-robust errors for a model with 15 terms. A term is withheld "
+                f"({factor_info.get('n_clusters')} clusters). "
+                + ("It is published at national level in every report "
+                   "because a footprint (about 60 deaths a year) or a region (as few as 3 footprints as clusters) "
+                   "gives unstable odds ratios and cluster-robust errors for a model with 15 terms. "
+                   if factor_info["unit"] == "England" else "The records cover only these LAs, so it is not a model "
+                   "for England. ")
+                + f"It is shown only with at least {factor_info['min_events_per_parameter']} events per parameter, "
+                "a converged fit and finite, non-degenerate intervals. A term is withheld "
                 f"([c]) when its level or the reference level has fewer than {threshold} reviews with, or without, "
                 f"modifiable factors ({factor_info['n_withheld']} of {factor_info['n_terms']} withheld).")
     if carried:

@@ -232,7 +232,7 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
 
     U = geo.focus
     label = period_labels[key]
-    has_england = U != NATION
+    has_england = U != NATION and NATION in geo.comparators   # England columns only when the records cover England
     add_levels = {name: tuple(FIELDS[name].levels) for name in _SINGLE}
     add_levels.update({_theme_col(k): ("yes", "no") for k in THEMES})
     add_levels["review_time"] = REVIEW_TIME
@@ -566,12 +566,13 @@ def _compare_core(tables, marks) -> None:
         t = tables.get(name)
         if t is None or "rate_per_100000_lower_95" not in t:
             continue
-        ref = (pd.to_numeric(t["england_rate_per_100000"], errors="coerce") if name == "trend" and "england_rate_per_100000" in t
+        eng_col = next((c_ for c_ in ("england_rate_per_100000", "england_rate_per_100000_published") if c_ in t), None)
+        ref = (pd.to_numeric(t[eng_col], errors="coerce") if name == "trend" and eng_col
                else pd.Series(eng, index=t.index))
         res = compare_with_england(t["rate_per_100000_lower_95"], t["rate_per_100000_upper_95"], ref)
         if "area_code" in t:
             res[(t["area_code"] == "E92000001").to_numpy()] = "not compared"
-        if name == "trend" and "england_rate_per_100000" not in t:
+        if name == "trend" and eng_col is None:
             res[:] = "not compared"
         t["compared_with_england"] = res
         marks[name]["compared_with_england"] = ""

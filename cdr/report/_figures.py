@@ -143,6 +143,9 @@ def trend(table, marks, ctx):
     ax.plot(x, r, "o-", color=FOCUS, label=ctx["focus_name"])
     if "england_rate_per_100000" in body:
         ax.plot(x, _num(body["england_rate_per_100000"]), "s--", color=ENGLAND, label="England")
+    elif "england_rate_per_100000_published" in body and np.isfinite(_num(body["england_rate_per_100000_published"])).any():
+        ax.plot(x, _num(body["england_rate_per_100000_published"]), "s--", color=ENGLAND,
+                label="England (published, NCMD)")
     fitted = ctx.get("trend_fitted")
     if fitted is not None and len(fitted) == len(x):
         ax.plot(x, fitted, "-", color="black", lw=1, label="Fitted trend")
@@ -163,15 +166,17 @@ def funnel(table, marks, ctx):
     rate = _num(table["rate_per_100000"])
     target = ctx["england_rate"]
     shown = pop[np.isfinite(pop) & np.isfinite(rate)]
-    grid = np.linspace(max(shown.min() * 0.7, 1000), shown.max() * 1.05, 200)
+    spread = (0.7, 1.05) if len(shown) > 1 else (0.25, 3.0)   # one partnership: show the funnel around it
+    grid = np.linspace(max(shown.min() * spread[0], 1000), shown.max() * spread[1], 200)
     for conf, style in ((0.95, "--"), (0.998, ":")):
         lo, hi = ctx["funnel_limits"](target, grid, conf)
         ax.plot(grid / 1000, lo, style, color="black", lw=1, label=f"{conf:.1%} limits".replace(".0%", "%"))
         ax.plot(grid / 1000, hi, style, color="black", lw=1)
-    ax.axhline(target, color=ENGLAND, lw=1, label="England")
+    ax.axhline(target, color=ENGLAND, lw=1, label=ctx.get("england_rate_label", "England"))
     focus = (table["area_code"] == ctx["focus_code"]).to_numpy()
     ok = np.isfinite(rate)
-    ax.scatter(pop[ok & ~focus] / 1000, rate[ok & ~focus], s=18, color=OTHER, label=f"Other {ctx['peer_kind']}s")
+    if (ok & ~focus).any():
+        ax.scatter(pop[ok & ~focus] / 1000, rate[ok & ~focus], s=18, color=OTHER, label=f"Other {ctx['peer_kind']}s")
     ax.scatter(pop[ok & focus] / 1000, rate[ok & focus], s=70, color=FOCUS, edgecolor="black", zorder=5,
                label=ctx["focus_name"])
     ax.set_xlabel("Children aged 0-17 (thousands)")

@@ -112,7 +112,7 @@ def render_html(report) -> str:
     if ctx.get("pending_note"):
         parts.append(f'<p class="pending">{esc(ctx["pending_note"])}</p>')
     for section in report.sections:
-        if not any(n in report.tables for n in section.get("tables", [])):
+        if not any(n in report.tables for n in section.get("tables", [])) and not section.get("show_text"):
             continue
         parts.append(f"<h2>{esc(section['title'])}</h2>")
         for text in section.get("text", []):

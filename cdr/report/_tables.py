@@ -372,7 +372,7 @@ def _age_column(level: str) -> str:
 
 
 def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total_label, merge_below=10,
-                   threshold=5):
+                   threshold=5, calendar=False):
     """The bundle of cells and the ordered list of :class:`TableSpec`."""
     bundle = Bundle(geo.unit_las, LEVELS, years=[period_labels[k] for k in trend_keys], total_period=total_label)
     c = _Counter(rec, bundle, period_labels)
@@ -439,8 +439,9 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
             derived=[("rate", "rate_per_100000", "deaths", "population")],
             notes=["Upper-tier local authorities of residence (April 2023 boundaries)."]))
 
-    # one-way breakdowns
-    has_england = U != NATION
+    # one-way breakdowns; England columns only when the records cover England (else the
+    # comparators table gives the published figures)
+    has_england = U != NATION and NATION in geo.comparators
     for dim, labels, title, fig in (
         ("age_band", AGE_BAND_LABELS, "age band", "deaths_by_age_band"),
         ("sex", SEX_LABELS, "sex", "deaths_by_sex"),
@@ -569,9 +570,19 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
         values["england_population"] = [geo.population(NATION, k) for k in trend_keys] + \
             [sum(geo.population(NATION, k) for k in trend_keys)]
         derived.append(("rate", "england_rate_per_100000", "england_deaths", "england_population"))
+    trend_notes = ["Last row: all years together (rate per 100,000 child-years)."]
+    if U != NATION and not has_england and not calendar:   # NCMD publishes years ending March only
+        pub = published_england_series(trend_keys)
+        values["england_deaths_published"] = [p["deaths"] for p in pub] + [np.nan]
+        values["england_rate_per_100000_published"] = [p["rate"] for p in pub] + [np.nan]
+        trend_notes.append(
+            "England columns: published NCMD figures (not computed from these records, which cover only part of "
+            "England); blank where none is published. Sources: " + "; ".join(
+                f"{period_labels[k]}: " + ", ".join(p["sources"]) for k, p in zip(trend_keys, pub) if p["sources"])
+            + ".")
     tables.append(TableSpec("trend", "Deaths and rates per 100,000 children over the available years", lab,
                             counts=counts, values=values, derived=derived,
-                            notes=["Last row: all years together (rate per 100,000 child-years)."], figure="trend"))
+                            notes=trend_notes, figure="trend"))
 
     # funnel: every peer unit in the year
     peers = geo.peers
@@ -586,3 +597,68 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
     tables = _content.declare(tables, rec, geo, c, bundle, key=key, period_labels=period_labels,   # issue 15
                               total_label=total_label, merge_below=merge_below, threshold=threshold)
     return bundle, tables
+
+
+def published_england_series(keys) -> list:
+    """Per period start: published England deaths and rate (NaN where none), and their sources."""
+    from cdr.published import comparator
+
+    out = []
+    for k in keys:
+        d, r = comparator("deaths", int(k)), comparator("rate_per_100000", int(k))
+        out.append({"deaths": np.nan if d is None else d["value"], "rate": np.nan if r is None else r["value"],
+                    "sources": [f"{x['source']} ({x['source_year']})" for x in (d, r) if x is not None]})
+    return out
+
+
+#: Published measures shown for an England comparator the records do not cover, in this order.
+COMPARATOR_MEASURES = ("deaths", "rate_per_100000", "infant_rate_per_1000", "reviews_completed", "percent_modifiable")
+
+
+def published_comparators(units, geo: Geography, period_start: int, period: str, *, calendar: bool = False):
+    """(TableSpec, notes) of published figures for the comparator units the records do not cover.
+
+    England: every published figure for the year (``cdr.published``), with source and year; the
+    headline measures with no published figure get a row saying so (value blank, ``[x]``). A
+    region: NCMD publishes no figure for named regions, so its rows say so. Nothing is computed
+    from the records. Calendar-year reports get no comparator (NCMD publishes years ending March).
+    """
+    from cdr.published import MEASURES, comparator, published_figures
+
+    rows = []
+    for u in units:
+        code, name = geo.code(u), geo.names[u]
+        if calendar:
+            rows.append((code, name, geo.kind(u), "deaths", "all", "all", period, np.nan, "", "", "", "",
+                         "NCMD publishes years ending 31 March only: no comparator for a calendar year"))
+            continue
+        if u == NATION:
+            for m in COMPARATOR_MEASURES:
+                c = comparator(m, period_start)
+                if c is None:
+                    rows.append((code, name, geo.kind(u), m, "all", "all", period, np.nan, MEASURES[m], "", "", "",
+                                 "no published figure for this year: comparator left out"))
+                else:
+                    rows.append((code, name, geo.kind(u), m, "all", "all", c["period"], c["value"], c["unit"],
+                                 c["source"], str(c["source_year"]), c["source_url"], c["note"]))
+            more = published_figures(period=period_start)
+            more = more[(more["breakdown"] != "all") & (more["convention"] == "reporting")]
+            for r in more.itertuples():
+                rows.append((code, name, geo.kind(u), r.measure, r.breakdown, r.level, r.period, float(r.value), r.unit,
+                             r.source, str(r.source_year), r.source_url, r.note))
+        else:
+            for m in ("deaths", "rate_per_100000"):
+                rows.append((code, name, geo.kind(u), m, "all", "all", period, np.nan, MEASURES[m], "", "", "",
+                             "NCMD publishes no figure for named regions (only the range of regional rates): "
+                             "comparator left out"))
+    cols = ["area_code", "area_name", "area_type", "measure", "breakdown", "level", "period", "value", "unit",
+            "source", "source_year", "source_url", "note"]
+    frame = pd.DataFrame(rows, columns=cols)
+    values = {"value": frame.pop("value").to_numpy(dtype=float)}
+    frame = frame[[c for c in cols if c != "value"]]
+    notes = ["Published figures, not computed from these records (which do not cover these areas): each row gives "
+             "its source and the year it was published. A blank value means no figure is published for that cell, "
+             "so no comparator is shown for it; nothing is estimated."]
+    spec = TableSpec("comparators", f"Comparators from published figures, {period}", frame, counts={}, values=values,
+                     notes=notes, column_labels={"value": "Published value"})
+    return spec
