@@ -496,14 +496,15 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
         lab = with_area(pd.DataFrame({"theme": keys, "label": [THEMES[k] for k in keys]}))
         tot = c.cell("rc_reviews", U, key)
         counts = {"reviews": [tot] * len(keys),
-                  "with_theme": [c.cell("rc_reviews", U, key, **{_theme_col(k): "yes"}) for k in keys],
-                  "without_theme": [c.cell("rc_reviews", U, key, **{_theme_col(k): "no"}) for k in keys]}
+                  "with_theme": [c.cell("rc_reviews", U, key, **{_theme_col(k): "yes"}) for k in keys]}
         out.append(TableSpec(
             "learning_themes", f"Themes of modifiable factors identified at review, {label}", lab, counts=counts,
             derived=[("proportion_ci", "percent", "with_theme", "reviews")],
             notes=["Reviews completed in the period. Themes recorded by the panel among the modifiable factors "
                    "(cdr.fields.THEMES, an extensible list); a review can record several themes, so the rows do "
-                   "not add up to the number of reviews."]))
+                   "not add up to the number of reviews. Reviews without each theme are not published as counts: a "
+                   "complement column tied every theme to the number of reviews, and protecting one small theme then "
+                   "hid that total in the core tables."]))
     return out
 
 
