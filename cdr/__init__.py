@@ -4,6 +4,7 @@ Modules, one hop away after ``import cdr``:
 
 - :mod:`cdr.data` — embedded England geography, populations, deprivation, contiguity (OGL data).
 - :mod:`cdr.schema` — the child death review record and its validation (:func:`cdr.read_records`).
+- :mod:`cdr.fields` — optional record fields of the annual report (expectedness, JAR, place of death, themes...).
 - :mod:`cdr.reference` — published national figures and the calibrated national rate model (expected deaths).
 - :mod:`cdr.synthetic` — synthetic records calibrated to published national figures.
 - :mod:`cdr.rates` — rates, proportions, standardised rates, funnels and the SII with confidence limits.
@@ -21,7 +22,7 @@ import importlib
 __version__ = "0.1.0"
 
 _MODULES = (
-    "errors", "data", "schema", "reference", "synthetic", "rates", "aggregate", "footprints",
+    "errors", "data", "schema", "fields", "reference", "synthetic", "rates", "aggregate", "footprints",
     "trends", "factors", "models", "disclosure", "report",
 )
 

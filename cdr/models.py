@@ -36,6 +36,9 @@ TABLES = (
     "headline", "deaths_by_age_band", "deaths_by_sex", "deaths_by_category", "deaths_by_deprivation",
     "deaths_by_ethnicity", "modifiable_by_category", "modifiable_by_domain", "modifiable_by_age_band",
     "modifiable_by_deprivation", "factor_model", "trend", "funnel", "comparators",
+    # issue 15 (cdr.report._content)
+    "deaths_by_expectedness", "joint_agency_response", "deaths_by_place_of_death", "time_to_review",
+    "infant_mortality", "learning_themes", "deaths_by_gestation", "deaths_by_birth_weight", "safeguarding", "inquest",
 )
 OUTCOMES = ("modifiable", "domain_child", "domain_social", "domain_physical", "domain_service")
 #: Record columns a factor-model formula may use (contracts.md record schema and derived columns).

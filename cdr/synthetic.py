@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from cdr import reference, schema
+from cdr import _synthetic_fields
 from cdr._base import SYNTHETIC_NOTE, as_generator, version_stamp
 from cdr.errors import CdrError
 
@@ -337,6 +338,7 @@ def generate_records(years=range(2019, 2024), areas=None, seed=0, *, year_type: 
     for col in ("case_id", "sex", "la_code", "category", "ethnicity"):
         rec[col] = rec[col].astype("str")
     rec = schema._add_derived(rec).sort_values("case_id", ignore_index=True)
+    rec = _synthetic_fields.add_fields(rec, seed)   # optional fields of cdr.fields (issue 15)
     rec.attrs.update({
         "synthetic": True,
         "note": SYNTHETIC_NOTE,

@@ -8,8 +8,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "cdr"
 
 LAYER = {
     "errors": 0, "_base": 0, "_validate": 0,
-    "data": 1, "schema": 1, "reference": 1, "published": 1,
-    "synthetic": 2, "rates": 2,
+    "data": 1, "schema": 1, "reference": 1, "published": 1, "fields": 1,
+    "synthetic": 2, "rates": 2, "_synthetic_fields": 2,
     "aggregate": 3, "footprints": 3,
     "trends": 4, "factors": 4, "models": 4,
     "disclosure": 5,

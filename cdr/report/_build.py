@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cdr.errors import CdrError
-from cdr.report import _figures
+from cdr.report import _content, _figures
 from cdr.report._bundle import MARK_NA, MARK_SUPPRESSED
 from cdr.report._coverage import resolve_coverage
 from cdr.report._inputs import design_labels, file_sha256, load_records, load_spec
@@ -507,6 +507,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
             "column_labels": dict(spec_t.column_labels),
         }
 
+    _content.finish(tables, marks, info)   # rates, England comparisons, SII/RII of the content tables (issue 15)
     synthetic = bool(recs["synthetic"].fillna(False).astype(bool).any()) if "synthetic" in recs else False
     focus_name = names[focus]
     if focus == NATION:
@@ -608,6 +609,7 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                "only." if cover.outside else ""))
     for item in left_out:
         methods.append(f"Left out: {item['analysis']} ({item['reason']}).")
+    sections, methods = _content.page(sections, methods)   # content tables and the rate rules (issue 15)
     n_excl = len(exclusions)
     built = source_date()
     private_notes = {}

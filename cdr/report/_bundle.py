@@ -283,7 +283,7 @@ class TableSpec:
     figure: str | None = None
     column_labels: dict = field(default_factory=dict)   # column -> readable header (e.g. age_1_14 -> "1-14 years")
 
-    def render(self, published: dict, *, low_reliability=20, rate_fn=None, prop_fn=None):
+    def render(self, published: dict, *, low_reliability=20, rate_fn=None, prop_fn=None, min_count=3):
         """(table, marks): numbers with NaN where not shown, and a same-shaped frame of markers."""
         table = self.labels.reset_index(drop=True).copy()
         marks = pd.DataFrame("", index=table.index, columns=list(table.columns))
@@ -322,7 +322,7 @@ class TableSpec:
                 _, out, count, pop = spec
                 c, p = _num(table[count]), _num(table[pop])
                 r, lo, hi = rate_fn(c, p)
-                ok = p > 0
+                ok = (p > 0) & ~(np.isfinite(c) & (c < min_count))   # ONS: no rate from fewer than 3 (none from 0)
                 for suffix, v in (("", r), ("_lower_95", lo), ("_upper_95", hi)):
                     table[out + suffix] = np.where(ok, v, np.nan)
                     marks[out + suffix] = _derived_marks(marks, [count], ok)

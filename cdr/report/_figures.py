@@ -72,7 +72,7 @@ def _breakdown(table, marks, ctx, title):
             ax.text(0.2, yi + (h / 2 if h < 0.5 else 0), "0", va="center", fontsize=8)
     if "england_percent" in body:
         ax.barh(y - h / 2, np.nan_to_num(_num(body["england_percent"])), height=h, color=ENGLAND, label="England")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)   # off the data
     ax.set_yticks(y, body["label"], fontsize=8)
     ax.set_xlabel("Percent of deaths notified")
     ax.set_title(_title(f"{title}, {ctx['period']}", ctx["synthetic"]), fontsize=10)
@@ -156,7 +156,7 @@ def trend(table, marks, ctx):
     ax.set_ylabel("Deaths per 100,000 children")
     sub = ctx.get("trend_caption")
     ax.set_title(_title("Child death rate over time", ctx["synthetic"]) + (f"\n{sub}" if sub else ""), fontsize=10)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)   # off the data
     return fig
 
 
@@ -185,7 +185,7 @@ def funnel(table, marks, ctx):
     n_hidden = int((~ok).sum())
     cap = f"\n{n_hidden} {ctx['peer_kind']}(s) not shown: count suppressed" if n_hidden else ""
     ax.set_title(_title(f"Funnel plot, {ctx['period']}", ctx["synthetic"]) + cap, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)   # off the data
     return fig
 
 

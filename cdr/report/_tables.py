@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cdr.report import _content
 from cdr.report._bundle import Bundle, TableSpec
 from cdr.report._inputs import (
     AGE_BAND_LABELS, AGE_BANDS, CATEGORY_LABELS, CATEGORY_ORDER, CONTRIBUTORY, DOMAIN_LABELS, DOMAINS,
@@ -71,6 +72,7 @@ def prepare_records(records: pd.DataFrame, la_table: pd.DataFrame, *, period_key
     dec = pd.to_numeric(pd.Series(records["imd_decile"].to_numpy()), errors="coerce")
     quint = np.ceil(dec / 2)
     rec["imd_quintile"] = np.where(quint.isna(), "unknown", quint.fillna(0).astype(int).astype(str))
+    rec = _content.add_columns(rec, records)   # optional fields and review times (issue 15)
     reviewed = records["reviewed"].fillna(False).astype(bool).to_numpy() if "reviewed" in records else \
         records["review_completed"].notna().to_numpy()
     rec["deaths"] = 1
@@ -604,6 +606,8 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
         derived=[("rate", "rate_per_100000", "deaths", "population")],
         notes=["Control limits: exact Poisson 95% and 99.8% limits around the England rate for the year."],
         figure="funnel"))
+    tables = _content.declare(tables, rec, geo, c, bundle, key=key, period_labels=period_labels,   # issue 15
+                              total_label=total_label, merge_below=merge_below, threshold=threshold)
     return bundle, tables
 
 

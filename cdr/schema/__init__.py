@@ -776,6 +776,7 @@ def validate_records(frame: pd.DataFrame, *, columns=None, values=None, mode: st
     extra_fields = [f for f in FIELDS if f not in RECORD_COLUMNS and f in out
                     and (f in df or (f == "ethnicity_detailed" and out[f].notna().any()))]
     records = _finish(out, frame, keep, mapping, extra_fields)
+    records, issues = _optional_report_fields(records, issues, out["case_id"], row, mode, n)
     exclusions = _exclusions(errors.loc[core | errors["row"].isin(bad_rows)])
     trans = translated[~translated["row"].isin(bad_rows)].copy()
     trans["case_id"] = out["case_id"][trans["row"] - 1].to_numpy()
@@ -792,6 +793,27 @@ def validate_records(frame: pd.DataFrame, *, columns=None, values=None, mode: st
     if len(result.records) + len(result.exclusions) != n:  # pragma: no cover - internal invariant
         raise RuntimeError("validate_records: counts do not reconcile (bug in cdr)")
     return result
+
+
+def _optional_report_fields(records, issues, case_ids, rows, mode, n):
+    """The optional report fields of :mod:`cdr.fields` (expectedness, JAR, place of death, ...):
+    normalised, a bad value set to ``not_recorded`` and listed in ``issues`` (strict mode: refused)."""
+    from cdr.fields import normalise_fields
+
+    records, extra = normalise_fields(records, case_id=records["case_id"].to_numpy(), warn=mode == "lenient")
+    if not len(extra):
+        return records, issues
+    where = dict(zip(case_ids.astype(str), rows))
+    extra = extra.assign(row=extra["case_id"].astype(str).map(where).astype("Int64"), set_to="not_recorded")
+    if mode == "strict":
+        first = extra.iloc[0]
+        raise RecordValidationError(
+            f"{len(extra):,} optional field value(s) of {n:,} records are not usable; first: row {first['row']}, "
+            f"case_id {first['case_id']!r}, {first['field']}={first['value']!r} ({first['reason']}). Fix the values, "
+            "map them with a columns file ([values.<field>]), or use --lenient to count these deaths with the "
+            "field not recorded.", errors=extra)
+    extra = extra.reindex(columns=list(issues.columns) if len(issues.columns) else list(extra.columns))
+    return records, pd.concat([issues, extra], ignore_index=True)
 
 
 def _not_recorded_value(field_name: str):
