@@ -425,7 +425,8 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
     if True:   # every level: neonatal + post-neonatal = infant deaths
         bundle.merges[("age_band", INFANT)] = ("neonatal", "postneonatal")
         c.merge("age_band", {INFANT: ["neonatal", "postneonatal"]})
-        bundle.add_partition("age_band", [INFANT, "1-4", "5-9", "10-14", "15-17"], {INFANT: ["neonatal", "postneonatal"]})
+        bundle.add_partition("age_band", [INFANT, *(a for a in AGE_BANDS if a not in ("neonatal", "postneonatal"))],
+                             {INFANT: ["neonatal", "postneonatal"]})   # incl. "age not recorded": a partition covers every death
         groups = [("neonatal", "Neonatal (under 28 days)"), ("postneonatal", "Post-neonatal (28-364 days)"),
                   (INFANT, "Infant (under 1 year)")]
         births, used = live_births(geo.unit_las[U], key)

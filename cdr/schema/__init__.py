@@ -594,6 +594,7 @@ def validate_records(frame: pd.DataFrame, *, columns=None, values=None, mode: st
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today).normalize()
     frame = frame.reset_index(drop=True)
     mapping, unused, _ = map_headers(frame.columns, columns)
+    unused = [c for c in unused if not _is_report_field(c)]   # read by cdr.fields (optional report fields)
     used = pd.DataFrame({"column": [str(c) for c in frame.columns],
                          "field": [mapping.get(str(c), "(not used)") for c in frame.columns]})
     df = pd.DataFrame(index=frame.index)
@@ -795,25 +796,52 @@ def validate_records(frame: pd.DataFrame, *, columns=None, values=None, mode: st
     return result
 
 
-def _optional_report_fields(records, issues, case_ids, rows, mode, n):
-    """The optional report fields of :mod:`cdr.fields` (expectedness, JAR, place of death, ...):
-    normalised, a bad value set to ``not_recorded`` and listed in ``issues`` (strict mode: refused)."""
-    from cdr.fields import normalise_fields
+def _report_field_key(column) -> str | None:
+    """The :mod:`cdr.fields` field (or alias) a header names, after normalising case and punctuation."""
+    import re
 
-    records, extra = normalise_fields(records, case_id=records["case_id"].to_numpy(), warn=mode == "lenient")
+    from cdr.fields import FIELDS as REPORT_FIELDS
+
+    key = re.sub(r"[^0-9a-z]+", "_", str(column).strip().lower()).strip("_")
+    names = {a for f in REPORT_FIELDS.values() for a in (f.name, *f.aliases)}
+    return key if key in names else None
+
+
+def _is_report_field(column) -> bool:
+    return _report_field_key(column) is not None
+
+
+def _optional_report_fields(records, issues, case_ids, rows, mode, n):
+    """The optional report fields of :mod:`cdr.fields` (expectedness, JAR, place of death, ...).
+
+    Carried-over columns whose normalised header names such a field are read as it; a bad value is
+    set to ``not_recorded`` and listed in ``issues`` (the death is always kept, in either mode, and
+    a :class:`cdr.fields.FieldValueWarning` says so).
+    """
+    import re
+
+    from cdr.fields import FIELDS as REPORT_FIELDS, normalise_fields
+
+    names = {}
+    for f in REPORT_FIELDS.values():
+        for a in (f.name, *f.aliases):
+            names.setdefault(a, a)
+    rename = {}
+    for c in records.columns:
+        if c in RECORD_COLUMNS or c in names:
+            continue
+        key = re.sub(r"[^0-9a-z]+", "_", str(c).strip().lower()).strip("_")
+        if key in names and key not in records.columns and key not in rename.values():
+            rename[c] = key
+    records = records.rename(columns=rename)
+    records, extra = normalise_fields(records, case_id=records["case_id"].to_numpy())
     if not len(extra):
         return records, issues
     where = dict(zip(case_ids.astype(str), rows))
     extra = extra.assign(row=extra["case_id"].astype(str).map(where).astype("Int64"), set_to="not_recorded")
-    if mode == "strict":
-        first = extra.iloc[0]
-        raise RecordValidationError(
-            f"{len(extra):,} optional field value(s) of {n:,} records are not usable; first: row {first['row']}, "
-            f"case_id {first['case_id']!r}, {first['field']}={first['value']!r} ({first['reason']}). Fix the values, "
-            "map them with a columns file ([values.<field>]), or use --lenient to count these deaths with the "
-            "field not recorded.", errors=extra)
     extra = extra.reindex(columns=list(issues.columns) if len(issues.columns) else list(extra.columns))
-    return records, pd.concat([issues, extra], ignore_index=True)
+    return records, pd.concat([issues, extra], ignore_index=True).sort_values(["row", "field"], kind="stable",
+                                                                                 ignore_index=True)
 
 
 def _not_recorded_value(field_name: str):
