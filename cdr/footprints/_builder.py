@@ -477,13 +477,10 @@ def _merge_notes(prep, merges, names, notes):
 
 
 def _vintage(codes):
-    try:
-        from cdr.data import la_codes
+    from cdr.data import la_codes
 
-        s = set(codes)
-        for v in (2023, 2021):
-            if s <= set(la_codes(v)):
-                return v
-    except Exception:  # pragma: no cover
-        pass
+    s = set(codes)
+    for v in (2023, 2021):
+        if s <= set(la_codes(v)):
+            return v
     return None

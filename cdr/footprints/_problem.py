@@ -77,13 +77,8 @@ def chance_threshold(min_deaths: float, min_probability: float | None, dispersio
 
 
 def default_expected_deaths(areas):
-    try:
-        from cdr.reference import expected_deaths
-    except ImportError as exc:  # pragma: no cover - only in a partial development checkout
-        raise CdrError(
-            "no 'expected_deaths' column in areas and cdr.reference.expected_deaths is not available; "
-            "pass deaths= a column, a Series indexed by la_code, or a frame with la_code and expected_deaths"
-        ) from exc
+    from cdr.reference import expected_deaths
+
     table = expected_deaths(areas) if areas is not None else expected_deaths()
     return table.set_index("la_code")["expected_deaths"]
 
