@@ -27,7 +27,7 @@ import functools
 import numpy as np
 import pandas as pd
 
-from cdr.data._areas import _check_vintage, _csv, lookup, population_for_years
+from cdr.data._areas import VINTAGES, _csv, lookup, population_for_years
 from cdr.errors import ArgumentError
 
 __all__ = ["ETHNIC_GROUPS", "ETHNICITY_SOURCE", "child_population_by_ethnicity", "ethnic_group_shares"]
@@ -40,6 +40,13 @@ ETHNICITY_SOURCE = (
     "(ONS table QS201EW, districts aggregated to upper-tier LAs), shifted to a child mix with England's ratio of "
     "child (0-17) to all-age shares by group (2011 Census table DC2101EW), applied to the ONS mid-year child "
     "population; Census 2021 child populations by ethnic group for each LA are not embedded in cdr.")
+
+
+def _check_vintage(vintage, caller: str) -> int:
+    if isinstance(vintage, bool) or vintage not in VINTAGES:
+        raise ArgumentError(f"{caller}: 'vintage' must be one of {VINTAGES} (upper-tier LAs of April 2021 or April "
+                            f"2023); got {vintage!r}. Use vintage=2023 for current boundaries.")
+    return int(vintage)
 
 
 @functools.lru_cache(maxsize=None)
@@ -89,7 +96,7 @@ def ethnic_group_shares(vintage: int = 2023) -> pd.DataFrame:
     >>> round(float(s.loc[("E09000030", "asian"), "share_all_ages"]), 3)   # Tower Hamlets, 2011 Census
     0.411
     """
-    vintage = _check_vintage(vintage)
+    vintage = _check_vintage(vintage, "ethnic_group_shares")
     out = _shares(vintage).copy()
     names = lookup(vintage).set_index("la_code")["la_name"]
     out.insert(1, "la_name", out["la_code"].map(names))
@@ -121,7 +128,7 @@ def child_population_by_ethnicity(vintage: int = 2023, year: int = 2022) -> pd.D
     Raises
     ------
     ArgumentError
-        If `year` is not an integer year.
+        If `vintage` is not 2021 or 2023, or `year` is not an integer year.
 
     Examples
     --------
@@ -129,7 +136,7 @@ def child_population_by_ethnicity(vintage: int = 2023, year: int = 2022) -> pd.D
     >>> round(float(pop["population"].sum()))   # every child counted once (England 0-17, mid-2022)
     11886906
     """
-    vintage = _check_vintage(vintage)
+    vintage = _check_vintage(vintage, "child_population_by_ethnicity")
     if isinstance(year, bool) or not isinstance(year, (int, np.integer)):
         raise ArgumentError(f"child_population_by_ethnicity: 'year' must be an integer mid-year such as 2022; "
                             f"got {year!r}.")
