@@ -58,7 +58,7 @@ import pandas as pd
 from cdr import reference, schema
 from cdr import _synthetic_fields
 from cdr._base import SYNTHETIC_NOTE, as_generator, version_stamp
-from cdr.errors import CdrError
+from cdr.errors import ArgumentError, CdrError
 
 __all__ = [
     "generate_records",
@@ -465,6 +465,9 @@ def ethnicity_probabilities(vintage: int = 2023) -> pd.DataFrame:
     >>> bool(p.loc["E09000030", "white"] < 0.4 < p.loc["E06000052", "white"])   # Tower Hamlets vs Cornwall
     True
     """
+    if isinstance(vintage, bool) or vintage not in (2021, 2023):
+        raise ArgumentError(f"ethnicity_probabilities: 'vintage' must be 2021 or 2023 (upper-tier LAs of April 2021 "
+                            f"or April 2023); got {vintage!r}. Use vintage=2023 for current boundaries.")
     return _ethnicity_table(int(vintage)).copy()
 
 
