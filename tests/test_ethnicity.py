@@ -219,3 +219,4 @@ def test_ethnicity_table_states_the_approximation_and_is_audited(report):
     audited = {c["cell"] for c in rep.manifest["disclosure"]["cells"]}
     ids = [i for col in rep.table_info["deaths_by_ethnicity"]["cells"].values() for i in col if i is not None]
     assert ids and set(ids) <= audited
+    assert (out / "figures" / "ethnicity_rates.png").is_file()

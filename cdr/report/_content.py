@@ -437,7 +437,7 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
                  "no rate, and the rates of the five groups understate the true rates by up to the share not known.",
                  RATE_RULES]
         spec_eth = TableSpec("deaths_by_ethnicity", f"Deaths and rates by ethnic group, {label}", lab, counts=counts,
-                             values=values, derived=derived, notes=notes, figure="deaths_by_ethnicity")
+                             values=values, derived=derived, notes=notes, figure="ethnicity_rates")
         out = [spec_eth if t.name == "deaths_by_ethnicity" else t for t in out]
 
     # time from death to completed review (reviews completed in the period), and the open backlog
@@ -648,6 +648,7 @@ def finish(tables: dict, marks: dict, info: dict, *, seed=0) -> None:
 
     _figures.FIGURES.setdefault("infant_mortality", infant_mortality_figure)   # drawn after finish, from the rates
     _figures.FIGURES.setdefault("deprivation_rates", deprivation_rates_figure)
+    _figures.FIGURES.setdefault("ethnicity_rates", ethnicity_rates_figure)
     _compare_core(tables, marks)
     if "deaths_by_deprivation" in tables and "population" in tables["deaths_by_deprivation"]:
         t, m = tables["deaths_by_deprivation"], marks["deaths_by_deprivation"]
@@ -762,6 +763,16 @@ def deprivation_rates_figure(table, marks, ctx):
                         title="Death rate by deprivation quintile (IMD 2019)", note=note)
 
 
+def ethnicity_rates_figure(table, marks, ctx):
+    """Death rates by ethnic group with 95% CI, beside England's (a Figure); denominators approximated."""
+    from cdr.data import ETHNIC_GROUPS
+
+    body = table[table["ethnicity"].isin(ETHNIC_GROUPS)]
+    return _rate_figure(body, marks.loc[body.index], ctx, prefix="rate_per_100000",
+                        xlabel="Deaths per 100,000 children aged 0-17 (95% CI)", title="Death rate by ethnic group",
+                        note="Denominators approximated (2011 Census ethnic mix; see the table notes).")
+
+
 def page(sections: list, methods: list):
     """The report's sections and methods with the content tables added (rate rules stated beside them)."""
     new = [
@@ -783,6 +794,7 @@ def page(sections: list, methods: list):
         if "deaths_by_ethnicity" in s.get("tables", []):
             if RATE_RULES not in s.get("text", []):
                 s["text"] = [*s.get("text", []), RATE_RULES]
+            s["figures"] = ["ethnicity_rates" if f == "deaths_by_ethnicity" else f for f in s.get("figures", [])]
             out += new
             new = []
     return out + new, [*methods, RATE_RULES]
