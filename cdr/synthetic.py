@@ -24,8 +24,8 @@ How a record set is drawn (targets and sources: :func:`cdr.reference.targets`):
    gradient fitted to ONS infant deaths by LA (about 1.12 a decile) for deaths under 1, the
    published 1.08 a decile at ages 1-17 (most vs least deprived fifth about 2.4; published 2.41-2.49).
 4. **Ethnicity** varies by LA (:func:`ethnicity_probabilities`): the LA's estimated child mix
-   (:func:`cdr.data.ethnic_group_shares`, 2011 Census QS201EW by LA shifted to children with England's
-   DC2101EW child/all-age ratios) times one death/population ratio per group, renormalised in each
+   (:func:`cdr.data.ethnic_group_shares`, 2011 Census QS201EW by LA shifted to children with its
+   region's DC2101EW child/all-age ratios) times one death/population ratio per group, renormalised in each
    LA; the ratios are fitted (iterative proportional fitting) so that the mix of deaths over England,
    weighted by each LA's expected deaths, equals the national shares of :data:`ETHNICITY_SHARES`
    (White 62 % published; the rest assumptions). ``unknown`` keeps its national 4 % in every LA.

@@ -20,6 +20,7 @@ from cdr.errors import CdrError
 
 GROUPS = ["white", "mixed", "asian", "black", "other"]
 RAW = "cdr/_data/census2011_ethnic_group_lad2011.csv"
+AGE = "cdr/_data/census2011_ethnic_group_by_age_region.csv"
 YEAR = "2022-23"
 START, END = pd.Timestamp("2022-04-01"), pd.Timestamp("2023-03-31")
 # DC2101EW, England, 2011 (published): all ages and children 0-17 (sum of 0-4, 5-7, 8-9, 10-14, 15, 16-17)
@@ -27,13 +28,16 @@ ENGLAND_ALL = {"white": 45_281_142, "mixed": 1_192_879, "asian": 4_143_403, "bla
 ENGLAND_CHILD = {"white": 8_903_313, "mixed": 590_017, "asian": 1_136_293, "black": 562_333, "other": 145_004}
 
 
-def _expected_child_shares(code_col="utla23_code"):
-    """The documented formula, re-implemented from the raw file and the published England totals."""
+def _expected_child_shares(code_col="utla23_code", vintage=2023):
+    """The documented formula, re-implemented from the raw files (region ratios from DC2101EW)."""
     raw = pd.read_csv(RAW)
     by = raw.groupby(code_col)[["all_usual_residents", *GROUPS]].sum()
-    a = pd.Series(ENGLAND_ALL) / sum(ENGLAND_ALL.values())
-    c = pd.Series(ENGLAND_CHILD) / sum(ENGLAND_CHILD.values())
-    w = by[GROUPS].div(by["all_usual_residents"], axis=0) * (c / a)
+    age = pd.read_csv(AGE)
+    allages = age[age["age_band"] == "all_ages"].set_index("area_code")[GROUPS]
+    child = age[age["age_band"] != "all_ages"].groupby("area_code")[GROUPS].sum()
+    ratio = (child.T / child.sum(axis=1)).T / (allages.T / allages.sum(axis=1)).T
+    region = pd.read_csv(f"cdr/_data/utla{vintage}_lookup.csv").set_index("la_code")["region_code"]
+    w = by[GROUPS].div(by["all_usual_residents"], axis=0) * ratio.loc[region.reindex(by.index)].to_numpy()
     return w.div(w.sum(axis=1), axis=0)
 
 
@@ -62,11 +66,29 @@ def test_published_local_figures_are_reproduced():
     assert r23["E06000063"] + r23["E06000064"] == r21["E10000006"] == 499_858
 
 
+def test_regions_add_up_to_england_and_to_their_districts():
+    # DC2101EW regions against DC2101EW England (every age band) and against QS201EW districts (all ages)
+    age = pd.read_csv(AGE)
+    cols = ["all_usual_residents", *GROUPS]
+    eng = age[age["area_code"] == "E92000001"].set_index("age_band")[cols]
+    reg = age[age["area_code"] != "E92000001"]
+    assert reg["area_code"].nunique() == 9
+    pd.testing.assert_frame_equal(reg.groupby("age_band")[cols].sum().loc[eng.index], eng)
+    assert eng.loc["all_ages", GROUPS].to_dict() == ENGLAND_ALL
+    assert eng.drop(index="all_ages")[GROUPS].sum().to_dict() == ENGLAND_CHILD
+    raw = pd.read_csv(RAW)
+    region = pd.read_csv("cdr/_data/utla2023_lookup.csv").set_index("la_code")["region_code"]
+    districts = raw.groupby(raw["utla23_code"].map(region))[cols].sum()
+    pd.testing.assert_frame_equal(districts, reg[reg["age_band"] == "all_ages"].set_index("area_code")[cols],
+                                  check_names=False)
+    assert (age[GROUPS].sum(axis=1) == age["all_usual_residents"]).all()
+
+
 @pytest.mark.parametrize("vintage, col", [(2023, "utla23_code"), (2021, "utla21_code")])
 def test_child_shares_follow_the_documented_formula_and_cover_every_la(vintage, col):
     s = cdr.data.ethnic_group_shares(vintage).pivot(index="la_code", columns="ethnicity", values="child_share")
     assert sorted(s.index) == sorted(cdr.data.la_codes(vintage))
-    expected = _expected_child_shares(col).reindex(s.index)
+    expected = _expected_child_shares(col, vintage).reindex(s.index)
     np.testing.assert_allclose(s[GROUPS].to_numpy(), expected[GROUPS].to_numpy(), rtol=1e-12)
     np.testing.assert_allclose(s[GROUPS].sum(axis=1), 1.0, rtol=1e-12)
 
@@ -126,12 +148,14 @@ def test_london_deaths_are_far_less_white_than_england_and_areas_follow_the_cens
     london = cdr.data.lookup().query("region_code == 'E12000007'")["la_code"]
     lon = records[records["la_code"].isin(london)]
     white = (lon["ethnicity"] == "white").mean()
-    # Census 2011: London's children are about half White (all ages 59.8 %); deaths more diverse still
+    # Census 2011 (DC2101EW): London's children 46.6 % White (all ages 59.8 %); deaths more diverse still
     raw = pd.read_csv(RAW)
     census_white = raw.loc[raw["utla23_code"].isin(london), "white"].sum() / raw.loc[raw["utla23_code"].isin(london),
                                                                                        "all_usual_residents"].sum()
     assert census_white == pytest.approx(0.598, abs=0.001)
-    assert white < 0.45 < 0.62 and white < census_white
+    age = pd.read_csv(AGE).query("area_code == 'E12000007' and age_band != 'all_ages'")
+    assert age["white"].sum() / age["all_usual_residents"].sum() == pytest.approx(0.466, abs=0.001)
+    assert white < 0.40 < 0.62 and white < 0.466 < census_white
     # across LAs, the share of White deaths ranks like the Census share of White residents
     by_la = records.groupby("la_code")["ethnicity"].agg(lambda e: (e == "white").mean())
     big = records["la_code"].value_counts()

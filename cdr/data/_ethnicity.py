@@ -5,20 +5,21 @@ What is embedded (``cdr/_data``, provenance in ``PROVENANCE.md``):
 - ``census2011_ethnic_group_lad2011.csv``: Census 2011 table QS201EW (ethnic group), usual
   residents of **all ages** in each of England's 326 local authority districts of 2011, in the five
   high-level groups, with the 2021 and 2023 upper-tier LA each district lies in.
-- ``census2011_ethnic_group_by_age_england.csv``: Census 2011 table DC2101EW (ethnic group by age),
-  England, all ages and ages 0-4, 5-7, 8-9, 10-14, 15 and 16-17.
+- ``census2011_ethnic_group_by_age_region.csv``: Census 2011 table DC2101EW (ethnic group by age),
+  England and its 9 regions, all ages and ages 0-4, 5-7, 8-9, 10-14, 15 and 16-17.
 
 No table of *children* by ethnic group for each LA is embedded (neither Census 2021 RM032/TS021 by
 age nor Census 2011 DC2101EW by LA could be obtained in a form that could be embedded), so the
-child mix of an LA is **approximated**: the LA's all-age share of each group times England's ratio
-of the group's share among children (0-17) to its share at all ages, renormalised::
+child mix of an LA is **approximated**: the LA's all-age share of each group times its region's
+ratio of the group's share among children (0-17) to its share at all ages, renormalised::
 
-    child_share[la, g] = share_all_ages[la, g] * R[g] / sum_h share_all_ages[la, h] * R[h]
-    R[g] = (children[g] / children) / (residents[g] / residents)      (England, Census 2011)
+    child_share[la, g] = share_all_ages[la, g] * R[r, g] / sum_h share_all_ages[la, h] * R[r, h]
+    R[r, g] = (children[r, g] / children[r]) / (residents[r, g] / residents[r])   (region r of la, 2011)
 
-England's R is 0.92 (White), 2.31 (Mixed), 1.28 (Asian), 1.42 (Black) and 1.24 (Other): children are
-more diverse than adults everywhere, and this is the average of that shift. The mix is that of March
-2011; it is applied to the mid-year child population of the year asked for.
+Children are more diverse than adults everywhere (England's R: White 0.92, Mixed 2.31, Asian 1.28,
+Black 1.42, Other 1.24), and the shift differs between regions (London: White 0.78, Asian 1.07,
+Black 1.43). The mix is that of March 2011; it is applied to the mid-year child population of the
+year asked for.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ ETHNIC_GROUPS = ("white", "mixed", "asian", "black", "other")
 #: One line naming the source and the approximation, for notes under tables.
 ETHNICITY_SOURCE = (
     "Children by ethnic group APPROXIMATED: each local authority's all-age ethnic mix from the 2011 Census "
-    "(ONS table QS201EW, districts aggregated to upper-tier LAs), shifted to a child mix with England's ratio of "
+    "(ONS table QS201EW, districts aggregated to upper-tier LAs), shifted to a child mix with its region's ratio of "
     "child (0-17) to all-age shares by group (2011 Census table DC2101EW), applied to the ONS mid-year child "
     "population; Census 2021 child populations by ethnic group for each LA are not embedded in cdr.")
 
@@ -50,12 +51,13 @@ def _check_vintage(vintage, caller: str) -> int:
 
 
 @functools.lru_cache(maxsize=None)
-def _england_ratio() -> pd.Series:
-    eng = _csv("census2011_ethnic_group_by_age_england.csv").set_index("age_band")
+def _region_ratio() -> pd.DataFrame:
+    """Region (and England) x group: share among children 0-17 / share at all ages (DC2101EW, 2011)."""
+    age = _csv("census2011_ethnic_group_by_age_region.csv")
     groups = list(ETHNIC_GROUPS)
-    child = eng.drop(index="all_ages")[groups].sum()
-    allages = eng.loc["all_ages", groups].astype(float)
-    return (child / child.sum()) / (allages / allages.sum())
+    allages = age[age["age_band"] == "all_ages"].set_index("area_code")[groups].astype(float)
+    child = age[age["age_band"] != "all_ages"].groupby("area_code")[groups].sum().astype(float)
+    return child.div(child.sum(axis=1), axis=0) / allages.div(allages.sum(axis=1), axis=0)
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,7 +66,8 @@ def _shares(vintage: int) -> pd.DataFrame:
     groups = list(ETHNIC_GROUPS)
     by = raw.groupby(f"utla{str(vintage)[2:]}_code")[["all_usual_residents", *groups]].sum()
     allages = by[groups].div(by["all_usual_residents"], axis=0)
-    w = allages * _england_ratio()
+    region = lookup(vintage).set_index("la_code")["region_code"].reindex(by.index)
+    w = allages * _region_ratio().loc[region.to_numpy(), groups].to_numpy()
     child = w.div(w.sum(axis=1), axis=0)
     out = pd.concat({"share_all_ages": allages, "child_share": child}, axis=1)
     out = out.stack(future_stack=True).reset_index()
@@ -87,8 +90,9 @@ def ethnic_group_shares(vintage: int = 2023) -> pd.DataFrame:
         One row per LA and group (``white``, ``mixed``, ``asian``, ``black``, ``other``):
         ``la_code``, ``la_name``, ``ethnicity``, ``residents_2011`` (usual residents of all ages in
         the LA, Census 2011), ``share_all_ages`` (share of those residents in the group, QS201EW)
-        and ``child_share`` (estimated share of children aged 0-17; see the module docstring for
-        the formula). Both shares sum to 1 within an LA.
+        and ``child_share`` (estimated share of children aged 0-17: the all-age mix shifted with
+        the region's child/all-age ratios of DC2101EW; see the module docstring for the formula).
+        Both shares sum to 1 within an LA.
 
     Examples
     --------
