@@ -415,12 +415,10 @@ def _draw_period_records(years, periods, areas, rng, *, year_type, vintage, as_o
 def _ethnicity_table(vintage: int) -> pd.DataFrame:
     from cdr import data
 
-    shares = data.ethnic_group_shares(vintage).pivot(index="la_code", columns="ethnicity", values="child_share")
     groups = list(data.ETHNIC_GROUPS)
-    shares = shares[groups].to_numpy()
-    w = reference.expected_deaths(vintage=vintage).set_index("la_code")["expected_deaths"]
-    la = data.ethnic_group_shares(vintage)["la_code"].drop_duplicates().to_numpy()
-    w = w.reindex(la).to_numpy(float)
+    table = data.ethnic_group_shares(vintage).pivot(index="la_code", columns="ethnicity", values="child_share")[groups]
+    la, shares = table.index.to_numpy(), table.to_numpy()
+    w = reference.expected_deaths(vintage=vintage).set_index("la_code")["expected_deaths"].reindex(la).to_numpy(float)
     w = w / w.sum()
     unknown = ETHNICITY_SHARES["unknown"]
     target = np.array([ETHNICITY_SHARES[g] for g in groups]) / (1 - unknown)

@@ -181,8 +181,8 @@ def ethnic_populations(populations: pd.DataFrame, las, key) -> dict:
     """Approximate child population of `las` in each of the five high-level ethnic groups.
 
     Each LA's children (``populations``) times its estimated child share of the group
-    (:func:`cdr.data.ethnic_group_shares`: 2011 Census all-age mix shifted to children with
-    England's child/all-age ratios), summed over `las`. An approximation, stated in the table.
+    (:func:`cdr.data.ethnic_group_shares`: 2011 Census all-age mix shifted to children with the
+    region's child/all-age ratios), summed over `las`. An approximation, stated in the table.
 
     Parameters
     ----------
