@@ -23,8 +23,12 @@ How a record set is drawn (targets and sources: :func:`cdr.reference.targets`):
    (:func:`cdr.reference.imd_decile_distribution`) weighted by ``RR ** (10 - decile)``: the infant
    gradient fitted to ONS infant deaths by LA (about 1.12 a decile) for deaths under 1, the
    published 1.08 a decile at ages 1-17 (most vs least deprived fifth about 2.4; published 2.41-2.49).
-4. **Ethnicity.** White 62 % (published), others assumptions (:data:`ETHNICITY_SHARES`). The same
-   shares in every LA: no area-level source is embedded, so ethnicity does not vary by area.
+4. **Ethnicity** varies by LA (:func:`ethnicity_probabilities`): the LA's estimated child mix
+   (:func:`cdr.data.ethnic_group_shares`, 2011 Census QS201EW by LA shifted to children with its
+   region's DC2101EW child/all-age ratios) times one death/population ratio per group, renormalised in each
+   LA; the ratios are fitted (iterative proportional fitting) so that the mix of deaths over England,
+   weighted by each LA's expected deaths, equals the national shares of :data:`ETHNICITY_SHARES`
+   (White 62 % published; the rest assumptions). ``unknown`` keeps its national 4 % in every LA.
 5. **Category** by age band from :data:`CATEGORY_SHARES` (assumption table: no national category
    distribution was found; perinatal/neonatal events dominate neonatal deaths, congenital anomalies
    are common in infancy, trauma and suicide at 15-17, malignancy at 5-14).
@@ -46,13 +50,15 @@ How a record set is drawn (targets and sources: :func:`cdr.reference.targets`):
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
 from cdr import reference, schema
 from cdr import _synthetic_fields
 from cdr._base import SYNTHETIC_NOTE, as_generator, version_stamp
-from cdr.errors import CdrError
+from cdr.errors import ArgumentError, CdrError
 
 __all__ = [
     "generate_records",
@@ -67,6 +73,7 @@ __all__ = [
     "ANNUAL_DEATHS",
     "CHILD_DOMAIN_NATURAL",
     "modifiable_share",
+    "ethnicity_probabilities",
 ]
 
 _CATS = list(schema.CATEGORIES)
@@ -372,8 +379,8 @@ def _draw_period_records(years, periods, areas, rng, *, year_type, vintage, as_o
     infant = rec["age_band"].isin(["neonatal", "postneonatal"]).to_numpy()
     prob = np.where(infant[:, None], shares_infant.loc[rec["la_code"]].to_numpy(), shares_older.loc[rec["la_code"]].to_numpy())
     rec["imd_decile"] = pd.array(_draw_rows(prob, rng) + 1, dtype="Int64")
-    eth = list(ETHNICITY_SHARES)
-    rec["ethnicity"] = np.asarray(eth, dtype=object)[rng.choice(len(eth), size=n, p=list(ETHNICITY_SHARES.values()))]
+    eth_p = ethnicity_probabilities(vintage)
+    rec["ethnicity"] = eth_p.columns.to_numpy(dtype=object)[_draw_rows(eth_p.loc[rec["la_code"]].to_numpy(), rng)]
     cat_p = (CATEGORY_SHARES / CATEGORY_SHARES.sum(axis=1).to_numpy()[:, None]).loc[rec["age_band"]].to_numpy()
     rec["category"] = np.asarray(_CATS, dtype=object)[_draw_rows(cat_p, rng)]
 
@@ -402,6 +409,64 @@ def _draw_period_records(years, periods, areas, rng, *, year_type, vintage, as_o
 
     rec["_key"] = rng.random(n)  # tie-break for identifiers, drawn from this period's stream
     return rec, set(counts["population_year"])
+
+
+@functools.lru_cache(maxsize=None)
+def _ethnicity_table(vintage: int) -> pd.DataFrame:
+    from cdr import data
+
+    groups = list(data.ETHNIC_GROUPS)
+    table = data.ethnic_group_shares(vintage).pivot(index="la_code", columns="ethnicity", values="child_share")[groups]
+    la, shares = table.index.to_numpy(), table.to_numpy()
+    w = reference.expected_deaths(vintage=vintage).set_index("la_code")["expected_deaths"].reindex(la).to_numpy(float)
+    w = w / w.sum()
+    unknown = ETHNICITY_SHARES["unknown"]
+    target = np.array([ETHNICITY_SHARES[g] for g in groups]) / (1 - unknown)
+    ratio = target / (w @ shares)
+    for _ in range(200):   # iterative proportional fitting of the per-group ratios
+        p = shares * ratio
+        p /= p.sum(axis=1, keepdims=True)
+        achieved = w @ p
+        if np.abs(achieved - target).max() < 1e-12:
+            break
+        ratio *= target / achieved
+    out = pd.DataFrame(p * (1 - unknown), index=pd.Index(la, name="la_code"), columns=groups)
+    out["unknown"] = unknown
+    out.attrs["death_population_ratio"] = dict(zip(groups, (ratio / ratio[groups.index("white")]).round(4)))
+    return out
+
+
+def ethnicity_probabilities(vintage: int = 2023) -> pd.DataFrame:
+    """Probability of each ethnic group for a synthetic death in each LA (rows sum to 1).
+
+    ``p[la, g] = (1 - u) * s[la, g] * r[g] / sum_h s[la, h] * r[h]`` and ``p[la, unknown] = u``, where
+    ``s`` is the LA's estimated child share of the group (:func:`cdr.data.ethnic_group_shares`), ``u``
+    the national share of unknown ethnicity and ``r`` one ratio per group, fitted by iterative
+    proportional fitting so that ``sum_la w[la] * p[la, g]`` equals :data:`ETHNICITY_SHARES` for every
+    group, ``w`` being the LA's share of England's expected deaths
+    (:func:`cdr.reference.expected_deaths`). ``attrs["death_population_ratio"]`` holds ``r``
+    relative to White (the implied death rate ratios by ethnic group).
+
+    Parameters
+    ----------
+    vintage : {2023, 2021}
+        Geography of the LA codes (index ``la_code``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``la_code``; columns ``white``, ``mixed``, ``asian``, ``black``, ``other``, ``unknown``.
+
+    Examples
+    --------
+    >>> p = ethnicity_probabilities()
+    >>> bool(p.loc["E09000030", "white"] < 0.4 < p.loc["E06000052", "white"])   # Tower Hamlets vs Cornwall
+    True
+    """
+    if isinstance(vintage, bool) or vintage not in (2021, 2023):
+        raise ArgumentError(f"ethnicity_probabilities: 'vintage' must be 2021 or 2023 (upper-tier LAs of April 2021 "
+                            f"or April 2023); got {vintage!r}. Use vintage=2023 for current boundaries.")
+    return _ethnicity_table(int(vintage)).copy()
 
 
 def _draw_rows(prob: np.ndarray, rng) -> np.ndarray:

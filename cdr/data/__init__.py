@@ -20,11 +20,16 @@ from cdr.data._areas import (
     translate_codes,
 )
 from cdr.data._contiguity import DEFAULT_LINKS, Contiguity, contiguity
+from cdr.data._ethnicity import ETHNIC_GROUPS, ETHNICITY_SOURCE, child_population_by_ethnicity, ethnic_group_shares
 
 __all__ = [
     "england_areas",
     "child_population",
     "population_for_years",
+    "child_population_by_ethnicity",
+    "ethnic_group_shares",
+    "ETHNIC_GROUPS",
+    "ETHNICITY_SOURCE",
     "lookup",
     "la_codes",
     "translate_codes",

@@ -9,8 +9,10 @@ Tables (``tables/<name>.csv``), when the records have the fields they need (:mod
 ``deaths_by_expectedness``, ``joint_agency_response``, ``deaths_by_place_of_death``,
 ``deaths_by_deprivation`` (replaces the core table: counts, rates per 100,000 by IMD quintile,
 England comparison, SII/RII), ``time_to_review``, ``infant_mortality``, ``learning_themes``,
-``deaths_by_gestation``, ``deaths_by_birth_weight``, ``safeguarding``, ``inquest``; and a note on
-``deaths_by_ethnicity`` (no rates: Census 2021 populations by ethnic group are not embedded).
+``deaths_by_gestation``, ``deaths_by_birth_weight``, ``safeguarding``, ``inquest``; and
+``deaths_by_ethnicity`` (replaces the core table: counts, shares, rates per 100,000 by the five
+high-level groups with approximated denominators from :func:`cdr.data.child_population_by_ethnicity`,
+England comparison).
 """
 from __future__ import annotations
 
@@ -22,10 +24,11 @@ import pandas as pd
 
 from cdr.fields import BIRTH_WEIGHT_BANDS, FIELDS, GESTATION_BANDS, NOT_RECORDED, THEMES
 from cdr.report._bundle import MARK_LOW, MARK_NA, MARK_SUPPRESSED, TableSpec
-from cdr.report._inputs import AGE_BAND_LABELS, AGE_BANDS, CATEGORY_LABELS, CATEGORY_ORDER, IMD_QUINTILE_LABELS
+from cdr.report._inputs import (AGE_BAND_LABELS, AGE_BANDS, CATEGORY_LABELS, CATEGORY_ORDER, ETHNICITY_LABELS,
+                               IMD_QUINTILE_LABELS)
 
 __all__ = ["CONTENT_TABLES", "RATE_RULES", "add_columns", "declare", "finish", "page", "quintile_populations",
-           "live_births", "compare_with_england"]
+           "live_births", "compare_with_england", "ethnic_populations"]
 
 CONTENT_TABLES = ("deaths_by_expectedness", "joint_agency_response", "deaths_by_place_of_death",
                   "deaths_by_deprivation", "deaths_by_ethnicity", "time_to_review", "infant_mortality",
@@ -172,6 +175,43 @@ def quintile_populations(populations: pd.DataFrame, las, key) -> dict:
     pop = pop.groupby("la_code")["population"].sum()
     s = shares.reindex(pop.index).fillna(0.2)
     return {q: float((s[q] * pop).sum()) for q in QUINTILES}
+
+
+def ethnic_populations(populations: pd.DataFrame, las, key) -> dict:
+    """Approximate child population of `las` in each of the five high-level ethnic groups.
+
+    Each LA's children (``populations``) times its estimated child share of the group
+    (:func:`cdr.data.ethnic_group_shares`: 2011 Census all-age mix shifted to children with the
+    region's child/all-age ratios), summed over `las`. An approximation, stated in the table.
+
+    Parameters
+    ----------
+    populations : pandas.DataFrame
+        ``la_code`` (2023 codes), ``period_key``, ``population`` (children aged 0-17).
+    las : iterable of str
+        LA codes of the unit.
+    key : int
+        Period key.
+
+    Returns
+    -------
+    dict
+        Group (``"white"``, ``"mixed"``, ``"asian"``, ``"black"``, ``"other"``) -> children.
+
+    Examples
+    --------
+    >>> pops = pd.DataFrame({"la_code": ["E06000052"], "period_key": [2022], "population": [100000.0]})
+    >>> e = ethnic_populations(pops, ["E06000052"], 2022)
+    >>> round(sum(e.values())), e["white"] > 90000
+    (100000, True)
+    """
+    from cdr.data import ETHNIC_GROUPS, ethnic_group_shares
+
+    shares = ethnic_group_shares(2023).pivot(index="la_code", columns="ethnicity", values="child_share")
+    pop = populations[(populations["period_key"] == key) & populations["la_code"].isin(list(las))]
+    pop = pop.groupby("la_code")["population"].sum()
+    s = shares.reindex(pop.index)
+    return {g: float((s[g] * pop).sum()) for g in ETHNIC_GROUPS}
 
 
 @functools.lru_cache(maxsize=1)
@@ -372,11 +412,33 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
     if not any(t.name == "deaths_by_deprivation" for t in out):
         out.append(spec_dep)
 
-    for t in out:
-        if t.name == "deaths_by_ethnicity":
-            t.notes.append("Counts and shares only: rates by ethnic group need Census 2021 child populations by ethnic "
-                           "group for each local authority, which are not embedded in cdr.")
-            t.labels = with_area(t.labels)
+    # ethnicity: counts, shares and rates per 100,000 by the five high-level groups (replaces the core table)
+    if any(t.name == "deaths_by_ethnicity" for t in out):
+        from cdr.data import ETHNIC_GROUPS, ETHNICITY_SOURCE
+
+        levels = [*ETHNIC_GROUPS, "unknown"]
+        lab = with_area(pd.DataFrame({"ethnicity": [*levels, "total"],
+                                      "label": [ETHNICITY_LABELS[v] for v in levels] + ["Total"]}))
+        counts = {"deaths": [c.cell("deaths", U, key, ethnicity=v) for v in levels] + [c.cell("deaths", U, key)]}
+        counts["_deaths_total"] = [c.cell("deaths", U, key)] * (len(levels) + 1)
+        derived = [("percent", "percent", "deaths", "_deaths_total")]
+        ep = ethnic_populations(geo.populations, geo.unit_las[U], key)
+        values = {"population": [ep[g] for g in ETHNIC_GROUPS] + [np.nan, geo.population(U, key)]}
+        if has_england:
+            counts["england_deaths"] = ([c.cell("deaths", NATION, key, ethnicity=v) for v in levels]
+                                        + [c.cell("deaths", NATION, key)])
+            counts["_england_deaths_total"] = [c.cell("deaths", NATION, key)] * (len(levels) + 1)
+            derived.append(("percent", "england_percent", "england_deaths", "_england_deaths_total"))
+            ee = ethnic_populations(geo.populations, geo.unit_las[NATION], key)
+            values["england_population"] = [ee[g] for g in ETHNIC_GROUPS] + [np.nan, geo.population(NATION, key)]
+        notes = ["Ethnic group as recorded for the child, in the five high-level Census groups. Percent: share of all "
+                 "deaths notified in the area.",
+                 "Rates per 100,000 children aged 0-17. " + ETHNICITY_SOURCE + " Deaths with ethnicity not known have "
+                 "no rate, and the rates of the five groups understate the true rates by up to the share not known.",
+                 RATE_RULES]
+        spec_eth = TableSpec("deaths_by_ethnicity", f"Deaths and rates by ethnic group, {label}", lab, counts=counts,
+                             values=values, derived=derived, notes=notes, figure="ethnicity_rates")
+        out = [spec_eth if t.name == "deaths_by_ethnicity" else t for t in out]
 
     # time from death to completed review (reviews completed in the period), and the open backlog
     rows_lab, cnt, dens = [], [], []
@@ -586,6 +648,7 @@ def finish(tables: dict, marks: dict, info: dict, *, seed=0) -> None:
 
     _figures.FIGURES.setdefault("infant_mortality", infant_mortality_figure)   # drawn after finish, from the rates
     _figures.FIGURES.setdefault("deprivation_rates", deprivation_rates_figure)
+    _figures.FIGURES.setdefault("ethnicity_rates", ethnicity_rates_figure)
     _compare_core(tables, marks)
     if "deaths_by_deprivation" in tables and "population" in tables["deaths_by_deprivation"]:
         t, m = tables["deaths_by_deprivation"], marks["deaths_by_deprivation"]
@@ -615,6 +678,14 @@ def finish(tables: dict, marks: dict, info: dict, *, seed=0) -> None:
             info["deaths_by_deprivation"]["notes"].append(
                 "No SII/RII: a quintile's rate is not published (suppressed or fewer than 3 deaths).")
         info["deaths_by_deprivation"].setdefault("decimals", {}).update({"rii": 2, "rii_lower_95": 2, "rii_upper_95": 2})
+    if "deaths_by_ethnicity" in tables and "population" in tables["deaths_by_ethnicity"]:
+        t, m = tables["deaths_by_ethnicity"], marks["deaths_by_ethnicity"]
+        _rate_columns(t, m, "rate_per_100000", "deaths", "population", 100_000)
+        if "england_population" in t:
+            _rate_columns(t, m, "england_rate_per_100000", "england_deaths", "england_population", 100_000)
+            t["compared_with_england"] = compare_with_england(t["rate_per_100000_lower_95"], t["rate_per_100000_upper_95"],
+                                                              t["england_rate_per_100000"])
+            m["compared_with_england"] = ""
     if "infant_mortality" in tables:
         t, m = tables["infant_mortality"], marks["infant_mortality"]
         _rate_columns(t, m, "rate_per_1000", "deaths", "live_births", 1_000)
@@ -692,6 +763,16 @@ def deprivation_rates_figure(table, marks, ctx):
                         title="Death rate by deprivation quintile (IMD 2019)", note=note)
 
 
+def ethnicity_rates_figure(table, marks, ctx):
+    """Death rates by ethnic group with 95% CI, beside England's (a Figure); denominators approximated."""
+    from cdr.data import ETHNIC_GROUPS
+
+    body = table[table["ethnicity"].isin(ETHNIC_GROUPS)]
+    return _rate_figure(body, marks.loc[body.index], ctx, prefix="rate_per_100000",
+                        xlabel="Deaths per 100,000 children aged 0-17 (95% CI)", title="Death rate by ethnic group",
+                        note="Denominators approximated (2011 Census ethnic mix; see the table notes).")
+
+
 def page(sections: list, methods: list):
     """The report's sections and methods with the content tables added (rate rules stated beside them)."""
     new = [
@@ -711,6 +792,9 @@ def page(sections: list, methods: list):
             s["figures"] = ["deprivation_rates" if f == "deaths_by_deprivation" else f for f in s.get("figures", [])]
         out.append(s)
         if "deaths_by_ethnicity" in s.get("tables", []):
+            if RATE_RULES not in s.get("text", []):
+                s["text"] = [*s.get("text", []), RATE_RULES]
+            s["figures"] = ["ethnicity_rates" if f == "deaths_by_ethnicity" else f for f in s.get("figures", [])]
             out += new
             new = []
     return out + new, [*methods, RATE_RULES]
