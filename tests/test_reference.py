@@ -242,3 +242,64 @@ def test_chance_threshold_with_posterior_dispersion_by_simulation():
     draws = rng.poisson(rng.gamma(shape, lam / shape, size=400_000))
     assert abs(draws.var() / draws.mean() - phi) < 0.02
     assert (draws >= 60).mean() == pytest.approx(0.9, abs=0.003)
+
+
+def test_chance_weights_are_a_sufficient_rule():
+    # g(kappa): the smallest mean reaching 60 with probability 0.9 for a negative binomial count of
+    # variance mean + kappa, solved here independently by bisection on scipy's nbinom.
+    from scipy import stats
+
+    from cdr.footprints._problem import chance_weights
+
+    def g(kappa, m=60, p=0.9):
+        lo, hi = 60.0, 200.0
+        for _ in range(60):
+            mu = (lo + hi) / 2
+            sf = stats.poisson.sf(m - 1, mu) if kappa == 0 else stats.nbinom.sf(m - 1, mu * mu / kappa, mu / (mu + kappa))
+            lo, hi = (lo, mu) if sf >= p else (mu, hi)
+        return hi
+
+    e = np.array([30.0, 30.0, 20.0])
+    v = e + np.array([2.0, 1.0, 0.5])
+    w, t, info = chance_weights(e, v, 60, 0.9)
+    b = info["slope"]
+    assert np.allclose(w, e - b * (v - e))
+    assert g(info["kappa0"]) - b * info["kappa0"] == pytest.approx(t, abs=1e-3)     # exact at kappa0
+    for kappa in [0.0, 1.0, 3.0, 10.0, 30.0, 100.0]:                                  # conservative elsewhere
+        assert g(kappa) <= t + b * kappa + 1e-6
+
+
+def test_chance_constraint_uses_each_footprints_posterior_by_simulation():
+    from cdr.footprints import FootprintBuilder
+
+    areas = data.england_areas()
+    e = reference.expected_deaths(interval=0.9)
+    a = areas.drop(columns=[c for c in ("expected_deaths", "predictive_var") if c in areas.columns]).merge(
+        e[["la_code", "expected_deaths", "predictive_var"]], on="la_code")
+    design = FootprintBuilder(60, min_probability=0.9, seed=0).fit(a)
+    assert design.info["chance"]["method"].startswith("per-area posterior")
+    parts = reference._posterior_parts(None, 2023, 2022)
+    rng = np.random.default_rng(2)
+    n = 40_000
+    theta = {p: rng.gamma(g["posterior_shape"].iat[0], 1 / g["posterior_rate"].iat[0], size=n)
+             for p, g in parts.groupby("parent")}
+    reach = []
+    for codes in design.table()["la_codes"]:
+        sub = parts.loc[codes.split(";")]
+        lam = sub["older"].sum() + sum(sub["infant_unit"].iat[i] * theta[sub["parent"].iat[i]] for i in range(len(sub)))
+        reach.append((rng.poisson(lam) >= 60).mean())
+    # every footprint reaches 60 in at least 90 % of simulated years (Monte Carlo SE 0.0015)
+    assert min(reach) >= 0.9 - 0.005
+
+
+def test_chance_constraint_refuses_a_variance_below_the_mean():
+    from cdr.errors import CdrError
+    from cdr.footprints import FootprintBuilder
+
+    e = reference.expected_deaths(interval=0.9)
+    a = data.england_areas().drop(columns=[c for c in ("expected_deaths",) if c in data.england_areas().columns])
+    a = a.merge(e[["la_code", "expected_deaths", "predictive_var"]], on="la_code")
+    a.loc[a["la_code"] == "E06000001", "predictive_var"] = 0.5
+    with pytest.raises(CdrError, match=r"predictive_var must be a number >= expected_deaths.*E06000001") as err:
+        FootprintBuilder(60, min_probability=0.9).fit(a)
+    assert isinstance(err.value, ValueError)
