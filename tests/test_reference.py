@@ -329,3 +329,42 @@ def test_chance_constraint_refuses_a_variance_below_the_mean():
     with pytest.raises(CdrError, match=r"predictive_var must be a number >= expected_deaths.*E06000001") as err:
         FootprintBuilder(60, min_probability=0.9).fit(a)
     assert isinstance(err.value, ValueError)
+
+
+def test_design_checks_judge_the_chance_constraint_with_the_builders_posterior_variance():
+    # A design built under the Poisson chance rule, judged with areas that carry each LA's posterior
+    # predictive variance: table(), check_design and evaluate must all apply the builder's posterior rule.
+    from cdr.footprints import FootprintBuilder, FootprintDesign, check_design, evaluate
+
+    areas = data.england_areas()
+    e = reference.expected_deaths(interval=0.9)
+    base = areas.drop(columns=[c for c in ("expected_deaths", "predictive_var") if c in areas.columns])
+    poisson_areas = base.merge(e[["la_code", "expected_deaths"]], on="la_code")
+    posterior_areas = base.merge(e[["la_code", "expected_deaths", "predictive_var"]], on="la_code")
+    built = FootprintBuilder(60, min_probability=0.9, seed=0).fit(poisson_areas)
+    assert built.table(min_probability=0.9)["meets_chance"].all()          # Poisson: every footprint passes
+    judged = FootprintDesign(built.labels, posterior_areas, neighbors=built.neighbors)
+    t = judged.table(min_probability=0.9)
+    # p_reach_threshold against simulation of a gamma-Poisson count with the footprint's mean and
+    # posterior predictive variance (sum of its areas' predictive_var)
+    pv = posterior_areas.set_index("la_code")["predictive_var"]
+    rng = np.random.default_rng(3)
+    sim = []
+    for codes, mu in zip(t["la_codes"], t["expected_deaths"]):
+        kappa = pv.loc[codes.split(";")].sum() - mu
+        draws = rng.poisson(rng.gamma(mu * mu / kappa, kappa / mu, size=200_000))
+        sim.append((draws >= 60).mean())
+    assert np.allclose(t["p_reach_threshold"], sim, atol=0.004)
+    p = t["p_reach_threshold"]
+    assert (p < 0.9).any()                                       # some Poisson-feasible footprints fall short
+    assert not t["meets_chance"].all()
+    # meets_chance is the builder's sufficient rule: it never passes a footprint below the level
+    assert (p[t["meets_chance"]] >= 0.9 - 1e-9).all()
+    # check_design and evaluate agree with the table, footprint by footprint
+    problems = check_design(judged, min_probability=0.9)
+    failing = set(t.loc[~t["meets_chance"], "footprint_id"])
+    assert set(problems.loc[problems["check"] == "chance", "footprint_id"]) == failing
+    row = evaluate(judged, min_probability=0.9).iloc[0]
+    assert row["n_below_chance"] == len(failing)
+    assert row["expected_years_below"] == pytest.approx(float((1 - t["p_reach_threshold"]).sum()))
+    assert row["gap_to_bound"] >= 0                                # the bound counts by the same rule
