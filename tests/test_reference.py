@@ -184,7 +184,7 @@ def _partnership_comparison():
 def test_published_partnership_counts():
     ref, observed, expected = _partnership_comparison()
     assert ref["measure"].str.startswith("deaths notified").all()     # comparable definition only
-    assert len(ref) >= 14 and ref["partnership"].nunique() >= 8
+    assert len(ref) >= 15 and ref["partnership"].nunique() >= 9
     chi2 = float(((observed - expected) ** 2 / expected).sum())
     from scipy import stats
     assert stats.chi2.sf(chi2, len(ref)) > 0.05                 # consistent with Poisson variation
@@ -201,8 +201,8 @@ def test_published_partnership_counts():
     assert len(by) >= 4
     assert (np.abs(np.log(by["o"] / by["e"])) < 3 / np.sqrt(by["e"])).all()
     # Noise floor, by simulation from a model that is exactly right for these counts: the weighted mean
-    # |log ratio| is then about 0.09 on average, above the issue's 0.08, and both thresholds hold together
-    # in only about one set in four.
+    # |log ratio| is then about 0.10 on average, above the issue's 0.08, and both thresholds hold together
+    # in only about one set in five.
     rng = np.random.default_rng(0)
     sims = np.log(np.maximum(rng.poisson(expected, size=(20_000, len(expected))), 0.5) / expected)
     w = expected / expected.sum()
@@ -211,9 +211,9 @@ def test_published_partnership_counts():
     assert p_both < 0.5
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 acceptance not met on 14 published counts: weighted mean log "
-                   "ratio +0.040 (limit 0.04), weighted mean |log ratio| 0.101 (limit 0.08, below the Poisson "
-                   "noise floor of these counts); see docs/data.md")
+@pytest.mark.xfail(strict=True, reason="issue 13 acceptance not met on 15 published counts: weighted mean log "
+                   "ratio +0.046 (limit 0.04, 1.4 standard errors), weighted mean |log ratio| 0.105 (limit 0.08, "
+                   "below the Poisson noise floor of 0.096 for these counts); see docs/data.md")
 def test_published_partnership_counts_meet_issue_thresholds():
     _, observed, expected = _partnership_comparison()
     log_ratio = np.log(observed / expected)
