@@ -167,21 +167,58 @@ def test_regions_against_ncmd():
     # not asserted, see docs/data.md)
 
 
-def test_published_partnership_counts():
+def _partnership_comparison():
+    """Published 'test' counts with expected deaths summed over the panel's LAs, scaled to the year's NCMD
+    notified total (2018-19 precedes NCMD: left at the mean level)."""
     ref = pd.read_csv("cdr/_data/reference/partnership_deaths.csv")
     assert ref["source_url"].str.startswith("http").all()
     ref = ref[ref["use"] == "test"]
     e = reference.expected_deaths().set_index("la_code")["expected_deaths"]
     level = np.mean(list(NCMD_NOTIFIED.values()))
     year = ref["period"].str[-4:].astype(int)
-    expected = np.array([e.loc[c.split(";")].sum() for c in ref["la_codes"]]) * year.map(NCMD_NOTIFIED) / level
-    observed = ref["deaths"].to_numpy()
+    scale = year.map(lambda y: NCMD_NOTIFIED.get(y, level)) / level
+    expected = np.array([e.loc[c.split(";")].sum() for c in ref["la_codes"]]) * scale.to_numpy()
+    return ref, ref["deaths"].to_numpy(), expected
+
+
+def test_published_partnership_counts():
+    ref, observed, expected = _partnership_comparison()
+    assert ref["measure"].str.startswith("deaths notified").all()     # comparable definition only
+    assert len(ref) >= 15 and ref["partnership"].nunique() >= 9
     chi2 = float(((observed - expected) ** 2 / expected).sum())
     from scipy import stats
     assert stats.chi2.sf(chi2, len(ref)) > 0.05                 # consistent with Poisson variation
     log_ratio = np.log(observed / expected)
     mean = float((expected * log_ratio).sum() / expected.sum())
     assert abs(mean) < 2 / np.sqrt(expected.sum())              # no bias beyond 2 standard errors
+    # no region off by more than 3 standard errors (pooled published / expected, regions with 2+ counts)
+    from cdr import data
+    region = data.lookup(2023).set_index("la_code")["region_name"]
+    by = pd.DataFrame({"region": [region[c.split(";")[0]] for c in ref["la_codes"]],
+                       "o": observed, "e": expected}).groupby("region").agg(n=("o", "size"), o=("o", "sum"),
+                                                                             e=("e", "sum"))
+    by = by[by["n"] >= 2]
+    assert len(by) >= 4
+    assert (np.abs(np.log(by["o"] / by["e"])) < 3 / np.sqrt(by["e"])).all()
+    # Noise floor, by simulation from a model that is exactly right for these counts: the weighted mean
+    # |log ratio| is then about 0.10 on average, above the issue's 0.08, and both thresholds hold together
+    # in only about one set in five.
+    rng = np.random.default_rng(0)
+    sims = np.log(np.maximum(rng.poisson(expected, size=(20_000, len(expected))), 0.5) / expected)
+    w = expected / expected.sum()
+    assert float((np.abs(sims) @ w).mean()) > 0.08
+    p_both = float(((np.abs(sims @ w) <= 0.04) & (np.abs(sims) @ w <= 0.08)).mean())
+    assert p_both < 0.5
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 acceptance not met on 15 published counts: weighted mean log "
+                   "ratio +0.046 (limit 0.04, 1.4 standard errors), weighted mean |log ratio| 0.105 (limit 0.08, "
+                   "below the Poisson noise floor of 0.096 for these counts); see docs/data.md")
+def test_published_partnership_counts_meet_issue_thresholds():
+    _, observed, expected = _partnership_comparison()
+    log_ratio = np.log(observed / expected)
+    w = expected / expected.sum()
+    assert abs(float(w @ log_ratio)) <= 0.04 and float(w @ np.abs(log_ratio)) <= 0.08
 
 
 def test_interval_and_reach_probability_against_simulation():
@@ -231,3 +268,103 @@ def test_chance_threshold_with_posterior_dispersion_by_simulation():
     draws = rng.poisson(rng.gamma(shape, lam / shape, size=400_000))
     assert abs(draws.var() / draws.mean() - phi) < 0.02
     assert (draws >= 60).mean() == pytest.approx(0.9, abs=0.003)
+
+
+def test_chance_weights_are_a_sufficient_rule():
+    # g(kappa): the smallest mean reaching 60 with probability 0.9 for a negative binomial count of
+    # variance mean + kappa, solved here independently by bisection on scipy's nbinom.
+    from scipy import stats
+
+    from cdr.footprints._problem import chance_weights
+
+    def g(kappa, m=60, p=0.9):
+        lo, hi = 60.0, 200.0
+        for _ in range(60):
+            mu = (lo + hi) / 2
+            sf = stats.poisson.sf(m - 1, mu) if kappa == 0 else stats.nbinom.sf(m - 1, mu * mu / kappa, mu / (mu + kappa))
+            lo, hi = (lo, mu) if sf >= p else (mu, hi)
+        return hi
+
+    e = np.array([30.0, 30.0, 20.0])
+    v = e + np.array([2.0, 1.0, 0.5])
+    w, t, info = chance_weights(e, v, 60, 0.9)
+    b = info["slope"]
+    assert np.allclose(w, e - b * (v - e))
+    assert g(info["kappa0"]) - b * info["kappa0"] == pytest.approx(t, abs=1e-3)     # exact at kappa0
+    for kappa in [0.0, 1.0, 3.0, 10.0, 30.0, 100.0]:                                  # conservative elsewhere
+        assert g(kappa) <= t + b * kappa + 1e-6
+
+
+def test_chance_constraint_uses_each_footprints_posterior_by_simulation():
+    from cdr.footprints import FootprintBuilder
+
+    areas = data.england_areas()
+    e = reference.expected_deaths(interval=0.9)
+    a = areas.drop(columns=[c for c in ("expected_deaths", "predictive_var") if c in areas.columns]).merge(
+        e[["la_code", "expected_deaths", "predictive_var"]], on="la_code")
+    design = FootprintBuilder(60, min_probability=0.9, seed=0).fit(a)
+    assert design.info["chance"]["method"].startswith("per-area posterior")
+    parts = reference._posterior_parts(None, 2023, 2022)
+    rng = np.random.default_rng(2)
+    n = 40_000
+    theta = {p: rng.gamma(g["posterior_shape"].iat[0], 1 / g["posterior_rate"].iat[0], size=n)
+             for p, g in parts.groupby("parent")}
+    reach = []
+    for codes in design.table()["la_codes"]:
+        sub = parts.loc[codes.split(";")]
+        lam = sub["older"].sum() + sum(sub["infant_unit"].iat[i] * theta[sub["parent"].iat[i]] for i in range(len(sub)))
+        reach.append((rng.poisson(lam) >= 60).mean())
+    # every footprint reaches 60 in at least 90 % of simulated years (Monte Carlo SE 0.0015)
+    assert min(reach) >= 0.9 - 0.005
+
+
+def test_chance_constraint_refuses_a_variance_below_the_mean():
+    from cdr.errors import CdrError
+    from cdr.footprints import FootprintBuilder
+
+    e = reference.expected_deaths(interval=0.9)
+    a = data.england_areas().drop(columns=[c for c in ("expected_deaths",) if c in data.england_areas().columns])
+    a = a.merge(e[["la_code", "expected_deaths", "predictive_var"]], on="la_code")
+    a.loc[a["la_code"] == "E06000001", "predictive_var"] = 0.5
+    with pytest.raises(CdrError, match=r"predictive_var must be a number >= expected_deaths.*E06000001") as err:
+        FootprintBuilder(60, min_probability=0.9).fit(a)
+    assert isinstance(err.value, ValueError)
+
+
+def test_design_checks_judge_the_chance_constraint_with_the_builders_posterior_variance():
+    # A design built under the Poisson chance rule, judged with areas that carry each LA's posterior
+    # predictive variance: table(), check_design and evaluate must all apply the builder's posterior rule.
+    from cdr.footprints import FootprintBuilder, FootprintDesign, check_design, evaluate
+
+    areas = data.england_areas()
+    e = reference.expected_deaths(interval=0.9)
+    base = areas.drop(columns=[c for c in ("expected_deaths", "predictive_var") if c in areas.columns])
+    poisson_areas = base.merge(e[["la_code", "expected_deaths"]], on="la_code")
+    posterior_areas = base.merge(e[["la_code", "expected_deaths", "predictive_var"]], on="la_code")
+    built = FootprintBuilder(60, min_probability=0.9, seed=0).fit(poisson_areas)
+    assert built.table(min_probability=0.9)["meets_chance"].all()          # Poisson: every footprint passes
+    judged = FootprintDesign(built.labels, posterior_areas, neighbors=built.neighbors)
+    t = judged.table(min_probability=0.9)
+    # p_reach_threshold against simulation of a gamma-Poisson count with the footprint's mean and
+    # posterior predictive variance (sum of its areas' predictive_var)
+    pv = posterior_areas.set_index("la_code")["predictive_var"]
+    rng = np.random.default_rng(3)
+    sim = []
+    for codes, mu in zip(t["la_codes"], t["expected_deaths"]):
+        kappa = pv.loc[codes.split(";")].sum() - mu
+        draws = rng.poisson(rng.gamma(mu * mu / kappa, kappa / mu, size=200_000))
+        sim.append((draws >= 60).mean())
+    assert np.allclose(t["p_reach_threshold"], sim, atol=0.004)
+    p = t["p_reach_threshold"]
+    assert (p < 0.9).any()                                       # some Poisson-feasible footprints fall short
+    assert not t["meets_chance"].all()
+    # meets_chance is the builder's sufficient rule: it never passes a footprint below the level
+    assert (p[t["meets_chance"]] >= 0.9 - 1e-9).all()
+    # check_design and evaluate agree with the table, footprint by footprint
+    problems = check_design(judged, min_probability=0.9)
+    failing = set(t.loc[~t["meets_chance"], "footprint_id"])
+    assert set(problems.loc[problems["check"] == "chance", "footprint_id"]) == failing
+    row = evaluate(judged, min_probability=0.9).iloc[0]
+    assert row["n_below_chance"] == len(failing)
+    assert row["expected_years_below"] == pytest.approx(float((1 - t["p_reach_threshold"]).sum()))
+    assert row["gap_to_bound"] >= 0                                # the bound counts by the same rule

@@ -101,7 +101,10 @@ class FootprintBuilder(Estimator):
         Chance constraint: each footprint's expected deaths must reach the ``lam`` at which
         ``P(Poisson(lam) >= min_deaths) >= min_probability`` (:func:`chance_threshold`). If ``areas``
         has a ``predictive_var`` column (:func:`cdr.reference.expected_deaths` with ``interval=``),
-        the count is negative binomial with the areas' overall variance-to-mean ratio instead.
+        each footprint's count is instead negative binomial with its own areas' posterior
+        predictive variance: the constraint is applied as a sufficient linear rule on per-area
+        weights (``chance_weights`` in ``cdr.footprints._problem``), recorded in
+        ``design.info["chance"]``.
     nest_within : str, optional
         Column (e.g. ``"region_code"``, ``"police_force_area"``) that footprints must not cross.
         Each unit is solved independently.
@@ -312,7 +315,7 @@ def _assemble(builder, prep, subs, results, infeasible, seconds):
         gid += res.n_footprints
         rows.append({
             "subproblem": sub.key, "unit": prep["unit"][comp[0]], "n_areas": len(comp),
-            "expected_deaths": float(sub.d.sum()), "n_footprints": res.n_footprints, "upper_bound": res.bound,
+            "expected_deaths": float(prep["areas"]["expected_deaths"].to_numpy(float)[comp].sum()), "n_footprints": res.n_footprints, "upper_bound": res.bound,
             "bound_method": res.bound_method, "proven": res.proven, "lp_bound": res.lp_bound,
             "relaxation_bound": res.relaxation, "path": res.path, "n_sets": res.n_sets,
             "anneal_iterations": res.anneal_iterations, "objective_descent": res.objective_descent,
@@ -362,6 +365,7 @@ def _assemble(builder, prep, subs, results, infeasible, seconds):
         "threshold": prep["threshold"],
         "min_deaths": prep["min_deaths"],
         "min_probability": builder.min_probability,
+        "chance": dict(prep["chance"]),
         "objective": prep["objective"],
         "deaths_source": prep["source"],
         "contiguity": dict(prep["graph_report"]),

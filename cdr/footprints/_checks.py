@@ -10,8 +10,8 @@ import pandas as pd
 
 from cdr.data._contiguity import is_connected
 from cdr.errors import CdrError
-from cdr.footprints._problem import chance_threshold, resolve_graph, resolve_lock
-from cdr.footprints._table import design_neighbors, p_reach
+from cdr.footprints._problem import resolve_graph, resolve_lock
+from cdr.footprints._table import chance_rule, design_neighbors, p_reach
 
 __all__ = ["violations", "CHECK_COLUMNS", "rules_of"]
 
@@ -62,7 +62,9 @@ def violations(design, areas=None, *, min_deaths=None, min_probability=None, nes
         raise CdrError(f"check_design: nest_within={nest!r} is not a column of the areas; pass areas= with that column")
     if cap is not None and "child_population" not in a.columns:
         raise CdrError(f"check_design: max_population={cap!r} needs a 'child_population' column in the areas")
-    lam = chance_threshold(md, mp) if mp is not None else None
+    if mp is not None:
+        # the builder's rule: Poisson, or each footprint's posterior predictive variance (predictive_var)
+        weights, lam, extra = chance_rule(a, md, mp, caller="check_design")
     assigned = a[a["footprint_id"].notna()]
     for fid, grp in assigned.groupby("footprint_id", sort=True):
         members = grp["la_code"].tolist()
@@ -71,9 +73,15 @@ def violations(design, areas=None, *, min_deaths=None, min_probability=None, nes
         total = float(grp["expected_deaths"].sum())
         if total < md - 1e-9:
             problems.append(("threshold", fid, None, total, f"{total:.2f} expected deaths a year < min_deaths={md:g}"))
-        if lam is not None and total < lam - 1e-9:
-            problems.append(("chance", fid, None, total,
-                             f"P(reach {md:g}) = {float(p_reach(total, md)):.3f} < {mp} (needs {lam:.2f} expected deaths)"))
+        if mp is not None:
+            kappa = float(extra.loc[members].sum())
+            score = float(weights.loc[members].sum())
+            if score < lam - 1e-9:
+                need = (f"needs {lam:.2f} expected deaths" if kappa <= 1e-12 else
+                        f"with its posterior predictive variance {total + kappa:.1f}, needs a weighted total of "
+                        f"{lam:.2f}, has {score:.2f}")
+                problems.append(("chance", fid, None, total,
+                                 f"P(reach {md:g}) = {float(p_reach(total, md, kappa)):.3f} vs {mp} ({need})"))
         if nest is not None:
             units = sorted(grp[nest].astype(str).unique())
             if len(units) > 1:

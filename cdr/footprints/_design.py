@@ -174,8 +174,11 @@ class FootprintDesign:
         pandas.DataFrame
             ``footprint_id``, ``n_areas``, ``la_codes`` and ``la_names`` (";"-joined),
             ``child_population``, ``expected_deaths`` (a year), ``p_reach_threshold``
-            (P(Poisson(expected_deaths) >= min_deaths)), ``meets_threshold`` (expected deaths >=
-            min_deaths), ``meets_chance`` (p_reach_threshold >= min_probability), ``contiguous``,
+            (P(a year's count >= min_deaths): Poisson(expected_deaths), or, when the areas have a
+            ``predictive_var`` column, the negative binomial with the footprint's posterior predictive
+            variance), ``meets_threshold`` (expected deaths >= min_deaths), ``meets_chance`` (the
+            builder's chance rule at min_probability: p_reach_threshold >= min_probability for
+            Poisson; with ``predictive_var`` the builder's sufficient rule, which implies it), ``contiguous``,
             ``compactness`` (Polsby-Popper 4*pi*area/perimeter^2 of the dissolved footprint, 1 = a
             disc; NaN without geometry), ``pfa_majority_share`` and ``icb_majority_share`` (share of
             child population in the footprint's largest police force area / ICB),

@@ -71,8 +71,12 @@ def evaluate(design, areas=None, *, min_deaths=None, min_probability=None, name=
         Threshold in deaths a year; default the one the design was built for (its parameters or
         file metadata, e.g. 50 for a design built with ``--min-deaths 50``), else 60.
     min_probability : float, optional
-        Chance constraint: a footprint meets it when P(Poisson(expected) >= min_deaths) is at least
-        this. Default the design's own (built with ``min_probability``); without one, footprints
+        Chance constraint: a footprint meets it when P(a year's count >= min_deaths) is at least
+        this, judged by the builder's rule: Poisson(expected), or, when the areas have a
+        ``predictive_var`` column (:func:`cdr.reference.expected_deaths` with ``interval=``), each
+        footprint's own posterior predictive variance (the sufficient rule of
+        :func:`cdr.footprints._problem.chance_weights`, the one the builder and the upper bound use).
+        Default the design's own (built with ``min_probability``); without one, footprints
         are judged on the threshold alone and ``n_below_chance`` uses 0.9.
     name : str, optional
         Label for the row (default: the design's name from its metadata, else "design").
@@ -92,8 +96,9 @@ def evaluate(design, areas=None, *, min_deaths=None, min_probability=None, name=
         ``gap_to_bound`` (``upper_bound - n_footprints_meeting``: never negative; 0 means no design
         has more footprints that meet the threshold), ``gap_note`` (why the gap is NaN, or which
         footprints it leaves out; empty otherwise), ``n_below_threshold`` (expected deaths < min_deaths),
-        ``n_below_chance`` (P(reach) < min_probability), ``expected_years_below`` (sum over
-        footprints of P(Poisson year < min_deaths)), ``min_expected_deaths``,
+        ``n_below_chance`` (footprints failing the chance rule at min_probability),
+        ``expected_years_below`` (sum over footprints of P(a year < min_deaths), Poisson or with the
+        posterior predictive variance), ``min_expected_deaths``,
         ``median_expected_deaths``, ``max_expected_deaths``, ``n_noncontiguous``,
         ``n_crossing_pfa``, ``mean_pfa_majority_share``, ``n_crossing_icb``,
         ``mean_icb_majority_share``, ``mean_compactness``, ``heterogeneity`` (total
@@ -454,8 +459,9 @@ def check_design(design, areas=None, *, min_deaths=None, min_probability=None, n
     min_deaths : float, optional
         Default the design's (60).
     min_probability : float, optional
-        Footprints must reach ``min_deaths`` in a Poisson year with this probability; default the
-        design's own (none for a hand-made design).
+        Footprints must reach ``min_deaths`` in a year with this probability (Poisson, or each
+        footprint's posterior predictive variance when the areas have ``predictive_var``: the
+        builder's rule); default the design's own (none for a hand-made design).
     nest_within : str, optional
         Column of ``areas`` footprints must not cross; default the design's own.
     max_population : float, optional

@@ -17,7 +17,7 @@ from scipy.special import gammaincinv
 
 from cdr._base import as_generator
 from cdr.data._contiguity import components
-from cdr.errors import CdrError, CdrWarning
+from cdr.errors import ArgumentError, CdrError, CdrWarning
 from cdr.footprints._solver import Subproblem
 
 __all__ = ["DEFAULT_OBJECTIVE", "chance_threshold", "default_expected_deaths", "resolve_areas", "resolve_graph",
@@ -74,6 +74,76 @@ def chance_threshold(min_deaths: float, min_probability: float | None, dispersio
     # NB with mean lam and variance phi x lam: r = lam / (phi - 1), success probability 1 / phi
     return float(brentq(lambda lam: nbinom.sf(m - 1, lam / (phi - 1), 1 / phi) - p, 1e-9, 10 * m + 100))
 
+
+
+def _nb_threshold(m: float, p: float, extra: float) -> float:
+    """Smallest mean with P(count >= m) >= p for a count of mean ``mu`` and variance ``mu + extra``."""
+    if extra <= 1e-12:
+        return float(gammaincinv(m, p))
+    from scipy.optimize import brentq
+    from scipy.stats import nbinom
+
+    # NB with mean mu and variance mu + extra: size r = mu^2 / extra, success probability r / (r + mu)
+    return float(brentq(lambda mu: nbinom.sf(m - 1, mu * mu / extra, mu / (mu + extra)) - p, 1e-9, 10 * m + 100 + 10 * extra))
+
+
+def chance_weights(expected, predictive_var, min_deaths: float, min_probability: float):
+    """Per-area weights that turn the posterior chance constraint into a threshold on a sum.
+
+    A footprint ``S`` with expected deaths ``mu = sum(e_i)`` and posterior predictive variance
+    ``mu + kappa`` (``kappa = sum(predictive_var_i - e_i)``, each area's extra variance from the
+    uncertainty of its own expectation) reaches ``min_deaths`` with probability at least
+    ``min_probability`` when ``mu >= g(kappa)``, ``g`` the negative-binomial threshold (a count
+    with that mean and variance). ``g`` is concave in ``kappa`` (it grows like ``sqrt(kappa)``),
+    so its tangent at ``kappa0`` lies above it, and
+
+        ``sum(e_i - b x kappa_i) >= g(kappa0) - b x kappa0``,  ``b = g'(kappa0)``
+
+    is sufficient for the chance constraint of *every* footprint (exact at ``kappa = kappa0``).
+    ``kappa0`` is the extra variance of a footprint at the threshold with the areas' overall
+    variance-to-mean ratio. The left side is additive over areas, so the builder's exact set
+    packing applies unchanged to the weights ``e_i - b x kappa_i``.
+
+    Parameters
+    ----------
+    expected, predictive_var : array_like of float
+        Per area: expected deaths a year and the variance of one year's count
+        (:func:`cdr.reference.expected_deaths` with ``interval=``); ``predictive_var >= expected``.
+    min_deaths : float
+    min_probability : float in (0, 1)
+
+    Returns
+    -------
+    weights : numpy.ndarray
+        ``e_i - b x kappa_i`` per area.
+    threshold : float
+        ``g(kappa0) - b x kappa0``.
+    info : dict
+        ``kappa0``, ``slope`` (``b``) and ``method``.
+
+    Examples
+    --------
+    >>> w, t, info = chance_weights([40.0, 40.0], [40.0, 40.0], 60, 0.9)    # no extra variance: Poisson
+    >>> round(t, 2), w.tolist()
+    (70.12, [40.0, 40.0])
+    """
+    e = np.asarray(expected, dtype=float)
+    v = np.asarray(predictive_var, dtype=float)
+    if e.shape != v.shape or not np.all(np.isfinite(v)) or np.any(v < e - 1e-9):
+        raise ArgumentError("chance_weights: predictive_var must be finite and >= expected_deaths for every area "
+                            "(use cdr.reference.expected_deaths(interval=0.9))")
+    m = float(np.ceil(min_deaths))
+    p = float(min_probability)
+    kappa = np.maximum(v - e, 0.0)
+    ratio = float(kappa.sum() / e.sum()) if e.sum() > 0 else 0.0
+    if ratio <= 1e-12:
+        return e.copy(), float(gammaincinv(m, p)), {"method": "poisson", "kappa0": 0.0, "slope": 0.0}
+    t_nat = chance_threshold(m, p, 1.0 + ratio)
+    k0 = ratio * t_nat
+    h = 1e-3 * k0
+    b = (_nb_threshold(m, p, k0 + h) - _nb_threshold(m, p, k0 - h)) / (2 * h)
+    threshold = _nb_threshold(m, p, k0) - b * k0
+    return e - b * kappa, float(threshold), {"method": "per-area posterior (tangent)", "kappa0": float(k0), "slope": float(b)}
 
 
 def default_expected_deaths(areas):
@@ -314,11 +384,21 @@ def prepare_problem(builder, areas, deaths):
         raise CdrError(f"{caller}: min_deaths must be > 0 deaths a year; got {builder.min_deaths!r}")
     raw = areas
     areas, source = resolve_areas(areas, deaths, caller=caller)
-    dispersion = 1.0
+    chance = {"method": "poisson" if builder.min_probability is not None else None}
+    weights = areas["expected_deaths"].to_numpy(float)
     if builder.min_probability is not None and "predictive_var" in areas.columns:
-        # posterior predictive (cdr.reference.expected_deaths(interval=...)): England's variance-to-mean ratio
-        dispersion = max(1.0, float(pd.to_numeric(areas["predictive_var"]).sum() / areas["expected_deaths"].sum()))
-    threshold = chance_threshold(min_deaths, builder.min_probability, dispersion)
+        # posterior predictive (cdr.reference.expected_deaths(interval=...)): each area's own uncertainty
+        chance_threshold(min_deaths, builder.min_probability)            # validates min_probability
+        pv = pd.to_numeric(areas["predictive_var"], errors="coerce")
+        bad = areas.loc[~(pv >= areas["expected_deaths"] - 1e-9), "la_code"].tolist()
+        if bad:
+            raise ArgumentError(f"{caller}: predictive_var must be a number >= expected_deaths (the variance of a year's "
+                                f"count); {len(bad)} areas are not: {bad[:10]}. Take both columns from "
+                                "cdr.reference.expected_deaths(interval=0.9), or drop predictive_var for a Poisson chance constraint")
+        weights, threshold, chance = chance_weights(weights, pd.to_numeric(areas["predictive_var"], errors="coerce"),
+                                                    min_deaths, builder.min_probability)
+    else:
+        threshold = chance_threshold(min_deaths, builder.min_probability)
     graph_report = {}
     graph = resolve_graph(builder.contiguity, areas, caller=caller, raw=raw, report=graph_report)
     lock = resolve_lock(builder.lock, areas, caller=caller)
@@ -338,7 +418,7 @@ def prepare_problem(builder, areas, deaths):
 
     codes = areas["la_code"].tolist()
     pos = {c: i for i, c in enumerate(codes)}
-    d = areas["expected_deaths"].to_numpy(float)
+    d = weights     # expected deaths, or the chance-constraint weights (chance_weights)
     unit = areas[nest].astype(str).to_numpy() if nest is not None else np.array(["all"] * len(areas))
     subs, infeasible = [], []
     cap = np.inf if builder.max_population is None else float(builder.max_population)
@@ -384,7 +464,7 @@ def prepare_problem(builder, areas, deaths):
         "areas": areas, "source": source, "graph": graph, "lock": lock, "threshold": threshold, "min_deaths": min_deaths,
         "codes": codes, "pos": pos, "unit": unit, "pop": pop, "features": features, "attrs": attrs,
         "objective": objective, "subproblems": subs, "infeasible": infeasible, "seed": base, "nest": nest,
-        "graph_report": graph_report,
+        "graph_report": graph_report, "chance": chance,
     }
 
 

@@ -1,29 +1,76 @@
-"""Per-footprint tables of a design (what ``FootprintDesign.table()`` shows), and Poisson helpers.
+"""Per-footprint tables of a design (what ``FootprintDesign.table()`` shows), and the chance rule.
 
 Works on any object with ``labels``, ``areas()``, ``neighbors``, ``info``, ``params``, ``locked`` and
 ``geometry()`` (a :class:`~cdr.footprints.FootprintDesign`), so it sits below ``_design`` and
 imports no other footprints module than the problem's helpers.
+
+The chance constraint is judged here by the rule the builder and :func:`cdr.footprints.upper_bound`
+apply (:func:`chance_rule`): Poisson when the areas carry only ``expected_deaths``; each footprint's
+own posterior predictive variance when they also carry ``predictive_var``
+(:func:`cdr.reference.expected_deaths` with ``interval=``).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import poisson
+from scipy.stats import nbinom, poisson
 
 from cdr.data._contiguity import is_connected
-from cdr.errors import CdrError
+from cdr.errors import ArgumentError, CdrError
 from cdr.footprints._objective import within_ss
+from cdr.footprints._problem import chance_threshold, chance_weights
 
-__all__ = ["footprint_table", "p_reach", "design_neighbors", "EVAL_PROBABILITY"]
+__all__ = ["footprint_table", "p_reach", "chance_rule", "design_neighbors", "EVAL_PROBABILITY"]
 
 #: Level of the chance criterion used when neither the caller nor the design gives one.
 EVAL_PROBABILITY = 0.9
 
 
-def p_reach(expected, min_deaths):
-    """P(Poisson(expected) >= min_deaths), vectorised."""
-    expected = np.asarray(expected, dtype=float)
-    return poisson.sf(np.ceil(min_deaths) - 1, expected)
+def p_reach(expected, min_deaths, extra_var=0.0):
+    """P(a year's count >= min_deaths), vectorised.
+
+    Poisson(expected) when ``extra_var`` is 0; otherwise the negative binomial with mean ``expected``
+    and variance ``expected + extra_var`` (a footprint's posterior predictive: ``extra_var`` is the sum
+    of its areas' ``predictive_var - expected_deaths``), the count the builder's chance rule assumes.
+    """
+    expected, extra = np.broadcast_arrays(np.asarray(expected, dtype=float), np.asarray(extra_var, dtype=float))
+    m = np.ceil(min_deaths) - 1
+    out = np.asarray(poisson.sf(m, expected), dtype=float)
+    nb = extra > 1e-12
+    if np.any(nb):
+        mu, k = expected[nb], extra[nb]
+        out = out.copy()
+        out[nb] = nbinom.sf(m, mu * mu / k, mu / (mu + k))
+    return out if out.ndim else float(out)
+
+
+def chance_rule(areas, min_deaths, min_probability, *, caller="table"):
+    """The chance rule for these areas, as the builder applies it.
+
+    Returns
+    -------
+    weights : pandas.Series
+        Per ``la_code``: ``expected_deaths`` (Poisson), or the builder's per-area weights
+        ``e_i - b x kappa_i`` from :func:`~cdr.footprints._problem.chance_weights` when the areas
+        have a ``predictive_var`` column.
+    threshold : float
+        A footprint meets the chance constraint when the sum of its weights is at least this.
+    extra_var : pandas.Series
+        Per ``la_code``: ``predictive_var - expected_deaths`` (0 without ``predictive_var``).
+    """
+    e = pd.to_numeric(areas["expected_deaths"], errors="coerce").to_numpy(float)
+    codes = areas["la_code"].astype(str).to_numpy()
+    if "predictive_var" not in areas.columns:
+        return (pd.Series(e, index=codes), chance_threshold(min_deaths, min_probability),
+                pd.Series(0.0, index=codes))
+    pv = pd.to_numeric(areas["predictive_var"], errors="coerce").to_numpy(float)
+    bad = codes[~(pv >= e - 1e-9)].tolist()
+    if bad:
+        raise ArgumentError(f"{caller}: predictive_var must be a number >= expected_deaths (the variance of a year's "
+                            f"count); {len(bad)} areas are not: {bad[:10]}. Take both columns from "
+                            "cdr.reference.expected_deaths(interval=0.9), or drop predictive_var for a Poisson chance constraint")
+    w, threshold, _ = chance_weights(e, pv, min_deaths, min_probability)
+    return pd.Series(w, index=codes), threshold, pd.Series(np.maximum(pv - e, 0.0), index=codes)
 
 
 def design_neighbors(design):
@@ -78,6 +125,7 @@ def footprint_table(design, *, min_deaths=None, min_probability=None, attributes
     covered = areas[areas["footprint_id"].notna()].copy()
     if attributes is None:
         attributes = tuple(design.info.get("objective", {}).get("attributes", ("imd_avg_rank", "death_rate")))
+    weights, chance_at, extra = chance_rule(areas, md, mp, caller="table")
     z = _standardised(areas, attributes)
     zdf = pd.DataFrame(z, index=areas.index)
     neighbors = design_neighbors(design)
@@ -94,6 +142,7 @@ def footprint_table(design, *, min_deaths=None, min_probability=None, attributes
         members = grp["la_code"].tolist()
         f = zdf.loc[grp.index].to_numpy()
         expected = float(grp["expected_deaths"].sum()) if "expected_deaths" in grp.columns else np.nan
+        kappa = float(extra.loc[members].sum())
         note = "; ".join(f"{c} merged in (below threshold alone)" for c in members if c in merged_codes)
         rows.append({
             "footprint_id": fid,
@@ -102,9 +151,9 @@ def footprint_table(design, *, min_deaths=None, min_probability=None, attributes
             "la_names": ";".join(grp["la_name"].astype(str)) if "la_name" in grp.columns else ";".join(members),
             "child_population": float(grp["child_population"].sum()) if "child_population" in grp.columns else np.nan,
             "expected_deaths": expected,
-            "p_reach_threshold": float(p_reach(expected, md)),
+            "p_reach_threshold": float(p_reach(expected, md, kappa)),
             "meets_threshold": bool(expected >= md - 1e-9),
-            "meets_chance": bool(p_reach(expected, md) >= mp - 1e-12),
+            "meets_chance": bool(float(weights.loc[members].sum()) >= chance_at - 1e-9),
             "contiguous": bool(is_connected(members, neighbors)) if neighbors is not None else True,
             "compactness": compact.get(fid, np.nan),
             "pfa_majority_share": float(pfa.get(fid, np.nan)),
