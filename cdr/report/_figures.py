@@ -190,24 +190,39 @@ def funnel(table, marks, ctx):
 
 
 def area_map(geometry, ctx):
-    """England's LAs, the focus area highlighted (or, for England, peer rates as a choropleth)."""
-    fig = Figure(figsize=(6, 7))
+    """England's LAs, the focus area highlighted (or, for England, peer rates as a choropleth), with a
+    zoomed London inset whenever the map includes London (it always does: the map is of England)."""
+    from cdr.data._maps import add_london_inset, covers_london
+
+    fig = Figure(figsize=(7.5, 7), layout="constrained")
     ax = fig.subplots()
-    geometry.plot(ax=ax, color="#e8edee", edgecolor="white", linewidth=0.3)
-    sel = geometry[geometry["in_focus"]]
-    if ctx["level"] == "nation" and "rate" in geometry:
-        geometry.plot(ax=ax, column="rate", cmap="Blues", edgecolor="white", linewidth=0.3, legend=True,
-                      legend_kwds={"label": "Deaths per 100,000 children", "shrink": 0.6},
-                      missing_kwds={"color": "#e8edee", "hatch": "///", "label": "suppressed"})
-    else:
-        sel.plot(ax=ax, color=FOCUS, edgecolor="white", linewidth=0.4)
-    ax.set_axis_off()
+    choropleth = ctx["level"] == "nation" and "rate" in geometry
+    rate = _num(geometry["rate"]) if choropleth else None
+    norm = None
+    if choropleth and np.isfinite(rate).any():
+        from matplotlib.colors import Normalize
+
+        norm = Normalize(vmin=float(np.nanmin(rate)), vmax=float(np.nanmax(rate)))
+
+    def draw(a, legend):
+        geometry.plot(ax=a, color="#e8edee", edgecolor="white", linewidth=0.3)
+        if choropleth:
+            geometry.plot(ax=a, column="rate", cmap="Blues", norm=norm, edgecolor="white", linewidth=0.3,
+                          legend=legend, legend_kwds={"label": "Deaths per 100,000 children", "shrink": 0.6},
+                          missing_kwds={"color": "#e8edee", "hatch": "///", "label": "suppressed"})
+        else:
+            geometry[geometry["in_focus"]].plot(ax=a, color=FOCUS, edgecolor="white", linewidth=0.4)
+
+    draw(ax, legend=True)
     ax.set_aspect("equal")
-    if ctx["level"] == "nation" and "rate" in geometry:
+    if covers_london(geometry):
+        add_london_inset(ax, lambda a: draw(a, legend=False))
+    ax.set_axis_off()
+    if choropleth:
         title = f"England: child death rate by {ctx['peer_kind']}, {ctx['period']}\n(hatched: count suppressed)"
     else:
         title = f"{ctx['focus_name']} (blue)"
-    ax.set_title(_title(title, ctx["synthetic"]), fontsize=10)
+    ax.set_title(_title(title, ctx["synthetic"]), fontsize=10, wrap=True)
     ax.text(0, -0.02, "Boundaries: ONS (OGL v3); contains OS data © Crown copyright and database right.",
             transform=ax.transAxes, fontsize=6, va="top")
     return fig
