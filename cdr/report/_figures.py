@@ -161,12 +161,29 @@ def trend(table, marks, ctx):
 
 
 def funnel(table, marks, ctx):
-    fig = Figure(figsize=(7.5, 5))
+    """Rates against population with 95% and 99.8% limits around the England rate.
+
+    Areas whose population is tiny beside the others (below ``TINY_SHARE`` of the median: the Isles
+    of Scilly, the City of London) would stretch both axes; they are not drawn but named, with their
+    population and rate, in a note under the plot. The focus area is always drawn: if it is tiny, at
+    the left edge, out of scale, with its population and rate in its legend entry. Areas outside the
+    99.8% limits are labelled with their names.
+    """
+    from cdr.rates._plot import TINY_SHARE, tiny_denominators
+
+    fig = Figure(figsize=(8.5, 5), layout="constrained")
     ax = fig.subplots()
     pop = _num(table["population"])
     rate = _num(table["rate_per_100000"])
+    names = table["area_name"].astype(str).to_numpy() if "area_name" in table else table["area_code"].astype(str).to_numpy()
     target = ctx["england_rate"]
-    shown = pop[np.isfinite(pop) & np.isfinite(rate)]
+    focus = (table["area_code"] == ctx["focus_code"]).to_numpy()
+    ok = np.isfinite(rate) & np.isfinite(pop) & (pop > 0)
+    tiny = tiny_denominators(pop, ok)
+    edge = tiny & focus   # never hide the focus: it is drawn at the left edge, out of scale, and says so
+    tiny &= ~focus
+    drawn = ok & ~tiny & ~edge
+    shown = pop[drawn] if drawn.any() else pop[ok]
     spread = (0.7, 1.05) if len(shown) > 1 else (0.25, 3.0)   # one partnership: show the funnel around it
     grid = np.linspace(max(shown.min() * spread[0], 1000), shown.max() * spread[1], 200)
     for conf, style in ((0.95, "--"), (0.998, ":")):
@@ -174,19 +191,49 @@ def funnel(table, marks, ctx):
         ax.plot(grid / 1000, lo, style, color="black", lw=1, label=f"{conf:.1%} limits".replace(".0%", "%"))
         ax.plot(grid / 1000, hi, style, color="black", lw=1)
     ax.axhline(target, color=ENGLAND, lw=1, label=ctx.get("england_rate_label", "England"))
-    focus = (table["area_code"] == ctx["focus_code"]).to_numpy()
-    ok = np.isfinite(rate)
-    if (ok & ~focus).any():
-        ax.scatter(pop[ok & ~focus] / 1000, rate[ok & ~focus], s=18, color=OTHER, label=f"Other {ctx['peer_kind']}s")
-    ax.scatter(pop[ok & focus] / 1000, rate[ok & focus], s=70, color=FOCUS, edgecolor="black", zorder=5,
-               label=ctx["focus_name"])
+    kind = ctx["peer_kind"]
+    peers = drawn & ~focus
+    if peers.any():
+        ax.scatter(pop[peers] / 1000, rate[peers], s=18, color=OTHER,
+                   label=f"Other {_plural(kind)}" if focus.any() else _plural(kind).capitalize())
+    if (drawn & focus).any():
+        ax.scatter(pop[drawn & focus] / 1000, rate[drawn & focus], s=70, color=FOCUS, edgecolor="black", zorder=5,
+                   label=ctx["focus_name"])
+    if edge.any():
+        i = int(np.flatnonzero(edge)[0])
+        y0, y1 = ax.get_ylim()
+        ax.scatter([grid[0] / 1000], [min(max(rate[i], y0), y1)], s=70, marker="<", color=FOCUS, edgecolor="black",
+                   zorder=5, clip_on=False,
+                   label=f"{ctx['focus_name']}: population {pop[i]:,.0f}, rate {rate[i]:.1f} (out of scale, at the edge)")
+        ax.set_ylim(y0, y1)
+    lo998, hi998 = ctx["funnel_limits"](target, np.where(drawn, pop, 1.0), 0.998)
+    for i in np.flatnonzero(drawn & ((rate > hi998) | (rate < lo998))):   # outliers are named, not coded
+        ax.annotate(_wrap(names[i], 28), (pop[i] / 1000, rate[i]), xytext=(5, 3), textcoords="offset points",
+                    fontsize=7, va="bottom" if rate[i] > hi998[i] else "top")
     ax.set_xlabel("Children aged 0-17 (thousands)")
     ax.set_ylabel("Deaths per 100,000 children")
     n_hidden = int((~ok).sum())
-    cap = f"\n{n_hidden} {ctx['peer_kind']}(s) not shown: count suppressed" if n_hidden else ""
+    cap = (f"\n{n_hidden} {kind if n_hidden == 1 else _plural(kind)} not shown: count suppressed or no rate"
+           if n_hidden else "")
     ax.set_title(_title(f"Funnel plot, {ctx['period']}", ctx["synthetic"]) + cap, fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)   # off the data
+    if tiny.any():
+        who = "; ".join(f"{names[i]} (population {pop[i]:,.0f}, rate {rate[i]:.1f})" for i in np.flatnonzero(tiny))
+        ax.annotate(_wrap(f"Not shown: {who}. Population below {TINY_SHARE:.0%} of the median {ctx['peer_kind']}'s, "
+                          "so its limits would stretch the axes; its rate and position are in the table.", 120),
+                    xy=(0, 0), xycoords=("axes fraction", ax.xaxis.label), xytext=(0, -6), textcoords="offset points",
+                    fontsize=7, va="top", ha="left")
     return fig
+
+
+def _plural(kind):
+    return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+
+
+def _wrap(text, width):
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), width))
 
 
 def area_map(geometry, ctx):
