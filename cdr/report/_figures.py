@@ -21,8 +21,10 @@ ENGLAND = "#ed8b00"   # NHS orange
 DPI = 110
 
 
-def _title(text, synthetic):
-    return ("SYNTHETIC DATA - " if synthetic else "") + text
+def _title(text, synthetic, width=64):
+    """The title, marked SYNTHETIC DATA when built from synthetic records, wrapped so it fits over the plot."""
+    text = ("SYNTHETIC DATA - " if synthetic else "") + text
+    return "\n".join(_wrap(line, width) for line in text.split("\n"))
 
 
 def _png(fig) -> bytes:
@@ -37,7 +39,7 @@ def _num(s):
 
 
 def headline_rates(table, marks, ctx):
-    fig = Figure(figsize=(7, 0.6 + 0.55 * len(table)))
+    fig = Figure(figsize=(7.5, 1.0 + 0.55 * len(table)), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(table))[::-1]
     rate = _num(table["rate_per_100000"])
@@ -49,7 +51,7 @@ def headline_rates(table, marks, ctx):
     for yi, r, m in zip(y, rate, marks["rate_per_100000"]):
         if not np.isfinite(r):
             ax.text(0, yi, f" {m or '[x]'} not shown", va="center")
-    ax.set_yticks(y, table["area_name"])
+    ax.set_yticks(y, [_wrap(n, 32) for n in table["area_name"]])
     ax.set_xlabel("Deaths per 100,000 children aged 0-17 (95% CI)")
     ax.set_title(_title(f"Child death rate, {ctx['period']}", ctx["synthetic"]))
     return fig
@@ -58,12 +60,12 @@ def headline_rates(table, marks, ctx):
 def _breakdown(table, marks, ctx, title):
     body = table[table.iloc[:, 0] != "total"]
     bm = marks.loc[body.index]
-    fig = Figure(figsize=(7.5, 0.8 + 0.42 * len(body)))
+    fig = Figure(figsize=(8, 1.0 + 0.42 * len(body)), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(body))[::-1]
     h = 0.38 if "england_percent" in body else 0.7
     pct = _num(body["percent"])
-    ax.barh(y + (h / 2 if h < 0.5 else 0), np.nan_to_num(pct), height=h, color=FOCUS, label=ctx["focus_name"])
+    ax.barh(y + (h / 2 if h < 0.5 else 0), np.nan_to_num(pct), height=h, color=FOCUS, label=_wrap(ctx["focus_name"], 32))
     for yi, p, m, n in zip(y, pct, bm["percent"], _num(body["deaths"])):
         if not np.isfinite(p):
             ax.text(0.2, yi + (h / 2 if h < 0.5 else 0), f"{m or '[x]'} suppressed" if m == MARK_SUPPRESSED else "[x]",
@@ -73,7 +75,7 @@ def _breakdown(table, marks, ctx, title):
     if "england_percent" in body:
         ax.barh(y - h / 2, np.nan_to_num(_num(body["england_percent"])), height=h, color=ENGLAND, label="England")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)   # off the data
-    ax.set_yticks(y, body["label"], fontsize=8)
+    ax.set_yticks(y, [_wrap(lab, 40) for lab in body["label"]], fontsize=8)
     ax.set_xlabel("Percent of deaths notified")
     ax.set_title(_title(f"{title}, {ctx['period']}", ctx["synthetic"]), fontsize=10)
     return fig
@@ -96,7 +98,7 @@ def deaths_by_deprivation(table, marks, ctx):
 
 
 def _prop_bars(table, marks, ctx, col, labels, title, xlabel):
-    fig = Figure(figsize=(7.5, 0.8 + 0.42 * len(table)))
+    fig = Figure(figsize=(8, 1.0 + 0.42 * len(table)), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(table))[::-1]
     p = _num(table[col])
@@ -110,7 +112,7 @@ def _prop_bars(table, marks, ctx, col, labels, title, xlabel):
             ax.text(1, yi, "[c] suppressed" if m == MARK_SUPPRESSED else "[x] no completed reviews", va="center", fontsize=8)
         elif v == 0:
             ax.text(1, yi, "0", va="center", fontsize=8)
-    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_yticks(y, [_wrap(lab, 40) for lab in labels], fontsize=8)
     ax.set_xlim(0, 100)
     ax.set_xlabel(xlabel)
     ax.set_title(_title(f"{title}, {ctx['period']}", ctx["synthetic"]), fontsize=10)
@@ -135,13 +137,13 @@ def modifiable_by_domain(table, marks, ctx):
 
 def trend(table, marks, ctx):
     body = table[table["period_start"].notna()]
-    fig = Figure(figsize=(7.5, 4))
+    fig = Figure(figsize=(8.5, 4.2), layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(body))
     r = _num(body["rate_per_100000"])
     lo, hi = _num(body["rate_per_100000_lower_95"]), _num(body["rate_per_100000_upper_95"])
     ax.fill_between(x, lo, hi, color=FOCUS, alpha=0.2, label="95% CI")
-    ax.plot(x, r, "o-", color=FOCUS, label=ctx["focus_name"])
+    ax.plot(x, r, "o-", color=FOCUS, label=_wrap(ctx["focus_name"], 32))
     if "england_rate_per_100000" in body:
         ax.plot(x, _num(body["england_rate_per_100000"]), "s--", color=ENGLAND, label="England")
     elif "england_rate_per_100000_published" in body and np.isfinite(_num(body["england_rate_per_100000_published"])).any():
@@ -198,13 +200,14 @@ def funnel(table, marks, ctx):
                    label=f"Other {_plural(kind)}" if focus.any() else _plural(kind).capitalize())
     if (drawn & focus).any():
         ax.scatter(pop[drawn & focus] / 1000, rate[drawn & focus], s=70, color=FOCUS, edgecolor="black", zorder=5,
-                   label=ctx["focus_name"])
+                   label=_wrap(ctx["focus_name"], 32))
     if edge.any():
         i = int(np.flatnonzero(edge)[0])
         y0, y1 = ax.get_ylim()
         ax.scatter([grid[0] / 1000], [min(max(rate[i], y0), y1)], s=70, marker="<", color=FOCUS, edgecolor="black",
                    zorder=5, clip_on=False,
-                   label=f"{ctx['focus_name']}: population {pop[i]:,.0f}, rate {rate[i]:.1f} (out of scale, at the edge)")
+                   label=_wrap(f"{ctx['focus_name']}: population {pop[i]:,.0f}, rate {rate[i]:.1f} (out of scale, at "
+                                 "the edge)", 32))
         ax.set_ylim(y0, y1)
     lo998, hi998 = ctx["funnel_limits"](target, np.where(drawn, pop, 1.0), 0.998)
     for i in np.flatnonzero(drawn & ((rate > hi998) | (rate < lo998))):   # outliers are named, not coded
@@ -275,22 +278,48 @@ def area_map(geometry, ctx):
     return fig
 
 
+_VARIABLE_NAMES = {"category": "Category", "age_band": "Age band", "sex": "Sex", "imd_quintile": "IMD quintile",
+                   "ethnicity": "Ethnic group", "ethnic_group": "Ethnic group"}
+
+
+def _level_name(variable, level):
+    """A model term's level in words (schema labels), never a code."""
+    from cdr import schema
+
+    level = str(level)
+    for lookup in (schema.CATEGORIES, schema.AGE_BANDS, dict(schema.ETHNICITIES), schema.DOMAINS):
+        if level in lookup:
+            return lookup[level]
+    return level.replace("_", " ").capitalize() if level.islower() else level
+
+
 def factor_model(table, marks, ctx):
     """Forest plot of the published odds ratios (log scale); withheld terms are listed as [c]."""
-    fig = Figure(figsize=(7.5, 0.9 + 0.32 * len(table)))
+    fig = Figure(figsize=(8, 1.3 + 0.32 * len(table)), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(table))[::-1]
     lo_col = next(c for c in table.columns if c.startswith("odds_ratio_lower_"))   # the spec's conf level
     hi_col = next(c for c in table.columns if c.startswith("odds_ratio_upper_"))
+    level = lo_col.removeprefix("odds_ratio_lower_").replace("_", ".")
     orr, lo, hi = _num(table["odds_ratio"]), _num(table[lo_col]), _num(table[hi_col])
     ok = np.isfinite(orr) & np.isfinite(lo) & np.isfinite(hi)
     ax.errorbar(orr[ok], y[ok], xerr=[orr[ok] - lo[ok], hi[ok] - orr[ok]], fmt="o", color=FOCUS, ecolor=FOCUS, capsize=2)
     ax.axvline(1.0, color=OTHER, lw=1, ls="--")
     ax.set_xscale("log")
-    labels = [f"{v}: {lv}" + ("  [c]" if not k else "") for v, lv, k in zip(table["variable"], table["level"], ok)]
+    var_name = lambda v: _VARIABLE_NAMES.get(str(v), str(v).replace("_", " ").capitalize())  # noqa: E731
+    labels = [_wrap(f"{var_name(v)}: {_level_name(v, lv)}", 60) + ("  [c]" if not k else "")
+              for v, lv, k in zip(table["variable"], table["level"], ok)]
     ax.set_yticks(y, labels, fontsize=7)
-    ax.set_xlabel(f"Odds ratio of modifiable factors ({lo_col[6:].replace('_', '.')}% CI), log scale")
+    ax.set_xlabel(f"Odds ratio of modifiable factors ({level}% CI), log scale")
     ax.set_title(_title("Factors associated with modifiable factors, England", ctx["synthetic"]), fontsize=10)
+    if "reference" in table:
+        refs = (table[["variable", "reference"]].dropna().astype(str).query("reference != ''")
+                .drop_duplicates("variable"))
+        if len(refs):
+            note = "Compared with: " + "; ".join(f"{var_name(v)} {_level_name(v, r)}" for v, r in
+                                                  zip(refs["variable"], refs["reference"])) + "."
+            ax.annotate(_wrap(note, 120), xy=(0.01, 0), xycoords=("figure fraction", ax.xaxis.label), xytext=(0, -6),
+                        textcoords="offset points", fontsize=7, va="top", ha="left")
     return fig
 
 
