@@ -53,7 +53,7 @@ def headline_rates(table, marks, ctx):
             ax.text(0, yi, f" {m or '[x]'} not shown", va="center")
     ax.set_yticks(y, [_wrap(n, 32) for n in table["area_name"]])
     ax.set_xlabel("Deaths per 100,000 children aged 0-17 (95% CI)")
-    ax.set_title(_title(f"Child death rate, {ctx['period']}", ctx["synthetic"]))
+    ax.set_title(_title(f"Child death rate, {ctx['period']}", ctx["synthetic"]), fontsize=10)
     return fig
 
 
@@ -210,7 +210,7 @@ def funnel(table, marks, ctx):
                                  "the edge)", 32))
         ax.set_ylim(y0, y1)
     lo998, hi998 = ctx["funnel_limits"](target, np.where(drawn, pop, 1.0), 0.998)
-    for i in np.flatnonzero(drawn & ((rate > hi998) | (rate < lo998))):   # outliers are named, not coded
+    for i in np.flatnonzero(drawn & ~focus & ((rate > hi998) | (rate < lo998))):   # outliers named (focus: legend)
         ax.annotate(_wrap(names[i], 28), (pop[i] / 1000, rate[i]), xytext=(5, 3), textcoords="offset points",
                     fontsize=7, va="bottom" if rate[i] > hi998[i] else "top")
     ax.set_xlabel("Children aged 0-17 (thousands)")
