@@ -367,3 +367,15 @@ def test_map_png_bytes_are_identical_between_runs(built):
     frame["in_focus"] = frame["la_code"].str.startswith("E09")
     ctx = {"level": "region", "focus_name": "London", "synthetic": True, "period": YEAR, "peer_kind": "region"}
     assert _figures.render_png(_figures.area_map(frame, ctx)) == _figures.render_png(_figures.area_map(frame, ctx))
+
+
+def test_expected_deaths_map_has_a_london_inset_on_the_same_colour_scale():
+    import matplotlib.pyplot as plt
+
+    ax = cdr.reference.plot_expected_deaths()
+    insets = [a for a in ax.child_axes if a.get_title() == "London (inset)"]
+    assert len(insets) == 1
+    main_norm = ax.collections[0].norm
+    inset_norm = insets[0].collections[0].norm
+    assert (inset_norm.vmin, inset_norm.vmax) == (main_norm.vmin, main_norm.vmax)
+    plt.close(ax.figure)
