@@ -379,3 +379,16 @@ def test_expected_deaths_map_has_a_london_inset_on_the_same_colour_scale():
     inset_norm = insets[0].collections[0].norm
     assert (inset_norm.vmin, inset_norm.vmax) == (main_norm.vmin, main_norm.vmax)
     plt.close(ax.figure)
+
+
+def test_a_map_of_london_alone_gets_no_inset_and_keeps_its_labels():
+    import matplotlib.pyplot as plt
+
+    areas = cdr.data.england_areas()
+    london = areas[areas["la_code"].str.startswith("E09")].copy()
+    london["expected_deaths"] = 20.0
+    design = cdr.footprints.FootprintDesign(dict(zip(london["la_code"], ["east"] * 16 + ["west"] * 17)), london)
+    ax = design.plot()
+    assert not [a for a in ax.child_axes if a.get_title() == "London (inset)"]
+    assert {t.get_text() for t in ax.texts} == {"east", "west"}
+    plt.close(ax.figure)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["LONDON_PREFIX", "INSET_LABEL", "london_box", "covers_london", "add_london_inset"]
+__all__ = ["LONDON_PREFIX", "INSET_LABEL", "london_box", "covers_london", "wants_london_inset", "add_london_inset"]
 
 #: GSS prefix of the London boroughs (and the City of London), the upper-tier LAs of region E12000007.
 LONDON_PREFIX = "E09"
@@ -56,6 +56,24 @@ def covers_london(frame) -> bool:
     if crs is None or crs.to_epsg() != 27700:
         return False
     return bool(frame.geometry.intersects(box(*london_box())).any())
+
+
+def wants_london_inset(frame, *, zoom: float = 3.0) -> bool:
+    """Whether a map of `frame` needs the London inset: it includes London and is at least `zoom` times
+    as wide as London (a map of London alone, or of London and a neighbour, is already readable).
+
+    Examples
+    --------
+    >>> from cdr.data import england_areas
+    >>> areas = england_areas()
+    >>> wants_london_inset(areas), wants_london_inset(areas[areas["la_code"].str.startswith("E09")])
+    (True, False)
+    """
+    if not covers_london(frame) or "geometry" not in frame or len(frame) == 0:
+        return False
+    x0, _, x1, _ = frame.geometry.total_bounds
+    bx0, _, bx1, _ = london_box()
+    return bool(x1 - x0 >= zoom * (bx1 - bx0))
 
 
 def add_london_inset(ax, draw, *, room: float = 0.36):

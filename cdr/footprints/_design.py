@@ -254,8 +254,8 @@ class FootprintDesign:
     def plot(self, ax=None, *, title=None, label=True):
         """Map: areas shaded by whether their footprint meets the threshold, footprint boundaries, ids.
 
-        When the areas include London's boroughs (``E09*``) a zoomed panel titled "London (inset)"
-        is added to the right of the map, with the London footprints' ids.
+        When the areas include London's boroughs (``E09*``) and reach well beyond London, a zoomed
+        panel titled "London (inset)" is added to the right of the map, with the London footprints' ids.
 
         Returns
         -------
@@ -266,7 +266,7 @@ class FootprintDesign:
         import matplotlib.pyplot as plt
         from matplotlib.patches import Patch
 
-        from cdr.data._maps import add_london_inset, covers_london, london_box
+        from cdr.data._maps import add_london_inset, london_box, wants_london_inset
 
         areas = self.areas()
         if "geometry" not in areas.columns:
@@ -281,7 +281,7 @@ class FootprintDesign:
         fp = self.geometry()
         pts = fp.geometry.representative_point()
 
-        inset = covers_london(geo)
+        inset = wants_london_inset(geo)
         box = london_box()
         in_london = (pts.x > box[0]) & (pts.x < box[2]) & (pts.y > box[1]) & (pts.y < box[3])
 

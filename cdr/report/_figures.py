@@ -185,7 +185,7 @@ def funnel(table, marks, ctx):
     edge = tiny & focus   # never hide the focus: it is drawn at the left edge, out of scale, and says so
     tiny &= ~focus
     drawn = ok & ~tiny & ~edge
-    shown = pop[drawn] if drawn.any() else pop[ok]
+    shown = pop[drawn] if drawn.any() else pop[np.isfinite(pop) & (pop > 0)]   # no rate shown: limits only
     spread = (0.7, 1.05) if len(shown) > 1 else (0.25, 3.0)   # one partnership: show the funnel around it
     grid = np.linspace(max(shown.min() * spread[0], 1000), shown.max() * spread[1], 200)
     for conf, style in ((0.95, "--"), (0.998, ":")):
@@ -242,7 +242,7 @@ def _wrap(text, width):
 def area_map(geometry, ctx):
     """England's LAs, the focus area highlighted (or, for England, peer rates as a choropleth), with a
     zoomed London inset whenever the map includes London (it always does: the map is of England)."""
-    from cdr.data._maps import add_london_inset, covers_london
+    from cdr.data._maps import add_london_inset, wants_london_inset
 
     fig = Figure(figsize=(7.5, 7), layout="constrained")
     ax = fig.subplots()
@@ -265,7 +265,7 @@ def area_map(geometry, ctx):
 
     draw(ax, legend=True)
     ax.set_aspect("equal")
-    if covers_london(geometry):
+    if wants_london_inset(geometry):
         add_london_inset(ax, lambda a: draw(a, legend=False))
     ax.set_axis_off()
     if choropleth:
