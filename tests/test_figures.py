@@ -392,3 +392,23 @@ def test_a_map_of_london_alone_gets_no_inset_and_keeps_its_labels():
     assert not [a for a in ax.child_axes if a.get_title() == "London (inset)"]
     assert {t.get_text() for t in ax.texts} == {"east", "west"}
     plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_funnel_outliers_are_named_without_covering_the_focus_or_each_other(built, level):
+    report, figures = built[level]
+    fig = figures["funnel"]
+    ax = fig.axes[0]
+    r = _renderer(fig)
+    table = report.tables["funnel"]
+    position = table["position"].astype(str)
+    outliers = table.loc[position.str.contains("99.8") & (table["area_code"] != report.context["focus_code"]), "area_name"]
+    labels = [t for t in ax.texts if t.get_text()]
+    assert sorted(t.get_text().replace("\n", " ") for t in labels) == sorted(outliers)
+    boxes = [t.get_window_extent(r) for t in labels]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    focus = table["area_code"] == report.context["focus_code"]
+    if focus.any() and np.isfinite(pd.to_numeric(table.loc[focus, "rate_per_100000"], errors="coerce")).all():
+        x, y = ax.transData.transform((float(table.loc[focus, "population"].iloc[0]) / 1000,
+                                       float(table.loc[focus, "rate_per_100000"].iloc[0])))
+        assert not any(b.x0 < x < b.x1 and b.y0 < y < b.y1 for b in boxes)

@@ -210,9 +210,9 @@ def funnel(table, marks, ctx):
                                  "the edge)", 32))
         ax.set_ylim(y0, y1)
     lo998, hi998 = ctx["funnel_limits"](target, np.where(drawn, pop, 1.0), 0.998)
-    for i in np.flatnonzero(drawn & ~focus & ((rate > hi998) | (rate < lo998))):   # outliers named (focus: legend)
-        ax.annotate(_wrap(names[i], 28), (pop[i] / 1000, rate[i]), xytext=(5, 3), textcoords="offset points",
-                    fontsize=7, va="bottom" if rate[i] > hi998[i] else "top")
+    notes = [ax.annotate(_wrap(names[i], 28), (pop[i] / 1000, rate[i]), xytext=(5, 3), textcoords="offset points",
+                         fontsize=7, va="bottom" if rate[i] > hi998[i] else "top")
+             for i in np.flatnonzero(drawn & ~focus & ((rate > hi998) | (rate < lo998)))]   # outliers named
     ax.set_xlabel("Children aged 0-17 (thousands)")
     ax.set_ylabel("Deaths per 100,000 children")
     n_hidden = int((~ok).sum())
@@ -220,6 +220,8 @@ def funnel(table, marks, ctx):
            if n_hidden else "")
     ax.set_title(_title(f"Funnel plot, {ctx['period']}", ctx["synthetic"]) + cap, fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)   # off the data
+    if notes:
+        _unclutter(fig, ax, notes, avoid=np.column_stack([pop[drawn & focus] / 1000, rate[drawn & focus]]))
     if tiny.any():
         who = "; ".join(f"{names[i]} (population {pop[i]:,.0f}, rate {rate[i]:.1f})" for i in np.flatnonzero(tiny))
         ax.annotate(_wrap(f"Not shown: {who}. Population below {TINY_SHARE:.0%} of the median {ctx['peer_kind']}'s, "
@@ -229,6 +231,26 @@ def funnel(table, marks, ctx):
     return fig
 
 
+def _unclutter(fig, ax, notes, avoid):
+    """Move point labels off the focus marker and off each other: right of the point, else left, else below."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    r = canvas.get_renderer()
+    marks = [ax.transData.transform(xy) for xy in avoid]
+    placed = []
+    for note in notes:
+        for offset, ha in (((5, 3), "left"), ((-5, 3), "right"), ((5, -8), "left"), ((-5, -8), "right")):
+            note.set_position(offset)
+            note.set_horizontalalignment(ha)
+            box = note.get_window_extent(r).padded(2)
+            if not any(box.x0 - 6 < x < box.x1 + 6 and box.y0 - 6 < y < box.y1 + 6 for x, y in marks) and \
+                    not any(box.overlaps(b) for b in placed):
+                break
+        placed.append(note.get_window_extent(r))
+
+
 def _plural(kind):
     return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
 
@@ -236,7 +258,7 @@ def _plural(kind):
 def _wrap(text, width):
     import textwrap
 
-    return "\n".join(textwrap.wrap(str(text), width))
+    return "\n".join(textwrap.wrap(str(text), width, break_on_hyphens=False))
 
 
 def area_map(geometry, ctx):
