@@ -412,3 +412,10 @@ def test_funnel_outliers_are_named_without_covering_the_focus_or_each_other(buil
         x, y = ax.transData.transform((float(table.loc[focus, "population"].iloc[0]) / 1000,
                                        float(table.loc[focus, "rate_per_100000"].iloc[0])))
         assert not any(b.x0 < x < b.x1 and b.y0 < y < b.y1 for b in boxes)
+
+
+def test_funnel_png_bytes_are_identical_between_runs():
+    table = _la_funnel_table()
+    table.loc[table["area_code"] == "E08000025", "rate_per_100000"] = 80.0   # an outlier, so a label is placed
+    first = _figures.render_png(_figures.funnel(table, None, _ctx("E06000001")))
+    assert first == _figures.render_png(_figures.funnel(table, None, _ctx("E06000001")))
