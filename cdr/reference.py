@@ -736,9 +736,17 @@ def plot_expected_deaths(*, vintage: int = 2023, year: int = 2022, ax=None, mode
     areas = areas.merge(table[["la_code", "expected_deaths"]], on="la_code", validate="one_to_one")
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 9))
-    areas.plot(column="expected_deaths", cmap="viridis", linewidth=0.2, edgecolor="white", ax=ax, legend=True,
-               legend_kwds={"label": "expected child deaths (0-17) per year", "shrink": 0.6})
-    areas.dissolve(by="region_code").boundary.plot(ax=ax, color="black", linewidth=0.6)
+    from cdr.data._maps import add_london_inset
+
+    def draw(a, legend):   # the map, and again on the zoomed "London (inset)" panel (same colour scale)
+        areas.plot(column="expected_deaths", cmap="viridis", linewidth=0.2, edgecolor="white", ax=a, legend=legend,
+                   vmin=areas["expected_deaths"].min(), vmax=areas["expected_deaths"].max(),
+                   legend_kwds={"label": "expected child deaths (0-17) per year", "shrink": 0.6})
+        areas.dissolve(by="region_code").boundary.plot(ax=a, color="black", linewidth=0.6)
+
+    draw(ax, True)
+    ax.set_aspect("equal")
+    add_london_inset(ax, lambda a: draw(a, False))
     total = float(areas["expected_deaths"].sum())
     ax.set_title(
         f"Expected child deaths a year by upper-tier LA, England ({total:,.0f} in all)\n"

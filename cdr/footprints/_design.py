@@ -257,31 +257,49 @@ class FootprintDesign:
     def plot(self, ax=None, *, title=None, label=True):
         """Map: areas shaded by whether their footprint meets the threshold, footprint boundaries, ids.
 
+        When the areas include London's boroughs (``E09*``) and reach well beyond London, a zoomed
+        panel titled "London (inset)" is added to the right of the map, with the London footprints' ids.
+
         Returns
         -------
         matplotlib.axes.Axes
+            The map's Axes (the London inset, when drawn, is one of its child Axes).
         """
         import geopandas as gpd
         import matplotlib.pyplot as plt
         from matplotlib.patches import Patch
 
+        from cdr.data._maps import add_london_inset, london_box, wants_london_inset
+
         areas = self.areas()
         if "geometry" not in areas.columns:
             raise CdrError("FootprintDesign.plot: the areas have no geometry (pass a GeoDataFrame as areas)")
         if ax is None:
-            _, ax = plt.subplots(figsize=(8, 9))
+            _, ax = plt.subplots(figsize=(10, 9))
         t = self.table().set_index("footprint_id")
         geo = gpd.GeoDataFrame(areas, geometry="geometry", crs=getattr(areas, "crs", None))
         status = geo["footprint_id"].map(
             lambda f: "none" if f is None or pd.isna(f) else ("meets" if t.loc[f, "meets_threshold"] else "below"))
         colours = {"meets": "#8fbcd4", "below": "#e8a07a", "none": "#d9d9d9"}
-        geo.plot(ax=ax, color=status.map(colours), edgecolor="white", linewidth=0.3)
         fp = self.geometry()
-        fp.boundary.plot(ax=ax, color="#222222", linewidth=0.9)
-        if label:
-            pts = fp.geometry.representative_point()
-            for fid, p in zip(fp["footprint_id"], pts):
-                ax.annotate(str(fid), (p.x, p.y), ha="center", va="center", fontsize=5)
+        pts = fp.geometry.representative_point()
+
+        inset = wants_london_inset(geo)
+        box = london_box()
+        in_london = (pts.x > box[0]) & (pts.x < box[2]) & (pts.y > box[1]) & (pts.y < box[3])
+
+        def draw(a, which, fontsize):
+            geo.plot(ax=a, color=status.map(colours), edgecolor="white", linewidth=0.3)
+            fp.boundary.plot(ax=a, color="#222222", linewidth=0.9)
+            if label:
+                for fid, p in zip(fp["footprint_id"][which], pts[which]):
+                    a.annotate(str(fid), (p.x, p.y), ha="center", va="center", fontsize=fontsize, clip_on=True)
+
+        # London's footprints are labelled in the inset only (on the England map their ids overprint)
+        draw(ax, ~in_london if inset else in_london | ~in_london, 5)
+        ax.set_aspect("equal")
+        if inset:
+            add_london_inset(ax, lambda a: draw(a, in_london, 5))
         md = self.min_deaths
         handles = [Patch(color=colours["meets"], label=f">= {md:g} expected deaths a year"),
                    Patch(color=colours["below"], label=f"< {md:g} expected deaths a year")]
@@ -297,7 +315,7 @@ class FootprintDesign:
             name = self.meta.get("name")
             if name:
                 title = f"{name}: {title}"
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=10, wrap=True)
         return ax
 
     # ------------------------------------------------------------------ files

@@ -8,6 +8,9 @@ from cdr.rates._funnel import DEFAULT_MULTIPLIER, LABELS, _check_statistic, funn
 from cdr._validate import ArgumentError, as_array, check_columns, same_shape
 
 _COLOURS = {LABELS[0]: "#b2182b", LABELS[1]: "#ef8a62", LABELS[2]: "#bababa", LABELS[3]: "#67a9cf", LABELS[4]: "#2166ac"}
+#: An area whose denominator is below this share of the median of the plotted areas (Isles of Scilly,
+#: City of London among LAs) would stretch a funnel's axes: it is listed in a note, not drawn.
+TINY_SHARE = 0.05
 _X_LABEL = {"proportion": "Denominator (people)", "rate": "Population at risk (person-years)", "ratio": "Expected events"}
 
 
@@ -26,6 +29,30 @@ def _units(statistic, multiplier, units):
     return f"per {multiplier:,g} per year"
 
 
+def tiny_denominators(denominator, ok=None, share=TINY_SHARE):
+    """Mask of the areas too small to draw on a funnel: denominator below `share` of the plotted areas' median.
+
+    Parameters
+    ----------
+    denominator : array_like of float
+        Population (or person-years, expected events) per area.
+    ok : array_like of bool, optional
+        Areas that would be plotted (default: finite, positive denominators); only these can be tiny
+        and only these set the median.
+    share : float, default 0.05
+
+    Examples
+    --------
+    >>> tiny_denominators([389, 1_100, 60_000, 75_000, 52_000]).tolist()
+    [True, True, False, False, False]
+    """
+    n = np.asarray(denominator, dtype=float)
+    ok = (np.isfinite(n) & (n > 0)) if ok is None else (np.asarray(ok, dtype=bool) & np.isfinite(n) & (n > 0))
+    if not ok.any():
+        return np.zeros(n.shape, dtype=bool)
+    return ok & (n < share * float(np.median(n[ok])))
+
+
 def plot_funnel(numerator, denominator, statistic="rate", baseline=None, multiplier=None, labels=None, ax=None,
                 title=None, units=None, synthetic=False):
     """Funnel plot: each area's value against its denominator, with 95 % and 99.8 % control limits.
@@ -40,7 +67,8 @@ def plot_funnel(numerator, denominator, statistic="rate", baseline=None, multipl
     multiplier : float, optional
         Display scale; defaults as in :func:`funnel_limits` (100,000 for rates).
     labels : array_like of str, optional
-        Area codes; areas outside the 99.8 % limits are labelled with them.
+        Area names or codes; areas outside the 99.8 % limits are labelled with them, and areas too
+        small to draw are named in the note under the plot.
     ax : matplotlib.axes.Axes, optional
     title, units : str, optional
         Title and y-axis units (default e.g. "per 100,000 per year").
@@ -50,6 +78,13 @@ def plot_funnel(numerator, denominator, statistic="rate", baseline=None, multipl
     Returns
     -------
     matplotlib.axes.Axes
+
+    Notes
+    -----
+    An area whose denominator is below 5 % of the median of the others (:data:`TINY_SHARE`; e.g.
+    the Isles of Scilly and the City of London among LAs) would stretch both axes (its control
+    limits span most of the possible range): it is not drawn, the axes are set by the other areas,
+    and a note under the plot lists it with its denominator ("Not shown: ...").
 
     Examples
     --------
@@ -71,8 +106,15 @@ def plot_funnel(numerator, denominator, statistic="rate", baseline=None, multipl
         raise ArgumentError(f"{caller}: no area has both a numerator and a positive denominator to plot.")
     if baseline is None:
         baseline = 1.0 if statistic == "ratio" else x[ok].sum() / n[ok].sum()
+    names = None
+    if labels is not None:
+        names = np.asarray(labels, dtype=object)
+        if names.shape != x.shape:
+            raise ArgumentError(f"{caller}: 'labels' must have one entry per area ({x.shape[0]}); got {names.shape[0]}.")
     signif = funnel_significance(x, n, statistic=statistic, baseline=baseline, multiplier=scale)
     value = np.where(ok, x / np.where(ok, n, 1.0) * scale, np.nan)
+    tiny = tiny_denominators(n, ok)
+    ok = ok & ~tiny   # the baseline above still uses every area; only the drawing leaves the tiny ones out
     grid = np.geomspace(max(n[ok].min() * 0.5, 1e-9), n[ok].max() * 1.2, 300)
     lim = funnel_limits(statistic, grid, baseline=baseline, multiplier=scale)
     if ax is None:
@@ -86,19 +128,29 @@ def plot_funnel(numerator, denominator, statistic="rate", baseline=None, multipl
         if mask.any():
             ax.scatter(n[mask], value[mask], s=28, color=_COLOURS[label], edgecolor="black", linewidth=0.4,
                        label=f"{label} ({mask.sum()})", zorder=3)
-    if labels is not None:
-        names = np.asarray(labels, dtype=object)
-        if names.shape != x.shape:
-            raise ArgumentError(f"{caller}: 'labels' must have one entry per area ({x.shape[0]}); got {names.shape[0]}.")
+    if names is not None:
         for i in np.flatnonzero(ok & np.isin(signif, [LABELS[0], LABELS[4]])):
             ax.annotate(str(names[i]), (n[i], value[i]), xytext=(4, 4), textcoords="offset points", fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel(_X_LABEL[statistic])
     ax.set_ylabel(f"{statistic.capitalize()} ({_units(statistic, scale, units)})")
     ax.set_title(_title(title, f"Funnel plot of {statistic}s ({_units(statistic, scale, units)})", synthetic))
-    ax.legend(fontsize=8, loc="best", frameon=False)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)   # off the data
     ax.grid(True, which="major", alpha=0.3)
+    if tiny.any():
+        who = [f"{names[i] if names is not None else f'area {i + 1}'} ({_X_LABEL[statistic].split(' (')[0].lower()} "
+               f"{n[i]:,.0f}, value {value[i]:,.3g})" for i in np.flatnonzero(tiny)]
+        ax.annotate(_wrap(f"Not shown (denominator below {TINY_SHARE:.0%} of the median, so it would stretch the "
+                                f"axes): {'; '.join(who)}.", 110),
+                    xy=(0, 0), xycoords=("axes fraction", ax.xaxis.label), xytext=(0, -6), textcoords="offset points",
+                    fontsize=7, va="top", ha="left")   # under the axis label, whatever the figure size
     return ax
+
+
+def _wrap(text, width):
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def plot_rates(table, label="la_code", value="value", lower="lower_95", upper="upper_95", national=None, ax=None,
@@ -166,6 +218,6 @@ def plot_rates(table, label="la_code", value="value", lower="lower_95", upper="u
                    "nation_code": "Nation"}.get(label, label.replace("_", " ")))
     level = lower.removeprefix("lower_").replace("_", ".")
     ax.set_title(_title(title, f"Rates with {level} % confidence intervals ({units})", synthetic))
-    ax.legend(fontsize=8, loc="lower right", frameon=False)
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(1.01, 0), frameon=False)   # off the data
     ax.grid(True, axis="x", alpha=0.3)
     return ax

@@ -727,7 +727,7 @@ def _rate_figure(table, marks, ctx, *, prefix, xlabel, title, note=None):
     num = lambda col: pd.to_numeric(table[col], errors="coerce").to_numpy(float)  # noqa: E731
     rate, lo, hi = num(prefix), num(prefix + "_lower_95"), num(prefix + "_upper_95")
     ok = np.isfinite(rate)
-    ax.barh(y, np.nan_to_num(rate), height=0.6, color=_figures.FOCUS, label=ctx["focus_name"])
+    ax.barh(y, np.nan_to_num(rate), height=0.6, color=_figures.FOCUS, label=_figures._wrap(ctx["focus_name"], 32))
     ax.errorbar(rate[ok], y[ok], xerr=[rate[ok] - lo[ok], hi[ok] - rate[ok]], fmt="none", ecolor="black", capsize=3)
     for yi, r, mk in zip(y, rate, marks[prefix]):
         if not np.isfinite(r):
@@ -739,7 +739,8 @@ def _rate_figure(table, marks, ctx, *, prefix, xlabel, title, note=None):
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)   # off the data
     ax.set_title(_figures._title(f"{title}, {ctx['period']}", ctx["synthetic"]), fontsize=10, loc="left")
     if note:
-        ax.text(0, -0.28, note, transform=ax.transAxes, fontsize=8, va="top")
+        ax.annotate(_figures._wrap(note, 90), xy=(0, 0), xycoords=("axes fraction", ax.xaxis.label), xytext=(0, -6),
+                    textcoords="offset points", fontsize=8, va="top")   # under the axis label, inside the canvas
     return fig
 
 
