@@ -439,7 +439,7 @@ def test_cross_table_is_merged_where_a_small_cell_would_hide_the_age_table():
     # the small cell other x neonatal = 4 has zeros beside it in its column's other row; hiding
     # it costs the neonatal and postneonatal margins of the one-way age table (4 of 6 bands hidden
     # before this change). Merging neonatal + postneonatal in the cross table leaves no small cell.
-    from cdr.report._tables import refine_cross
+    from cdr.report._merge import refine_cross
 
     ages = ["neonatal", "postneonatal", "1-4", "5-9", "10-14", "15-17"]
     other = dict(zip(ages, [4, 18, 6, 2, 7, 7]))
@@ -457,7 +457,7 @@ def test_cross_table_is_merged_where_a_small_cell_would_hide_the_age_table():
 
 
 def test_cross_table_is_not_merged_when_suppression_costs_less():
-    from cdr.report._tables import refine_cross
+    from cdr.report._merge import refine_cross
 
     cross = {("a", "x"): 30, ("a", "y"): 3, ("b", "x"): 30, ("b", "y"): 40, ("c", "x"): 25, ("c", "y"): 35}
     rows, _, cols, _, options = refine_cross(cross, ["a", "b", "c"], {}, ["x", "y"], {}, threshold=5)
