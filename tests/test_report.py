@@ -785,3 +785,15 @@ def test_build_report_is_the_chain_of_its_stages_and_emits_stage_warnings(record
         report = build_report(records, level="region", region="E12000001", year=YEAR)
     assert "UserWarning: a figure could not show every label" in report.manifest["warnings"]["raised"]
     assert any("a figure could not show every label" in m for m in report.methods)
+
+
+def test_a_stage_given_the_wrong_input_says_which_stage_comes_first(region_stages):
+    from cdr.report._build import draw_figures, protect_tables, select_units
+
+    inputs, selection, tables, _ = region_stages
+    with pytest.raises(TypeError, match="select_units: inputs must be the ReportInputs"):
+        select_units(pd.DataFrame(), level="region", region="E12000001")
+    with pytest.raises(TypeError, match="protect_tables: tables must be the Tables"):
+        protect_tables(inputs, selection, tables.specs)
+    with pytest.raises(CdrError, match="draw_figures: protected must be the Protected"):
+        draw_figures(inputs, selection, tables)

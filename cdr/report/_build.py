@@ -201,6 +201,16 @@ def _resolve_design(design, level):
     return design_labels(design)
 
 
+def _expect(caller, **objects):
+    """Refuse a stage argument of the wrong kind (each stage takes the results of the stages before it)."""
+    kinds = {"inputs": ReportInputs, "selection": Selection, "tables": Tables, "protected": Protected,
+             "drawn": Figures}
+    for name, obj in objects.items():
+        if not isinstance(obj, kinds[name]):
+            raise ArgumentTypeError(f"{caller}: {name} must be the {kinds[name].__name__} of the stage before (see "
+                                    f"cdr.report._build.STAGES); got {type(obj).__name__}")
+
+
 def _check_level(level, caller):
     if level not in LEVELS:
         raise ArgumentError(f"{caller}: level must be one of {LEVELS}; got {level!r}")
@@ -445,9 +455,7 @@ def select_units(inputs: ReportInputs, *, level: str = "footprint", footprint=No
     cdr.errors.CdrError
         Unknown footprint or region, records not covering the unit, or no record in the period.
     """
-    if not isinstance(inputs, ReportInputs):
-        raise ArgumentTypeError(f"select_units: inputs must be the ReportInputs of read_inputs(); got "
-                                f"{type(inputs).__name__}")
+    _expect("select_units", inputs=inputs)
     _check_level(level, "select_units")
     from cdr.data import england_areas, population_for_years
 
@@ -590,6 +598,7 @@ def declare_report_tables(inputs: ReportInputs, selection: Selection) -> Tables:
     -------
     Tables
     """
+    _expect("declare_report_tables", inputs=inputs, selection=selection)
     period, geo, threshold = inputs.period, selection.geo, inputs.threshold
     names, cover, la_table = geo.names, selection.cover, selection.la_table
     uncovered, peers_left_out = selection.uncovered_comparators, selection.peers_left_out
@@ -708,6 +717,7 @@ def protect_tables(inputs: ReportInputs, selection: Selection, tables: Tables) -
     cdr.errors.DisclosureError
         The bundle fails the audit, or an earlier release's cell cannot be kept.
     """
+    _expect("protect_tables", inputs=inputs, selection=selection, tables=tables)
     period, geo, threshold = inputs.period, selection.geo, inputs.threshold
     specs, left_out = list(tables.specs), list(tables.left_out)
     protection, equations, cells, joint = _protect_with_ledger(tables.bundle, inputs.earlier, threshold=int(threshold),
@@ -801,6 +811,7 @@ def draw_figures(inputs: ReportInputs, selection: Selection, protected: Protecte
     -------
     Figures
     """
+    _expect("draw_figures", inputs=inputs, selection=selection, protected=protected)
     period, geo = inputs.period, selection.geo
     tables, marks = protected.tables, protected.marks
     head = tables["headline"]
@@ -852,6 +863,7 @@ def assemble_report(inputs: ReportInputs, selection: Selection, tables: Tables, 
     Report
         Not written (:func:`write_report` writes it).
     """
+    _expect("assemble_report", inputs=inputs, selection=selection, tables=tables, protected=protected, drawn=drawn)
     period, geo, threshold = inputs.period, selection.geo, inputs.threshold
     labels, earlier, prev_paths = inputs.labels, inputs.earlier, inputs.previous
     cover, la_table = selection.cover, selection.la_table
