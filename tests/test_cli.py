@@ -92,3 +92,58 @@ def test_warnings_are_printed_once_as_plain_lines(record_file, tmp_path, capsys)
     assert warnings_printed, "the 2023 population carried forward should be reported"
     assert len(warnings_printed) == len(set(warnings_printed))
     assert not any(line.strip().startswith("pop = ") for line in err_lines)  # no source lines
+
+
+def test_report_with_a_columns_file_records_both_files_by_name_and_sha256(tmp_path):
+    # `cdr report --columns` used to read the records in the CLI and hand build_report an in-memory result,
+    # so the manifest had no name or hash for the records file
+    import hashlib
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    export, columns = data / "cdop_export_wkc.xlsx", data / "cdop_export_wkc_columns.toml"
+    design = tmp_path / "design.csv"
+    pd.DataFrame({"la_code": ["E08000033", "E08000034", "E08000036"], "footprint_id": "WKC"}).to_csv(design, index=False)
+    out = tmp_path / "bundle"
+    assert main(["report", "--records", str(export), "--columns", str(columns), "--lenient", "--design", str(design),
+                 "--footprint", "WKC", "--year", "2022-23", "--out", str(out)]) == 0
+    inputs = {i["role"]: i for i in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["inputs"]}
+    assert inputs["records"] == {"role": "records", "path": export.name,
+                                 "sha256": hashlib.sha256(export.read_bytes()).hexdigest()}
+    assert inputs["columns"] == {"role": "columns", "path": columns.name,
+                                 "sha256": hashlib.sha256(columns.read_bytes()).hexdigest()}
+
+
+def test_footprints_build_reads_records_like_report_and_reconciles_the_counts(tmp_path, capsys):
+    import cdr
+
+    recs = synthetic.generate_records(years=range(2020, 2023), seed=3)
+    recs.loc[recs.index[0], "la_code"] = "E06000999"          # not an LA code: excluded in lenient mode
+    path = tmp_path / "records.csv"
+    recs.to_csv(path, index=False)
+    areas = cdr.data.england_areas()
+    north_east = areas.loc[areas["region_code"] == "E12000001", ["la_code", "geometry"]]
+    north_east.to_file(tmp_path / "north_east.geojson", driver="GeoJSON")
+    out = tmp_path / "fp"
+    code = main(["footprints", "build", "--records", str(path), "--years", "2021-2022", "--lenient", "--areas",
+                 str(tmp_path / "north_east.geojson"), "--min-deaths", "30", "--no-progress", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0
+    kept = recs.iloc[1:]
+    year = pd.to_datetime(kept["date_of_death"]).dt.year
+    used = kept[kept["la_code"].isin(north_east["la_code"]) & year.isin([2021, 2022])]
+    assert f"{len(recs):,} records read, {len(kept):,} counted, 1 excluded" in text
+    assert (f"{len(used):,} of the {len(kept):,} records counted are used (2 year(s)); "
+            f"{len(kept) - len(used):,} fall outside the years or the areas") in text
+    assert (tmp_path / "fp.private" / "exclusions.csv").is_file() and not (out / "exclusions.csv").exists()
+    design = pd.read_csv(out / "footprints.csv", comment="#", dtype={"la_code": str}).set_index("la_code")
+    expected = used.groupby("la_code").size() / 2                # deaths a year over the two years
+    assert design.loc[expected.index, "expected_deaths"].tolist() == pytest.approx(expected.tolist())
+    help_text = _help(["footprints", "build"], capsys)
+    assert all(o in help_text for o in ("--columns", "--sheet", "--lenient", "--private"))
+
+
+def _help(argv, capsys):
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    return capsys.readouterr().out

@@ -108,11 +108,7 @@ def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
-# cdr.footprints' cycles (_builder/_design/_evaluate/_catalog) are being broken on another branch
-# (issue 14, footprints); remove this mark when that lands.
-_PENDING = {"report": "cdr.report._content <-> _tables (issue 15 hook): move the shared merge helpers to their own module"}
-SUBPACKAGES = [pytest.param(p, marks=pytest.mark.xfail(reason=_PENDING[p.name], strict=False)) if p.name in _PENDING
-               else p for p in sorted(p.parent for p in ROOT.glob("*/__init__.py"))]
+SUBPACKAGES = sorted(p.parent for p in ROOT.glob("*/__init__.py"))
 
 
 @pytest.mark.parametrize("package", SUBPACKAGES, ids=lambda p: p.name)

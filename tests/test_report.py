@@ -19,19 +19,15 @@ THRESHOLD = 5
 
 
 @pytest.fixture(scope="module")
-def records():
-    return cdr.synthetic.generate_records(years=range(2019, 2024), seed=0)
+def records(synthetic_records_2019_2023):
+    return synthetic_records_2019_2023
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory, records):
+def workdir(tmp_path_factory, records, hand_made_design):
     root = tmp_path_factory.mktemp("report")
     records.to_csv(root / "records.csv", index=False)
-    # a hand-made design: LAs in code order within each region, in groups of five
-    areas = cdr.data.england_areas()[["la_code", "region_code"]].sort_values(["region_code", "la_code"])
-    areas["footprint_id"] = [f"R{r[-2:]}_{i // 5:02d}" for r, i in
-                             zip(areas["region_code"], areas.groupby("region_code").cumcount())]
-    areas[["la_code", "footprint_id"]].to_csv(root / "design.csv", index=False)
+    hand_made_design.to_csv(root / "design.csv", index=False)
     return root
 
 
@@ -439,7 +435,7 @@ def test_cross_table_is_merged_where_a_small_cell_would_hide_the_age_table():
     # the small cell other x neonatal = 4 has zeros beside it in its column's other row; hiding
     # it costs the neonatal and postneonatal margins of the one-way age table (4 of 6 bands hidden
     # before this change). Merging neonatal + postneonatal in the cross table leaves no small cell.
-    from cdr.report._tables import refine_cross
+    from cdr.report._merge import refine_cross
 
     ages = ["neonatal", "postneonatal", "1-4", "5-9", "10-14", "15-17"]
     other = dict(zip(ages, [4, 18, 6, 2, 7, 7]))
@@ -457,7 +453,7 @@ def test_cross_table_is_merged_where_a_small_cell_would_hide_the_age_table():
 
 
 def test_cross_table_is_not_merged_when_suppression_costs_less():
-    from cdr.report._tables import refine_cross
+    from cdr.report._merge import refine_cross
 
     cross = {("a", "x"): 30, ("a", "y"): 3, ("b", "x"): 30, ("b", "y"): 40, ("c", "x"): 25, ("c", "y"): 35}
     rows, _, cols, _, options = refine_cross(cross, ["a", "b", "c"], {}, ["x", "y"], {}, threshold=5)
@@ -659,3 +655,145 @@ def test_the_category_figure_stays_a_readable_size(footprint_report):
         if png.is_file():
             width, height = struct.unpack(">II", png.read_bytes()[16:24])
             assert width < 1200, (name, width, height)
+
+
+# ------------------------------------------------------------------------------------------------
+# the stages of build_report, called one by one (issue 14, "Shape of the code")
+
+
+@pytest.fixture(scope="module")
+def region_stages(records):
+    from cdr.report._build import declare_report_tables, protect_tables, read_inputs, select_units
+
+    inputs = read_inputs(records, year=YEAR, level="region")
+    selection = select_units(inputs, level="region", region="E12000001")
+    tables = declare_report_tables(inputs, selection)
+    return inputs, selection, tables, protect_tables(inputs, selection, tables)
+
+
+def test_read_inputs_takes_the_spec_threshold_and_accounts_for_every_record(records):
+    import pathlib
+    import tomllib
+
+    from cdr.report._build import read_inputs
+
+    spec = tomllib.loads((pathlib.Path(__file__).parents[1] / "models" / "annual.toml").read_text(encoding="utf-8"))
+    bad = records.copy()
+    bad.loc[bad.index[0], "la_code"] = "E06000999"       # a core field: the record is excluded (cdr.schema)
+    with pytest.warns(cdr.errors.CdrWarning):
+        inputs = read_inputs(bad, year=YEAR, level="nation", mode="lenient")
+    assert inputs.threshold == spec["suppression"]["threshold"] == 5
+    assert inputs.n_input == len(bad) and len(inputs.exclusions) == 1
+    assert len(inputs.records) + len(inputs.exclusions) == len(bad)
+    assert (inputs.period.label, str(inputs.period.start.date()), str(inputs.period.end.date())) == \
+        (YEAR, "2022-04-01", "2023-03-31")
+    assert inputs.inputs[0] == {"role": "records", "description": "in-memory DataFrame"}
+    with pytest.raises(ValueError, match="threshold must be an integer >= 2"):
+        read_inputs(records, year=YEAR, level="nation", threshold=1)
+    with pytest.raises(ValueError, match="level must be one of"):
+        read_inputs(records, year=YEAR, level="county")
+
+
+def test_select_units_counts_the_period_and_the_units_from_the_dates(region_stages, records):
+    inputs, selection, _, _ = region_stages
+    dod = pd.to_datetime(records["date_of_death"])
+    in_year = (dod >= "2022-04-01") & (dod <= "2023-03-31")
+    assert int(selection.in_period.sum()) == int(in_year.sum())
+    assert int(selection.later.sum()) == int((dod > "2023-03-31").sum())
+    areas = cdr.data.england_areas()
+    north_east = sorted(areas.loc[areas["region_code"] == "E12000001", "la_code"])
+    assert selection.geo.children == [f"la:{c}" for c in north_east]
+    assert selection.geo.focus == "rgn:E12000001" and selection.geo.comparators == ["nat:E92000001"]
+    # reporting years (1 April - 31 March) from the first death's to 2022-23, read off the dates
+    first = dod.min()
+    start = first.year if first.month >= 4 else first.year - 1
+    assert first - pd.Timestamp(f"{start}-04-01") < pd.Timedelta(days=31)     # the first year is fully covered
+    assert [selection.period_labels[k] for k in selection.trend_keys] == \
+        [f"{y}-{(y + 1) % 100:02d}" for y in range(start, 2023)]
+    assert selection.partial == []
+
+
+def test_protect_tables_publishes_the_region_total_and_no_small_count(region_stages, records):
+    inputs, selection, tables, protected = region_stages
+    areas = cdr.data.england_areas()
+    las = set(areas.loc[areas["region_code"] == "E12000001", "la_code"])
+    dod = pd.to_datetime(records["date_of_death"])
+    expected = int((records["la_code"].isin(las) & (dod >= "2022-04-01") & (dod <= "2023-03-31")).sum())
+    assert expected >= THRESHOLD
+    assert protected.tables["headline"]["deaths"].iloc[0] == expected
+    assert protected.protection.certificate["passed"]
+    for name, info in protected.info.items():
+        for col in info["count_columns"]:
+            values = pd.to_numeric(protected.tables[name][col], errors="coerce").dropna()
+            assert not ((values > 0) & (values < THRESHOLD)).any(), (name, col)
+    assert {t.name for t in tables.specs} >= {"headline", "deaths_by_area", "trend"}
+
+
+def test_draw_figures_lets_a_figure_warning_through(region_stages, monkeypatch):
+    # build_report used to draw under simplefilter("ignore", UserWarning), hiding cdr's own warnings too
+    from cdr.report import _figures
+    from cdr.report._build import draw_figures
+
+    inputs, selection, _, protected = region_stages
+    original = _figures.FIGURES["deaths_by_sex"]
+
+    def warning_figure(table, marks, context):
+        import warnings
+
+        warnings.warn("a figure could not show every label", cdr.errors.CdrWarning)
+        return original(table, marks, context)
+
+    monkeypatch.setitem(_figures.FIGURES, "deaths_by_sex", warning_figure)
+    with pytest.warns(cdr.errors.CdrWarning, match="could not show every label"):
+        drawn = draw_figures(inputs, selection, protected)
+    assert drawn.figures["deaths_by_sex"][:8] == b"\x89PNG\r\n\x1a\n" and "map" in drawn.figures
+
+
+def test_assemble_report_states_warnings_and_keeps_record_warnings_private(region_stages):
+    from cdr.report._build import assemble_report, draw_figures
+
+    inputs, selection, tables, protected = region_stages
+    warned = [("figures", "CdrWarning", "a figure could not show every label"),
+              ("read", "CdrWarning", "9 of 10 records counted; 1 excluded"),
+              ("protect", "CdrWarning", "row 17 case_id=C0412 has a value that could not be read")]
+    report = assemble_report(inputs, selection, tables, protected, draw_figures(inputs, selection, protected),
+                             warned=warned)
+    page = "\n".join(report.methods)
+    assert "a figure could not show every label" in page and "a figure could not show every label" in report.html
+    assert report.manifest["warnings"]["raised"] == ["CdrWarning: a figure could not show every label"]
+    assert report.manifest["warnings"]["in_private_folder"] == 2
+    for secret in ("1 excluded", "C0412"):
+        assert secret not in report.html and secret not in json.dumps(report.manifest)
+        assert any(secret in str(v) for v in report.private["notes"].values())
+
+
+def test_build_report_is_the_chain_of_its_stages_and_emits_stage_warnings(records, monkeypatch):
+    from cdr.report import _build, _figures
+
+    assert [f.__name__ for f in _build.STAGES] == ["read_inputs", "select_units", "declare_report_tables",
+                                                   "protect_tables", "draw_figures", "assemble_report", "write_report"]
+    original = _figures.FIGURES["deaths_by_sex"]
+
+    def warning_figure(table, marks, context):
+        import warnings
+
+        warnings.warn("a figure could not show every label", UserWarning)
+        return original(table, marks, context)
+
+    monkeypatch.setitem(_figures.FIGURES, "deaths_by_sex", warning_figure)
+    with pytest.warns(UserWarning, match="could not show every label"):
+        report = build_report(records, level="region", region="E12000001", year=YEAR)
+    assert "UserWarning: a figure could not show every label" in report.manifest["warnings"]["raised"]
+    assert any("a figure could not show every label" in m for m in report.methods)
+
+
+def test_a_stage_given_the_wrong_input_says_which_stage_comes_first(region_stages):
+    from cdr.report._build import draw_figures, protect_tables, select_units
+
+    inputs, selection, tables, _ = region_stages
+    with pytest.raises(TypeError, match="select_units: inputs must be the ReportInputs"):
+        select_units(pd.DataFrame(), level="region", region="E12000001")
+    with pytest.raises(TypeError, match="protect_tables: tables must be the Tables"):
+        protect_tables(inputs, selection, tables.specs)
+    with pytest.raises(CdrError, match="draw_figures: protected must be the Protected"):
+        draw_figures(inputs, selection, tables)

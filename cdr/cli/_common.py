@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-__all__ = ["years_arg", "positive_number", "add_record_options", "add_read_options", "read_options", "read_input",
+__all__ = ["years_arg", "positive_number", "add_record_options", "add_records_input", "add_read_options", "read_options", "read_input",
            "read_records_file", "RECORDS_HELP", "LENIENT_HELP"]
 
 RECORDS_HELP = "record file: CSV, TSV, Excel (.xlsx) or Parquet, one row per death (see 'cdr data columns')"
@@ -53,16 +53,22 @@ def add_read_options(parser, *, lenient: bool = True) -> None:
         parser.add_argument("--mode", choices=("strict", "lenient"), default=None, help=argparse.SUPPRESS)
 
 
-def add_record_options(parser, *, design_help: str) -> None:
-    """``--records``, ``--columns``, ``--sheet``, ``--lenient``, ``--design`` and ``--vintage``."""
-    parser.add_argument("--records", required=True, metavar="FILE", help=RECORDS_HELP)
+def add_records_input(parser, *, required: bool = True, records_help: str = RECORDS_HELP) -> None:
+    """``--records``, ``--columns``, ``--sheet``, ``--lenient``, ``--vintage`` and ``--private``: how every
+    command reads a record file (:func:`read_records_file`)."""
+    parser.add_argument("--records", required=required, default=None, metavar="FILE", help=records_help)
     add_read_options(parser)
-    parser.add_argument("--design", metavar="FILE", help=design_help)
     parser.add_argument("--vintage", type=int, default=2023, choices=(2021, 2023),
                         help="geography vintage of la_code (default 2023)")
     parser.add_argument("--private", metavar="DIR",
                         help="folder for record-level details that must NOT be published (exclusions.csv and "
                              "field_issues.csv with row numbers, case ids and values); default OUT.private beside --out")
+
+
+def add_record_options(parser, *, design_help: str) -> None:
+    """``--records``, ``--columns``, ``--sheet``, ``--lenient``, ``--vintage``, ``--private`` and ``--design``."""
+    add_records_input(parser)
+    parser.add_argument("--design", metavar="FILE", help=design_help)
 
 
 def read_options(args) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pathlib
 
-from cdr.cli._common import positive_number
+from cdr.cli._common import add_read_options, positive_number, read_options, read_records_file, years_arg
 
 __all__ = ["register"]
 
@@ -31,8 +31,15 @@ def register(subparsers) -> None:
                    help="areas that cannot reach the threshold: stop with an error (default) or merge with the best neighbour")
     b.add_argument("--seed", type=int, default=0,
                    help="seed of the improvement search (same seed, same design; default 0)")
-    b.add_argument("--records", default=None, help="records CSV: expected deaths = deaths per year per LA in the records")
-    b.add_argument("--years", default=None, help="with --records: years to use, e.g. 2019-2023")
+    b.add_argument("--records", default=None, metavar="FILE",
+                   help="record file (CSV, TSV, Excel or Parquet, read like 'cdr report --records'): expected deaths = "
+                        "deaths per year per LA in the records")
+    add_read_options(b)
+    b.add_argument("--private", metavar="DIR",
+                   help="with --records: folder for record-level details that must NOT be published (exclusions.csv, "
+                        "field_issues.csv); default OUT.private beside --out")
+    b.add_argument("--years", default=None, type=years_arg, metavar="FIRST-LAST",
+                   help="with --records: calendar years to use, e.g. 2019-2023 (default: every year in the records)")
     b.add_argument("--areas", default=None, help="GeoPackage/GeoJSON/shapefile of your own areas (with la_code)")
     b.add_argument("--deaths-column", default="expected_deaths", help="with --areas: column of expected deaths a year")
     b.add_argument("--out", required=True, help="output directory")
@@ -61,18 +68,29 @@ def register(subparsers) -> None:
 def _build(args) -> int:
     from cdr.footprints import FootprintBuilder, read_build_inputs, write_build_files
 
-    areas, deaths = read_build_inputs(records=args.records, years=args.years, areas=args.areas, deaths_column=args.deaths_column)
+    areas, deaths = read_build_inputs(areas=args.areas, deaths_column=args.deaths_column)
+    if args.records is not None:
+        from cdr.footprints import expected_deaths_from_records
+
+        result = read_records_file(args.records, args, "footprints build", out=args.out)   # exclusions: private
+        deaths = expected_deaths_from_records(result.records, areas, years=args.years)
+        used = int(round(float((deaths["expected_deaths"] * deaths["n_years"]).sum())))
+        print(f"cdr footprints build: {used:,} of the {len(result.records):,} records counted are used "
+              f"({deaths['n_years'].iloc[0]} year(s)); {len(result.records) - used:,} fall outside the years or the areas")
     builder = FootprintBuilder(args.min_deaths, min_probability=args.min_probability, nest_within=args.nest_within,
                                max_population=args.max_population, on_infeasible=args.on_infeasible, seed=args.seed)
     design = builder.fit(areas, deaths, progress=not args.no_progress)
-    source = (f"records {args.records}" + (f", years {args.years}" if args.years else "") if args.records else
+    years = None if not args.years else (f"{min(args.years)}-{max(args.years)}" if sorted(args.years) == list(
+        range(min(args.years), max(args.years) + 1)) else ",".join(map(str, args.years)))
+    source = (f"records {args.records}" + (f", years {years}" if years else "") if args.records else
               f"column {args.deaths_column!r} of {args.areas}" if args.areas else
               "cdr.reference.expected_deaths(): child population x national age/sex rates x deprivation multiplier")
     design.meta["deaths"] = source
     design.meta["built_with"] = "cdr footprints build " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in sorted(vars(args).items())
+        f"--{k.replace('_', '-')} {years if k == 'years' else v}" for k, v in sorted(vars(args).items())
         if k in ("min_deaths", "min_probability", "nest_within", "max_population", "on_infeasible", "seed", "records",
-                 "years", "areas", "deaths_column") and v is not None)
+                 "years", "areas", "deaths_column", "columns", "sheet") and v is not None) + (
+        " --lenient" if read_options(args)["mode"] == "lenient" else "")
     written = write_build_files(design, args.out, name=args.name)
     print(design.summary())
     print()

@@ -58,16 +58,11 @@ def _run(args) -> int:
     from cdr.report import build_report
 
     options = read_options(args)
-    records = args.records
-    if options["columns"] is not None or options["sheet"] is not None:   # an export read with a columns file
-        from cdr.schema import read_records
-
-        records = read_records(args.records, **options)
     report = build_report(
-        records, design=args.design, footprint=args.footprint, level=args.level, region=args.region,
+        args.records, design=args.design, footprint=args.footprint, level=args.level, region=args.region,
         year=args.year, calendar=True if args.calendar else None, spec=args.spec, out=args.out,
-        mode=options["mode"], previous=args.previous, coverage=args.coverage,
-        private=args.private, force=args.force, ledger=args.ledger,
+        mode=options["mode"], columns=options["columns"], sheet=options["sheet"], previous=args.previous,
+        coverage=args.coverage, private=args.private, force=args.force, ledger=args.ledger,
     )
     d = report.manifest["disclosure"]
     rec = report.manifest["records"]

@@ -268,7 +268,7 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
     Cells are registered through the counter ``c`` on ``bundle`` like every other table, so they
     are protected and audited together. Returns the new list.
     """
-    from cdr.report._tables import NATION, merge_contiguous, merge_small, refine_cross
+    from cdr.report._merge import NATION, merge_contiguous, merge_small, refine_cross
 
     U = geo.focus
     label = period_labels[key]
@@ -311,7 +311,7 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
         if age_merges:
             c.merge("age_band", age_merges)
             bundle.add_partition("age_band", ages, age_merges)
-        from cdr.report._tables import _age_group_label
+        from cdr.report._merge import _age_group_label
 
         lab = with_area(pd.DataFrame({"age_band": [*ages, "total"], "label": [_age_group_label(a) for a in ages] + ["All ages"]}))
         counts = {e: [c.cell("deaths", U, key, age_band=a, death_expected=e) for a in ages]
@@ -348,7 +348,7 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
             if am:
                 c.merge("age_band", am)
                 bundle.add_partition("age_band", ages_u, am)
-            from cdr.report._tables import _age_group_label
+            from cdr.report._merge import _age_group_label
 
             rows += [("age_band", a, _age_group_label(a), {"age_band": a}) for a in ages_u]
             cats_u, cm = merge_small({v: c.value("deaths", U, key, category=v, **unexp) for v in CATEGORY_ORDER},

@@ -8,7 +8,7 @@ import pathlib
 import pandas as pd
 
 from cdr import schema
-from cdr.errors import CdrError
+from cdr.errors import ArgumentError, ArgumentTypeError
 
 __all__ = ["load_records", "design_labels", "load_spec", "file_sha256", "AGE_BANDS", "SEXES", "CATEGORY_ORDER",
            "DOMAINS", "IMD_QUINTILES"]
@@ -46,12 +46,12 @@ def load_records(source, *, mode: str = "strict", columns=None, values=None, she
     In lenient mode every death whose core fields are usable is kept (bad optional values are "not recorded").
     """
     if mode not in ("strict", "lenient"):
-        raise CdrError(f'build_report: mode must be "strict" or "lenient"; got {mode!r}')
+        raise ArgumentError(f'build_report: mode must be "strict" or "lenient"; got {mode!r}')
     if hasattr(source, "records") and hasattr(source, "exclusions") and not isinstance(source, pd.DataFrame):
         return _unpack(source)
     if isinstance(source, (str, os.PathLike)) and not pathlib.Path(source).is_file():
         what = "is a folder, not a file" if pathlib.Path(source).is_dir() else "not found"
-        raise CdrError(f"records file {what}: {str(source)!r}. Give the path of a CSV, TSV, Excel or Parquet file "
+        raise ArgumentError(f"records file {what}: {str(source)!r}. Give the path of a CSV, TSV, Excel or Parquet file "
                        "of CDR records.")
     if isinstance(source, pd.DataFrame):
         result = schema.validate_records(source, mode=mode, columns=columns, values=values)
@@ -102,11 +102,11 @@ def design_labels(design) -> tuple[pd.Series, dict, str]:
     if isinstance(design, pd.DataFrame):
         missing = {"la_code", "footprint_id"} - set(design.columns)
         if missing:
-            raise CdrError(f"design table lacks column(s) {sorted(missing)}; it needs la_code and footprint_id.")
+            raise ArgumentError(f"design table lacks column(s) {sorted(missing)}; it needs la_code and footprint_id.")
         if "footprint_name" in design.columns:
             names.update(dict(zip(design["footprint_id"].astype(str), design["footprint_name"].astype(str))))
         return _check_labels(design.set_index("la_code")["footprint_id"]), names, source
-    raise CdrError(f"design must be a FootprintDesign, a path, a DataFrame or a Series; got {type(design).__name__}")
+    raise ArgumentTypeError(f"design must be a FootprintDesign, a path, a DataFrame or a Series; got {type(design).__name__}")
 
 
 def _check_labels(labels: pd.Series) -> pd.Series:
@@ -119,16 +119,16 @@ def _check_labels(labels: pd.Series) -> pd.Series:
     unknown = sorted(set(labels.index) - set(la_codes(2023)))
     missing = sorted(set(la_codes(2023)) - set(labels.index))
     if unknown:
-        raise CdrError(f"design assigns LA code(s) not in the 2023 vintage: {unknown[:10]}; translate them first "
+        raise ArgumentError(f"design assigns LA code(s) not in the 2023 vintage: {unknown[:10]}; translate them first "
                        "(cdr.data.translate_codes).")
     bad = sorted({v for v in labels if "|" in v})
     if bad:
-        raise CdrError(f"footprint id(s) {bad[:5]} contain '|', which cdr reserves as a separator in its release "
+        raise ArgumentError(f"footprint id(s) {bad[:5]} contain '|', which cdr reserves as a separator in its release "
                        "ledger; rename those footprints in the design file (e.g. replace '|' with '-').")
     labels.attrs["unassigned"] = missing   # a partial design: these LAs are in no footprint
     if labels.index.duplicated().any():
         dup = sorted(set(labels.index[labels.index.duplicated()]))
-        raise CdrError(f"design assigns LA(s) {dup[:5]} to more than one footprint.")
+        raise ArgumentError(f"design assigns LA(s) {dup[:5]} to more than one footprint.")
     return labels.sort_index()
 
 
@@ -138,6 +138,6 @@ def load_spec(spec) -> tuple[dict, str | None, str | None]:
 
     if isinstance(spec, (str, os.PathLike)) and not pathlib.Path(spec).exists() and (
             str(spec).endswith(".toml") or os.sep in str(spec)):
-        raise CdrError(f"spec file not found: {str(spec)!r} (e.g. models/annual.toml).")
+        raise ArgumentError(f"spec file not found: {str(spec)!r} (e.g. models/annual.toml).")
     resolved = models.load_spec("annual" if spec is None else spec)
     return resolved.to_dict(), getattr(resolved, "source", None), getattr(resolved, "hash", None)

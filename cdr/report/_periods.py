@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cdr.errors import CdrError
+from cdr.errors import ArgumentError
 
 __all__ = ["Period", "parse_period", "period_keys", "period_label"]
 
@@ -84,7 +84,7 @@ def parse_period(year, *, calendar: bool = False) -> Period:
 
     Raises
     ------
-    cdr.errors.CdrError
+    cdr.errors.ArgumentError
         An unreadable year, a second year that does not follow the first, or a CDR year with
         ``calendar=True``.
 
@@ -99,14 +99,14 @@ def parse_period(year, *, calendar: bool = False) -> Period:
     m = _REPORTING.match(text)
     if m:
         if calendar:
-            raise CdrError(
+            raise ArgumentError(
                 f"year {text!r} is a CDR reporting year (1 April - 31 March) but calendar years were "
                 f"requested; give a single year such as '{m.group(1)}', or drop the calendar option."
             )
         start, end = int(m.group(1)), m.group(2)
         expected = (start + 1) % 100 if len(end) == 2 else start + 1
         if int(end) != expected:
-            raise CdrError(
+            raise ArgumentError(
                 f"year {text!r} is not a CDR reporting year: the second part must be the following year, "
                 f"e.g. '{period_label(start, calendar=False)}'."
             )
@@ -114,7 +114,7 @@ def parse_period(year, *, calendar: bool = False) -> Period:
     m = _CALENDAR.match(text)
     if m:
         return Period(int(m.group(1)), calendar=bool(calendar))
-    raise CdrError(
+    raise ArgumentError(
         f"year must look like '2022-23' (CDR year 1 April - 31 March) or '2022' (with the calendar "
         f"option, a calendar year); got {text!r}."
     )
