@@ -739,7 +739,8 @@ def _rate_figure(table, marks, ctx, *, prefix, xlabel, title, note=None):
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)   # off the data
     ax.set_title(_figures._title(f"{title}, {ctx['period']}", ctx["synthetic"]), fontsize=10, loc="left")
     if note:
-        ax.annotate(_figures._wrap(note, 90), xy=(0, 0), xycoords=("axes fraction", ax.xaxis.label), xytext=(0, -6),
+        # from the figure's left edge (long row labels push the axes right), under the axis label
+        ax.annotate(_figures._wrap(note, 90), xy=(0.01, 0), xycoords=("figure fraction", ax.xaxis.label), xytext=(0, -6),
                     textcoords="offset points", fontsize=8, va="top")   # under the axis label, inside the canvas
     return fig
 
