@@ -1,17 +1,37 @@
 """Argument checks shared by the whole package (private; layer 0).
 
-The one place that validates confidence levels (:func:`as_levels`, :func:`as_level`), numeric arrays
-(:func:`as_array`) and frame columns (:func:`check_columns`). Arrays in: a wrong type or shape, a negative count or an infinite value raises; a NaN is allowed and
-gives a NaN row out. Every message names the function, the argument, the offending value and the fix.
+The one place that validates arguments, so that every public function says the same thing the same way:
+
+- scalars: :func:`one_of` (a choice from a fixed set), :func:`integer`, :func:`number`,
+  :func:`probability`, :func:`as_positive`, :func:`flag`, :func:`timestamp`;
+- text and collections: :func:`text` (one string), :func:`years` (calendar years), :func:`strings` (codes, names, column names),
+  :func:`mapping`;
+- tables and files: :func:`frame` (a DataFrame, optionally with columns), :func:`path`;
+- statistics: :func:`as_levels`/:func:`as_level` (confidence levels), :func:`as_array` (numeric
+  arrays: a wrong type or shape, a negative count or an infinite value raises; a NaN is allowed and
+  gives a NaN row out), :func:`same_shape`, :func:`check_columns`, :func:`as_by`.
+
+Every check raises :class:`~cdr.errors.ArgumentError` (a ``ValueError``) or
+:class:`~cdr.errors.ArgumentTypeError` (also a ``TypeError``) with one line that names the function,
+the argument, the value given, what is allowed and how to fix it; every check returns the value in
+the form the caller needs (an ``int``, a ``Path``, a ``list``), so a function validates and
+normalises in one call at its top.
 """
 from __future__ import annotations
 
+import difflib
 import numbers
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cdr.errors import ArgumentError, ArgumentTypeError
+
+#: Calendar years outside this range are refused by :func:`years` (a typo such as 20222 or -1).
+YEAR_RANGE = (1900, 2100)
 
 
 def _show(values, limit=5) -> str:
@@ -113,12 +133,12 @@ def as_positive(value, name: str, caller: str) -> float:
     return float(value)
 
 
-def check_columns(frame, columns, caller: str, what: str = "column") -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise ArgumentTypeError(f"{caller}: 'frame' must be a pandas DataFrame; got {type(frame).__name__}.")
-    missing = [c for c in columns if c not in frame.columns]
+def check_columns(table, columns, caller: str, what: str = "column") -> None:
+    """The rates tables' check: `table` is a DataFrame (see :func:`frame`) with the named columns."""
+    frame(table, "frame", caller)
+    missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise ArgumentError(f"{caller}: {what}(s) {missing} not in the frame; it has {list(frame.columns)}. "
+        raise ArgumentError(f"{caller}: {what}(s) {missing} not in the frame; it has {list(table.columns)}. "
                             f"Name the columns with the count=, population=/n= and by= arguments.")
 
 
@@ -131,3 +151,175 @@ def as_by(by, caller: str) -> list:
     if len(set(by)) != len(by):
         raise ArgumentError(f"{caller}: 'by' lists a column twice: {by}.")
     return by
+
+
+# ----------------------------------------------------------------------------------- shared checks
+def _got(value) -> str:
+    """The value as a message shows it: its repr, cut short, with the type where the repr hides it."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    if isinstance(value, (str, bytes, numbers.Number, type(None))):
+        return text
+    return f"{text} (a {type(value).__name__})"
+
+
+def _is_integral(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Integral):
+        return True
+    return isinstance(value, numbers.Real) and np.isfinite(value) and float(value).is_integer()
+
+
+def one_of(value, allowed, name: str, caller: str, *, hint: str = ""):
+    """`value` if it is one of `allowed` (compared with ``==``); otherwise the allowed values, and the
+    closest one for a misspelt string."""
+    allowed = tuple(allowed)
+    try:
+        ok = any(value is a or (type(value) is not bool and bool(value == a)) for a in allowed)
+    except (TypeError, ValueError):  # arrays and objects whose == is not a truth value
+        ok = False
+    if ok:
+        return value
+    close = difflib.get_close_matches(value, [a for a in allowed if isinstance(a, str)], n=1) if isinstance(value, str) else []
+    guess = f" Did you mean {close[0]!r}?" if close else ""
+    listing = ", ".join(repr(a) for a in allowed[:12]) + (f", ... ({len(allowed)} in all)" if len(allowed) > 12 else "")
+    raise ArgumentError(f"{caller}: '{name}' must be one of {listing}{hint}; got {_got(value)}.{guess}")
+
+
+def integer(value, name: str, caller: str, *, minimum=None, maximum=None, example=None) -> int:
+    """A whole number (``3`` or ``3.0``; not ``True``, not ``"3"``) within [`minimum`, `maximum`]."""
+    eg = f", e.g. {example!r}" if example is not None else ""
+    if not _is_integral(value):
+        raise ArgumentError(f"{caller}: '{name}' must be a whole number{eg}; got {_got(value)}.")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = (f"between {minimum} and {maximum}" if minimum is not None and maximum is not None
+                  else f">= {minimum}" if minimum is not None else f"<= {maximum}")
+        raise ArgumentError(f"{caller}: '{name}' must be a whole number {bounds}{eg}; got {value!r}.")
+    return value
+
+
+def number(value, name: str, caller: str, *, minimum=None, maximum=None, above=None, below=None,
+           example=None, unit: str = "") -> float:
+    """A finite real number (not a bool, not a string) with optional bounds: ``minimum``/``maximum``
+    inclusive, ``above``/``below`` exclusive."""
+    eg = f", e.g. {example!r}" if example is not None else ""
+    what = f"a finite number{f' of {unit}' if unit else ''}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ArgumentError(f"{caller}: '{name}' must be {what}{eg}; got {_got(value)}.")
+    checks = [(minimum, ">=", lambda v, b: v >= b), (maximum, "<=", lambda v, b: v <= b),
+              (above, ">", lambda v, b: v > b), (below, "<", lambda v, b: v < b)]
+    for bound, sign, holds in checks:
+        if bound is not None and not holds(value, bound):
+            limits = " and ".join(f"{s} {b!r}" for b, s, _ in checks if b is not None)
+            raise ArgumentError(f"{caller}: '{name}' must be {what} {limits}{eg}; got {value!r}.")
+    return float(value)
+
+
+def probability(value, name: str, caller: str, *, example=0.9) -> float:
+    """A probability strictly between 0 and 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+        hint = f" Did you mean {value / 100:g}?" if isinstance(value, numbers.Real) and not isinstance(value, bool) \
+            and 1 < value < 100 else ""
+        raise ArgumentError(f"{caller}: '{name}' must be a probability in (0, 1), e.g. {example}; "
+                            f"got {_got(value)}.{hint}")
+    return float(value)
+
+
+def flag(value, name: str, caller: str) -> bool:
+    """``True`` or ``False`` (numpy booleans too); anything else, e.g. the string ``"no"``, raises."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentError(f"{caller}: '{name}' must be True or False; got {_got(value)}.")
+    return bool(value)
+
+
+def years(value, name: str, caller: str, *, allow_empty: bool = False) -> list:
+    """Calendar years as a sorted list of distinct ints, from one year or an iterable of years
+    (``range(2019, 2024)``, a list, an array or Series). Strings are refused (``"2019"`` would be read
+    digit by digit), and so are years outside :data:`YEAR_RANGE`."""
+    eg = "e.g. range(2019, 2024) or [2022]"
+    if _is_integral(value):
+        items = [value]
+    elif isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ArgumentError(f"{caller}: '{name}' must be a year or an iterable of years, {eg}; got {_got(value)}.")
+    else:
+        items = list(value)
+    bad = [v for v in items if not _is_integral(v) or not YEAR_RANGE[0] <= v <= YEAR_RANGE[1]]
+    if bad:
+        raise ArgumentError(f"{caller}: '{name}' must hold calendar years between {YEAR_RANGE[0]} and "
+                            f"{YEAR_RANGE[1]}, {eg}; got {_show(bad)}.")
+    if not items and not allow_empty:
+        raise ArgumentError(f"{caller}: '{name}' is empty; give at least one year, {eg}.")
+    return sorted({int(v) for v in items})
+
+
+def text(value, name: str, caller: str, *, example: str = "'la_code'") -> str:
+    """One non-empty string (a column name, a label)."""
+    if not isinstance(value, str) or not value:
+        raise ArgumentError(f"{caller}: '{name}' must be a non-empty string, e.g. {example}; got {_got(value)}.")
+    return value
+
+
+def strings(value, name: str, caller: str, *, example: str = "'E06000001'", allow_empty: bool = False) -> list:
+    """One string or an iterable of strings (codes, names, column names) as a list, order kept."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ArgumentError(f"{caller}: '{name}' must be a string or a list of strings, e.g. {example}; "
+                            f"got {_got(value)}.")
+    items = list(value)
+    bad = [v for v in items if not isinstance(v, str)]
+    if bad:
+        raise ArgumentError(f"{caller}: '{name}' must hold strings, e.g. {example}; got {_show(bad)}.")
+    if not items and not allow_empty:
+        raise ArgumentError(f"{caller}: '{name}' is empty; give at least one, e.g. {example}.")
+    return items
+
+
+def mapping(value, name: str, caller: str, *, example: str = "{'key': 'value'}") -> Mapping:
+    """A dict-like mapping (``dict``, :class:`collections.abc.Mapping`)."""
+    if not isinstance(value, Mapping):
+        raise ArgumentTypeError(f"{caller}: '{name}' must be a mapping (a dict), e.g. {example}; got {_got(value)}.")
+    return value
+
+
+def timestamp(value, name: str, caller: str) -> pd.Timestamp:
+    """A date as a :class:`pandas.Timestamp`, from a ``datetime.date``, a Timestamp or an ISO string."""
+    try:
+        ts = None if isinstance(value, (bool, numbers.Number)) else pd.Timestamp(value)
+    except (TypeError, ValueError):
+        ts = None
+    if ts is None or pd.isna(ts):
+        raise ArgumentError(f"{caller}: '{name}' must be a date, e.g. '2024-03-31' or datetime.date(2024, 3, 31); "
+                            f"got {_got(value)}.")
+    return ts
+
+
+def frame(value, name: str, caller: str, *, columns=(), hint: str = "") -> pd.DataFrame:
+    """`value` if it is a pandas DataFrame (a GeoDataFrame too) with every one of `columns`."""
+    if not isinstance(value, pd.DataFrame):
+        fix = " Read a file with pandas.read_csv or cdr.schema.read_records first." if isinstance(value, (str, os.PathLike)) else ""
+        raise ArgumentTypeError(f"{caller}: '{name}' must be a pandas DataFrame; got {_got(value)}.{fix}")
+    missing = [c for c in columns if c not in value.columns]
+    if missing:
+        shown = list(value.columns)[:15]
+        more = f" ... ({len(value.columns)} in all)" if len(value.columns) > 15 else ""
+        raise ArgumentError(f"{caller}: '{name}' has no column(s) {missing}; it has {shown}{more}.{hint and ' ' + hint}")
+    return value
+
+
+def path(value, name: str, caller: str, *, exists: str | None = None) -> Path:
+    """A ``str`` or ``os.PathLike`` as a :class:`~pathlib.Path`; ``exists="file"`` or ``"dir"`` also
+    requires a file or a folder to be there."""
+    if not isinstance(value, (str, os.PathLike)) or (isinstance(value, str) and not value.strip()):
+        raise ArgumentTypeError(f"{caller}: '{name}' must be a file path (a str or pathlib.Path); got {_got(value)}.")
+    p = Path(value)
+    if exists == "file" and not p.is_file():
+        what = "is a folder, not a file" if p.is_dir() else "does not exist"
+        raise ArgumentError(f"{caller}: '{name}' {str(p)!r} {what}; give the path of an existing file.")
+    if exists == "dir" and not p.is_dir():
+        what = "is a file, not a folder" if p.exists() else "does not exist"
+        raise ArgumentError(f"{caller}: '{name}' {str(p)!r} {what}; give the path of an existing folder.")
+    return p
