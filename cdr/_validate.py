@@ -3,9 +3,11 @@
 The one place that validates arguments, so that every public function says the same thing the same way:
 
 - scalars: :func:`one_of` (a choice from a fixed set), :func:`integer`, :func:`number`,
-  :func:`probability`, :func:`as_positive`, :func:`flag`, :func:`timestamp`;
-- text and collections: :func:`text` (one string), :func:`years` (calendar years), :func:`strings` (codes, names, column names),
-  :func:`mapping`;
+  :func:`probability`, :func:`as_positive`, :func:`flag`, :func:`timestamp`,
+  :func:`seed`;
+- text and collections: :func:`text` (one string), :func:`year`, :func:`years` (calendar years),
+  :func:`strings` (codes, names, column names), :func:`area_codes` (a frame with ``la_code`` or a
+  list of codes), :func:`mapping`;
 - tables and files: :func:`frame` (a DataFrame, optionally with columns), :func:`path`;
 - statistics: :func:`as_levels`/:func:`as_level` (confidence levels), :func:`as_array` (numeric
   arrays: a wrong type or shape, a negative count or an infinite value raises; a NaN is allowed and
@@ -154,7 +156,7 @@ def as_by(by, caller: str) -> list:
 
 
 # ----------------------------------------------------------------------------------- shared checks
-def _got(value) -> str:
+def describe(value) -> str:
     """The value as a message shows it: its repr, cut short, with the type where the repr hides it."""
     text = repr(value)
     if len(text) > 60:
@@ -164,7 +166,7 @@ def _got(value) -> str:
     return f"{text} (a {type(value).__name__})"
 
 
-def _is_integral(value) -> bool:
+def is_integral(value) -> bool:
     if isinstance(value, bool):
         return False
     if isinstance(value, numbers.Integral):
@@ -185,14 +187,14 @@ def one_of(value, allowed, name: str, caller: str, *, hint: str = ""):
     close = difflib.get_close_matches(value, [a for a in allowed if isinstance(a, str)], n=1) if isinstance(value, str) else []
     guess = f" Did you mean {close[0]!r}?" if close else ""
     listing = ", ".join(repr(a) for a in allowed[:12]) + (f", ... ({len(allowed)} in all)" if len(allowed) > 12 else "")
-    raise ArgumentError(f"{caller}: '{name}' must be one of {listing}{hint}; got {_got(value)}.{guess}")
+    raise ArgumentError(f"{caller}: '{name}' must be one of {listing}{hint}; got {describe(value)}.{guess}")
 
 
 def integer(value, name: str, caller: str, *, minimum=None, maximum=None, example=None) -> int:
     """A whole number (``3`` or ``3.0``; not ``True``, not ``"3"``) within [`minimum`, `maximum`]."""
     eg = f", e.g. {example!r}" if example is not None else ""
-    if not _is_integral(value):
-        raise ArgumentError(f"{caller}: '{name}' must be a whole number{eg}; got {_got(value)}.")
+    if not is_integral(value):
+        raise ArgumentError(f"{caller}: '{name}' must be a whole number{eg}; got {describe(value)}.")
     value = int(value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         bounds = (f"between {minimum} and {maximum}" if minimum is not None and maximum is not None
@@ -208,7 +210,7 @@ def number(value, name: str, caller: str, *, minimum=None, maximum=None, above=N
     eg = f", e.g. {example!r}" if example is not None else ""
     what = f"a finite number{f' of {unit}' if unit else ''}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ArgumentError(f"{caller}: '{name}' must be {what}{eg}; got {_got(value)}.")
+        raise ArgumentError(f"{caller}: '{name}' must be {what}{eg}; got {describe(value)}.")
     checks = [(minimum, ">=", lambda v, b: v >= b), (maximum, "<=", lambda v, b: v <= b),
               (above, ">", lambda v, b: v > b), (below, "<", lambda v, b: v < b)]
     for bound, sign, holds in checks:
@@ -224,14 +226,14 @@ def probability(value, name: str, caller: str, *, example=0.9) -> float:
         hint = f" Did you mean {value / 100:g}?" if isinstance(value, numbers.Real) and not isinstance(value, bool) \
             and 1 < value < 100 else ""
         raise ArgumentError(f"{caller}: '{name}' must be a probability in (0, 1), e.g. {example}; "
-                            f"got {_got(value)}.{hint}")
+                            f"got {describe(value)}.{hint}")
     return float(value)
 
 
 def flag(value, name: str, caller: str) -> bool:
     """``True`` or ``False`` (numpy booleans too); anything else, e.g. the string ``"no"``, raises."""
     if not isinstance(value, (bool, np.bool_)):
-        raise ArgumentError(f"{caller}: '{name}' must be True or False; got {_got(value)}.")
+        raise ArgumentError(f"{caller}: '{name}' must be True or False; got {describe(value)}.")
     return bool(value)
 
 
@@ -240,13 +242,13 @@ def years(value, name: str, caller: str, *, allow_empty: bool = False) -> list:
     (``range(2019, 2024)``, a list, an array or Series). Strings are refused (``"2019"`` would be read
     digit by digit), and so are years outside :data:`YEAR_RANGE`."""
     eg = "e.g. range(2019, 2024) or [2022]"
-    if _is_integral(value):
+    if is_integral(value):
         items = [value]
     elif isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise ArgumentError(f"{caller}: '{name}' must be a year or an iterable of years, {eg}; got {_got(value)}.")
+        raise ArgumentError(f"{caller}: '{name}' must be a year or an iterable of years, {eg}; got {describe(value)}.")
     else:
         items = list(value)
-    bad = [v for v in items if not _is_integral(v) or not YEAR_RANGE[0] <= v <= YEAR_RANGE[1]]
+    bad = [v for v in items if not is_integral(v) or not YEAR_RANGE[0] <= v <= YEAR_RANGE[1]]
     if bad:
         raise ArgumentError(f"{caller}: '{name}' must hold calendar years between {YEAR_RANGE[0]} and "
                             f"{YEAR_RANGE[1]}, {eg}; got {_show(bad)}.")
@@ -255,10 +257,40 @@ def years(value, name: str, caller: str, *, allow_empty: bool = False) -> list:
     return sorted({int(v) for v in items})
 
 
+def year(value, name: str, caller: str) -> int:
+    """One calendar year (an int within :data:`YEAR_RANGE`), e.g. 2022."""
+    return integer(value, name, caller, minimum=YEAR_RANGE[0], maximum=YEAR_RANGE[1], example=2022)
+
+
+def area_codes(value, name: str, caller: str, *, optional: bool = True):
+    """`value` if it names areas: a DataFrame with an ``la_code`` column, or one code or an iterable
+    of codes (``None`` too when `optional`). Whether the codes exist is the caller's check."""
+    if value is None and optional:
+        return None
+    if isinstance(value, pd.DataFrame):
+        return frame(value, name, caller, columns=["la_code"])
+    if isinstance(value, str):
+        raise ArgumentError(f"{caller}: '{name}' must be a list of LA codes or a DataFrame with 'la_code'; got the "
+                            f"string {value!r}. Put one code in a list: [{value!r}].")
+    strings(value.tolist() if isinstance(value, pd.Series) else value, name, caller,
+            example="['E08000025', 'E08000029'] or a DataFrame with 'la_code'")
+    return value
+
+
+def seed(value, name: str, caller: str):
+    """A random seed: ``None``, a whole number >= 0 or a :class:`numpy.random.Generator` (returned as given)."""
+    if value is None or isinstance(value, np.random.Generator):
+        return value
+    if not is_integral(value) or value < 0:
+        raise ArgumentError(f"{caller}: '{name}' must be a whole number >= 0, None or a numpy.random.Generator, "
+                            f"e.g. seed=0; got {describe(value)}.")
+    return int(value)
+
+
 def text(value, name: str, caller: str, *, example: str = "'la_code'") -> str:
     """One non-empty string (a column name, a label)."""
     if not isinstance(value, str) or not value:
-        raise ArgumentError(f"{caller}: '{name}' must be a non-empty string, e.g. {example}; got {_got(value)}.")
+        raise ArgumentError(f"{caller}: '{name}' must be a non-empty string, e.g. {example}; got {describe(value)}.")
     return value
 
 
@@ -268,7 +300,7 @@ def strings(value, name: str, caller: str, *, example: str = "'E06000001'", allo
         return [value]
     if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
         raise ArgumentError(f"{caller}: '{name}' must be a string or a list of strings, e.g. {example}; "
-                            f"got {_got(value)}.")
+                            f"got {describe(value)}.")
     items = list(value)
     bad = [v for v in items if not isinstance(v, str)]
     if bad:
@@ -281,7 +313,7 @@ def strings(value, name: str, caller: str, *, example: str = "'E06000001'", allo
 def mapping(value, name: str, caller: str, *, example: str = "{'key': 'value'}") -> Mapping:
     """A dict-like mapping (``dict``, :class:`collections.abc.Mapping`)."""
     if not isinstance(value, Mapping):
-        raise ArgumentTypeError(f"{caller}: '{name}' must be a mapping (a dict), e.g. {example}; got {_got(value)}.")
+        raise ArgumentTypeError(f"{caller}: '{name}' must be a mapping (a dict), e.g. {example}; got {describe(value)}.")
     return value
 
 
@@ -293,7 +325,7 @@ def timestamp(value, name: str, caller: str) -> pd.Timestamp:
         ts = None
     if ts is None or pd.isna(ts):
         raise ArgumentError(f"{caller}: '{name}' must be a date, e.g. '2024-03-31' or datetime.date(2024, 3, 31); "
-                            f"got {_got(value)}.")
+                            f"got {describe(value)}.")
     return ts
 
 
@@ -301,7 +333,7 @@ def frame(value, name: str, caller: str, *, columns=(), hint: str = "") -> pd.Da
     """`value` if it is a pandas DataFrame (a GeoDataFrame too) with every one of `columns`."""
     if not isinstance(value, pd.DataFrame):
         fix = " Read a file with pandas.read_csv or cdr.schema.read_records first." if isinstance(value, (str, os.PathLike)) else ""
-        raise ArgumentTypeError(f"{caller}: '{name}' must be a pandas DataFrame; got {_got(value)}.{fix}")
+        raise ArgumentTypeError(f"{caller}: '{name}' must be a pandas DataFrame; got {describe(value)}.{fix}")
     missing = [c for c in columns if c not in value.columns]
     if missing:
         shown = list(value.columns)[:15]
@@ -314,7 +346,7 @@ def path(value, name: str, caller: str, *, exists: str | None = None) -> Path:
     """A ``str`` or ``os.PathLike`` as a :class:`~pathlib.Path`; ``exists="file"`` or ``"dir"`` also
     requires a file or a folder to be there."""
     if not isinstance(value, (str, os.PathLike)) or (isinstance(value, str) and not value.strip()):
-        raise ArgumentTypeError(f"{caller}: '{name}' must be a file path (a str or pathlib.Path); got {_got(value)}.")
+        raise ArgumentTypeError(f"{caller}: '{name}' must be a file path (a str or pathlib.Path); got {describe(value)}.")
     p = Path(value)
     if exists == "file" and not p.is_file():
         what = "is a folder, not a file" if p.is_dir() else "does not exist"

@@ -153,13 +153,13 @@ def _check_links(links, caller: str) -> tuple:
     example = "[('E06000046', 'E06000044', 'ferry', 'Isle of Wight')]"
     if isinstance(links, (str, bytes)) or not isinstance(links, Iterable):
         raise ArgumentError(f"{caller}: 'links' must be a list of (code_a, code_b, kind, reason) tuples, e.g. "
-                            f"{example}; got {check._got(links)}.")
+                            f"{example}; got {check.describe(links)}.")
     out = []
     for link in links:
         if isinstance(link, str) or not isinstance(link, Iterable) or len(link := tuple(link)) != 4 \
                 or not all(isinstance(x, str) for x in link):
             raise ArgumentError(f"{caller}: each of 'links' must be a tuple of four strings (code_a, code_b, kind, "
-                                f"reason), e.g. {example}; got {check._got(link)}.")
+                                f"reason), e.g. {example}; got {check.describe(link)}.")
         out.append(link)
     return tuple(out)
 

@@ -217,7 +217,7 @@ def contributory(levels):
     """
     if not (isinstance(levels, Iterable) or levels is None or np.isscalar(levels)):
         raise ArgumentTypeError(f"contributory: 'levels' must be a level, a list, an array or a Series of levels, "
-                                f"e.g. ['sufficient', 'unlikely']; got {check._got(levels)}.")
+                                f"e.g. ['sufficient', 'unlikely']; got {check.describe(levels)}.")
     if isinstance(levels, str) or levels is None or (np.isscalar(levels) and not isinstance(levels, str)):
         return bool(pd.Series([levels]).pipe(_contributory_series).iloc[0])
     if isinstance(levels, pd.Series):
