@@ -8,7 +8,8 @@ The one place that validates arguments, so that every public function says the s
 - text and collections: :func:`text` (one string), :func:`year`, :func:`years` (calendar years),
   :func:`strings` (codes, names, column names), :func:`area_codes` (a frame with ``la_code`` or a
   list of codes), :func:`mapping`;
-- tables and files: :func:`frame` (a DataFrame, optionally with columns), :func:`path`;
+- tables and files: :func:`frame` (a DataFrame, optionally with columns), :func:`path`, :func:`paths`;
+- machinery: :func:`executor` (a ``concurrent.futures`` executor), :func:`axes` (a matplotlib Axes);
 - statistics: :func:`as_levels`/:func:`as_level` (confidence levels), :func:`as_array` (numeric
   arrays: a wrong type or shape, a negative count or an infinite value raises; a NaN is allowed and
   gives a NaN row out), :func:`same_shape`, :func:`check_columns`, :func:`as_by`.
@@ -327,6 +328,35 @@ def timestamp(value, name: str, caller: str) -> pd.Timestamp:
         raise ArgumentError(f"{caller}: '{name}' must be a date, e.g. '2024-03-31' or datetime.date(2024, 3, 31); "
                             f"got {describe(value)}.")
     return ts
+
+
+def executor(value, name: str, caller: str):
+    """``None`` or a :class:`concurrent.futures.Executor`-like object (anything with a ``map`` method)."""
+    if value is not None and not callable(getattr(value, "map", None)):
+        raise ArgumentTypeError(f"{caller}: '{name}' must be None or a concurrent.futures Executor (e.g. "
+                                f"ProcessPoolExecutor(), or a dask client's get_executor()); got {describe(value)}.")
+    return value
+
+
+def axes(value, name: str, caller: str):
+    """``None`` or a matplotlib ``Axes`` to draw on."""
+    if value is not None:
+        from matplotlib.axes import Axes
+
+        if not isinstance(value, Axes):
+            raise ArgumentTypeError(f"{caller}: '{name}' must be None or a matplotlib Axes, e.g. "
+                                    f"fig, ax = plt.subplots(); got {describe(value)}.")
+    return value
+
+
+def paths(value, name: str, caller: str) -> list:
+    """One path or an iterable of paths (str or ``os.PathLike``) as a list of :class:`~pathlib.Path`."""
+    if isinstance(value, (str, os.PathLike)):
+        return [path(value, name, caller)]
+    if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ArgumentTypeError(f"{caller}: '{name}' must be a path or a list of paths, e.g. ['out/2023/']; "
+                                f"got {describe(value)}.")
+    return [path(v, name, caller) for v in value]
 
 
 def frame(value, name: str, caller: str, *, columns=(), hint: str = "") -> pd.DataFrame:

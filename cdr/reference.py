@@ -61,7 +61,7 @@ import pandas as pd
 
 from cdr import _validate as check
 from cdr.data._areas import _check_vintage
-from cdr.errors import ArgumentError, CdrError
+from cdr.errors import ArgumentError, DataError
 
 __all__ = [
     "plot_expected_deaths",
@@ -173,8 +173,8 @@ def target_value(name: str, period: str | None = None) -> float:
     if period is not None:
         rows = rows[rows["period"] == period]
     if rows.empty:
-        raise CdrError(f"target_value: no calibration target {name!r}"
-                       + (f" for period {period!r}" if period else "") + f"; names: {sorted(t['target'].unique())}")
+        raise ArgumentError(f"target_value: no calibration target {name!r}"
+                            + (f" for period {period!r}" if period else "") + f"; names: {sorted(t['target'].unique())}")
     return float(rows["value"].iloc[0])
 
 
@@ -334,7 +334,7 @@ def _infant_counts() -> pd.DataFrame:
     cols = ["live_births", "infant_deaths_registered"]
     bad = frame[frame[cols].isna().any(axis=1) | (frame[cols] < 0).any(axis=1)]
     if len(bad):  # pragma: no cover - the embedded file is checked by tests
-        raise CdrError(f"{_INFANT_FILE}: missing or negative counts in rows {bad.index[:10].tolist()}")
+        raise DataError(f"{_INFANT_FILE}: missing or negative counts in rows {bad.index[:10].tolist()}")
     return frame
 
 
@@ -372,8 +372,8 @@ def _infant_fit(fit_years: tuple) -> pd.DataFrame:
     counts = _infant_counts()
     missing = sorted(set(fit_years) - set(counts["year"]))
     if missing or not fit_years:
-        raise CdrError(f"infant_model: fit_years must be within {INFANT_FIT_YEARS[0]}-{INFANT_FIT_YEARS[-1]} "
-                       f"(ONS infant deaths registered by LA); missing: {missing or 'none given'}")
+        raise ArgumentError(f"infant_model: fit_years must be within {INFANT_FIT_YEARS[0]}-{INFANT_FIT_YEARS[-1]} "
+                            f"(ONS infant deaths registered by LA); missing: {missing or 'none given'}")
     f = counts[counts["year"].isin(fit_years)]
     rate_t = f.groupby("year")["infant_deaths_registered"].sum() / f.groupby("year")["live_births"].sum()
     base = (f["live_births"] * f["year"].map(rate_t)).groupby(f["la_code"]).sum()
@@ -456,7 +456,7 @@ def _observed_factors(vintage: int) -> pd.DataFrame:
     out["posterior_shape"] = out["parent"].map(fit["posterior_shape"])
     out["posterior_rate"] = out["parent"].map(fit["posterior_rate"])
     if out[["theta"]].isna().any().any():  # pragma: no cover - guarded by the crosswalk
-        raise CdrError(f"observed model: no infant data for {out.index[out['theta'].isna()].tolist()}")
+        raise DataError(f"observed model: no infant data for {out.index[out['theta'].isna()].tolist()}")
     return out
 
 
@@ -609,10 +609,10 @@ def expected_deaths(areas=None, *, vintage: int = 2023, year: int = 2022, model:
         from scipy import stats
 
         if model != "observed":
-            raise CdrError("expected_deaths: interval= needs model='observed' (the national model has no posterior)")
+            raise ArgumentError("expected_deaths: interval= needs model='observed' (the national model has no posterior)")
         q = float(interval)
         if not 0 < q < 1:
-            raise CdrError(f"expected_deaths: interval must be a probability in (0, 1), e.g. 0.9; got {interval!r}")
+            raise ArgumentError(f"expected_deaths: interval must be a probability in (0, 1), e.g. 0.9; got {interval!r}")
         parts = _posterior_parts(areas, vintage, year).loc[out["la_code"]]
         shape, scale = parts["posterior_shape"].to_numpy(), 1 / parts["posterior_rate"].to_numpy()
         lo, hi = stats.gamma.ppf([(1 - q) / 2, (1 + q) / 2], shape[:, None], scale=scale[:, None]).T
@@ -745,6 +745,7 @@ def plot_expected_deaths(*, vintage: int = 2023, year: int = 2022, ax=None, mode
     from cdr import data
 
     _check_args("plot_expected_deaths", None, vintage, year, model)
+    check.axes(ax, "ax", "plot_expected_deaths")
     areas = data.england_areas(vintage)
     table = expected_deaths_table(vintage=vintage, year=year, level="la", model=model)
     areas = areas.merge(table[["la_code", "expected_deaths"]], on="la_code", validate="one_to_one")
