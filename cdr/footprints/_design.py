@@ -73,6 +73,13 @@ class FootprintDesign:
         for name, value in (("params", params), ("info", info), ("meta", meta)):
             if value is not None:
                 check.mapping(value, name, caller)
+        if notes is not None:
+            check.strings(notes, "notes", caller, example="['built for 2024']", allow_empty=True)
+        if neighbors is not None:
+            check.mapping(neighbors, "neighbors", caller, example="{'E06000001': ['E06000002']}")
+        check.strings(locked, "locked", caller, example="['E09000001']", allow_empty=True)
+        if columns is not None:
+            check.frame(columns, "columns", caller, columns=["la_code"])
         labels = labels.copy()
         labels.index = pd.Index(labels.index.astype(str), name="la_code")
         labels.name = "footprint_id"

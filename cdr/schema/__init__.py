@@ -415,6 +415,11 @@ def read_records(source, *, columns=None, values=None, sheet=None, mode: str = "
         check.path(source, "source", caller)
     if columns is not None and not isinstance(columns, (str, os.PathLike)):
         check.mapping(columns, "columns", caller, example="{'CDOP Ref': 'case_id'} or a columns.toml path")
+    if values is not None:
+        check.mapping(values, "values", caller, example="{'sex': {'Boy': 'male'}}")
+    if sheet is not None and not isinstance(sheet, (str, int)):
+        raise ArgumentTypeError(f"{caller}: 'sheet' must be a sheet name or a 0-based sheet number; got "
+                                f"{check.describe(sheet)}.")
     file_values = {}
     if isinstance(columns, (str, os.PathLike)):
         columns, file_values = load_columns_file(columns)
