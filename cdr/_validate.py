@@ -145,14 +145,18 @@ def check_columns(table, columns, caller: str, what: str = "column") -> None:
                             f"Name the columns with the count=, population=/n= and by= arguments.")
 
 
-def as_by(by, caller: str) -> list:
+def as_by(by, caller: str, name: str = "by") -> list:
+    """Column names: None (none), one name, or a list of names (each once), as a list."""
     if by is None:
         return []
     if isinstance(by, str):
         return [by]
+    if isinstance(by, (bytes, Mapping)) or not isinstance(by, Iterable):
+        raise ArgumentTypeError(f"{caller}: '{name}' must be a column name or a list of column names, e.g. "
+                                f"['region_code', 'sex']; got {describe(by)}.")
     by = list(by)
     if len(set(by)) != len(by):
-        raise ArgumentError(f"{caller}: 'by' lists a column twice: {by}.")
+        raise ArgumentError(f"{caller}: '{name}' lists a column twice: {by}.")
     return by
 
 

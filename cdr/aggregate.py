@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cdr._base import Summary, version_stamp
+from cdr._validate import as_by, years as check_years
 from cdr.errors import AggregateError, CdrWarning
 from cdr.rates import CHILD_STANDARD, RECORD_TO_CHILD_BAND, ci_columns, crude_rate, dsr_table, sii
 from cdr.schema import CATEGORIES
@@ -278,7 +279,9 @@ def aggregate(records, population=None, design=None, level="la", by=(), years=No
         raise AggregateError(f"{caller}: 'unmatched' must be 'raise' or 'exclude'; got {unmatched!r}.")
     if isinstance(pool, bool) or not isinstance(pool, (int, np.integer)) or pool < 1:
         raise AggregateError(f"{caller}: 'pool' must be a positive integer number of years, e.g. 3; got {pool!r}.")
-    by = [by] if isinstance(by, str) else list(by or ())
+    if years is not None:
+        years = check_years(years, "years", caller)
+    by = as_by(by, caller)
     reserved = {"la_code", "footprint_id", "region_code", "nation_code", "period", "deaths", "population", _POP_BAND}
     timey = [c for c in by if c in _TIME_COLUMNS]
     if timey:
@@ -567,7 +570,7 @@ def deprivation_gradient(records, population=None, *, source="la", by=(), years=
     >>> result.sii[["period", "statistic"]].values.tolist()
     [['2022-23', 'sii'], ['2022-23', 'rii']]
     """
-    by = [by] if isinstance(by, str) else list(by or ())
+    by = as_by(by, "deprivation_gradient")
     if source == "la":
         from cdr.data import england_areas
 

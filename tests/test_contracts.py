@@ -289,7 +289,46 @@ VALID_ARGS = {
     "cdr.footprints.expected_deaths_from_records": lambda: ((pd.DataFrame({"la_code": ["E06000001"], "year": [2020]}),), {}),
     "cdr.footprints.FootprintDesign": lambda: (({"0": "A"},), {}),
     "cdr.models.Spec": lambda: (({"spec": {"name": "x"}},), {}),
+    "cdr.rates.byars_ci": lambda: ((12,), {}),
+    "cdr.rates.exact_poisson_ci": lambda: ((5,), {}),
+    "cdr.rates.wilson_ci": lambda: ((3, 10), {}),
+    "cdr.rates.crude_rate": lambda: ((4, 20_000), {}),
+    "cdr.rates.proportion": lambda: ((3, 10), {}),
+    "cdr.rates.isr": lambda: ((5, 4.0), {}),
+    "cdr.rates.funnel_limits": lambda: (("proportion", [100, 200]), {"baseline": 0.1}),
+    "cdr.rates.funnel_significance": lambda: (([5, 9], [100, 90]), {}),
+    "cdr.rates.rate_table": lambda: ((_counts(),), {}),
+    "cdr.rates.proportion_table": lambda: ((_counts(), "deaths", "population"), {}),
+    "cdr.rates.isr_table": lambda: ((_counts().assign(expected_deaths=3.0),), {}),
+    "cdr.aggregate.aggregate": lambda: ((_synthetic(),), {}),
+    "cdr.trends.fit_trend": lambda: ((_series(),), {}),
+    "cdr.trends.joinpoint": lambda: ((_series(),), {"max_joinpoints": 1}),
+    "cdr.trends.compare_to": lambda: ((_series(), _series().assign(deaths=[40, 41, 38, 39, 37, 36, 30])), {}),
+    "cdr.aggregate.deprivation_gradient": lambda: ((_synthetic(),), {}),
+    "cdr.factors.factor_model": lambda: ((_synthetic(),), {}),
+    "cdr.trends.population_break": lambda: (([2019, 2020, 2021],), {}),
+    "cdr.factors.prevalence": lambda: ((_synthetic(),), {}),
+    "cdr.data.population_for_years": lambda: (([2022],), {}),
+    "cdr.schema.contributory": lambda: ((["sufficient"],), {}),
+    "cdr.schema.age_band": lambda: (([3, 400],), {}),
+    "cdr.schema.to_file": lambda: ((_records(), "records.csv"), {}),
+    "cdr.footprints.load_design": lambda: (("england_min60",), {}),
+    "cdr.footprints.write_build_files": lambda: ((_line_design(), "out"), {}),
 }
+
+
+def _counts():
+    return pd.DataFrame({"la_code": ["E1", "E1", "E2"], "deaths": [3, 1, 12], "population": [10_000, 10_000, 40_000]})
+
+
+def _series():
+    return pd.DataFrame({"year": range(2015, 2022), "deaths": [30, 28, 31, 25, 27, 24, 22], "population": [1e5] * 7})
+
+
+def _synthetic():
+    from cdr.synthetic import generate_records
+
+    return generate_records(years=[2019, 2020], seed=0)
 
 
 KEYWORD_CALLS = list(_keyword_calls())

@@ -124,7 +124,8 @@ class FactorModel(Estimator):
             key = R.LEVEL_KEYS[self.level]
             rec = rec[rec[key].astype(str) == str(self.unit)]
             if rec.empty:
-                raise ArgumentError(f"{caller}: no records in {key}={self.unit!r}.")
+                raise ArgumentError(f"{caller}: 'unit'={self.unit!r} has no records ({key}={self.unit!r} matches "
+                                    f"none); give a code of level={self.level!r} present in the records.")
         reviewed = rec["reviewed"].to_numpy(bool)
         if outcome == "modifiable":
             judged, yes = rec[outcome].isin(["yes", "no"]), rec[outcome].eq("yes")

@@ -7,7 +7,7 @@ from scipy import special
 
 from cdr._base import as_generator
 from cdr.rates._core import ci_columns
-from cdr._validate import ArgumentError, as_array, as_levels, as_positive
+from cdr._validate import ArgumentError, as_array, as_levels, as_positive, seed as seed_value
 
 VALUE_TYPES = ("rate", "proportion", "normal")
 _BLOCK = 4_000_000  # simulated values held in memory at once
@@ -72,6 +72,7 @@ def sii(quantile, value, population, lower=None, upper=None, value_type="rate", 
     [24.0, 0.833]
     """
     caller = "sii"
+    seed_value(seed, "seed", caller)
     levels = as_levels(conf, caller)
     scale = as_positive(multiplier, "multiplier", caller)
     if value_type not in VALUE_TYPES:

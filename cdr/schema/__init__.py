@@ -291,6 +291,9 @@ def age_band(age_days, date_of_death=None):
     """
     scalar = np.ndim(age_days) == 0 and not isinstance(age_days, pd.Series)
     s = age_days if isinstance(age_days, pd.Series) else pd.Series(np.atleast_1d(age_days))
+    if date_of_death is not None and (1 if np.ndim(date_of_death) == 0 else len(date_of_death)) != len(s):
+        raise ArgumentError(f"age_band: 'date_of_death' must give one date per age ({len(s)}); got "
+                            f"{check.describe(date_of_death)}.")
     days = pd.to_numeric(s, errors="coerce").astype("Float64").astype(float).to_numpy()
     if date_of_death is None:
         edges = [lo for lo, _ in AGE_BAND_DAYS.values()] + [MAX_AGE_DAYS + 1]

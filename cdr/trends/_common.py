@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from cdr import rates
-from cdr._validate import as_level
+from cdr._validate import as_by, as_level
 from cdr.errors import ArgumentError, ArgumentTypeError
 
 __all__ = ["ci_names", "check_conf", "check_frame", "group_keys", "exact_rate_ci"]
@@ -37,12 +37,9 @@ def _where(key):
     return "" if not key else " in group " + ", ".join(f"{k}={v!r}" for k, v in key.items())
 
 
-def as_list(value) -> list:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return list(value)
+def as_list(value, name: str, caller: str) -> list:
+    """Column names (`by`, `covariates`) as a list: see :func:`cdr._validate.as_by`."""
+    return as_by(value, caller, name)
 
 
 def check_frame(data, columns, caller: str) -> pd.DataFrame:

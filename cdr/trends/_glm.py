@@ -8,6 +8,7 @@ import pandas as pd
 from scipy import stats
 
 from cdr._base import version_stamp
+from cdr._validate import as_positive
 from cdr.errors import ArgumentError, OverdispersionWarning, SmallNumbersWarning
 from cdr.trends._common import (as_list, check_conf, check_counts, check_frame, check_unique, ci_names, exact_rate_ci,
                                 group_keys, resolve_time)
@@ -215,7 +216,8 @@ def fit_trend(data, *, count="deaths", population="population", time=None, famil
     if family not in _FAMILIES:
         raise ArgumentError(f"{caller}: 'family' must be one of {_FAMILIES}; got {family!r}.")
     conf = check_conf(conf, caller)
-    by, covariates = as_list(by), as_list(covariates)
+    multiplier = as_positive(multiplier, "multiplier", caller)
+    by, covariates = as_list(by, "by", caller), as_list(covariates, "covariates", caller)
     time = resolve_time(data, time, caller)
     frame = check_frame(data, [count, population, time, *by, *covariates], caller)
     check_counts(frame, count, population, caller)
@@ -348,7 +350,7 @@ def compare_to(data, reference, *, count="deaths", population="population", time
         reference = reference.fitted.rename(columns={reference.spec["count"]: count,
                                                      reference.spec["population"]: population,
                                                      reference.spec["time"]: time})
-    by = as_list(by)
+    by = as_list(by, "by", caller)
     time = resolve_time(data, time, caller)
     frame = check_frame(data, [count, population, time, *by], caller)
     ref = check_frame(reference, [count, population, time], caller)

@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from cdr._base import as_generator, version_stamp
+from cdr._validate import probability, seed as seed_value
 from cdr.errors import ArgumentError, CdrWarning, OverdispersionWarning
 from cdr.trends._common import _py, _where, as_list, check_counts, check_frame, exact_rate_ci, group_keys, resolve_time
 from cdr.trends._glm import _poisson, nb2_fit
@@ -196,7 +197,7 @@ def joinpoint(data, *, time=None, count="deaths", population="population", rate=
                          "or selection='bic'/'bic3'/'permutation' with method='glm'.")
     if family not in _FAMILIES:
         raise ArgumentError(f"{caller}: 'family' must be one of {_FAMILIES}; got {family!r}.")
-    covariates = as_list(covariates)
+    covariates = as_list(covariates, "covariates", caller)
     if method == "nci" and (covariates or family != "auto"):
         raise ArgumentError(f"{caller}: 'covariates' and 'family' apply to method='glm'; NCI's WLS model "
                          "has neither. Use method='glm' (counts and populations) to adjust for a level shift.")
@@ -209,9 +210,9 @@ def joinpoint(data, *, time=None, count="deaths", population="population", rate=
             raise ArgumentError(f"{caller}: '{name}' must be an integer >= {lo}; got {val!r}.")
     if n_joinpoints is not None and (not isinstance(n_joinpoints, (int, np.integer)) or n_joinpoints < 0):
         raise ArgumentError(f"{caller}: 'n_joinpoints' must be None or an integer >= 0; got {n_joinpoints!r}.")
-    if not 0 < alpha < 1:
-        raise ArgumentError(f"{caller}: 'alpha' must be in (0, 1), e.g. 0.05; got {alpha!r}.")
-    by = as_list(by)
+    probability(alpha, "alpha", caller, example=0.05)
+    seed_value(seed, "seed", caller)
+    by = as_list(by, "by", caller)
     if method == "nci" and rate is not None:
         # A ready-made rate needs no population, and no count unless the count weights the fit.
         population = None
