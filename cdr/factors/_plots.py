@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cdr._validate import one_of
 from cdr.errors import ArgumentError, ArgumentTypeError
 from cdr.factors import _records as R
 
@@ -147,8 +148,7 @@ def plot_prevalence(table, kind="heatmap", *, group="category", ax=None):
     if not isinstance(table, pd.DataFrame):
         raise ArgumentTypeError(f"plot_prevalence: 'table' must be the DataFrame from cdr.factors.prevalence; "
                                 f"got {type(table).__name__}.")
-    if kind not in ("heatmap", "bar"):
-        raise ArgumentError(f"plot_prevalence: 'kind' must be 'heatmap' or 'bar'; got {kind!r}.")
+    one_of(kind, ("heatmap", "bar"), "kind", "plot_prevalence")
     if group not in table:
         raise ArgumentError(f"plot_prevalence: the table has no column {group!r}; build it with "
                          f"prevalence(records, by=[{group!r}], ...).")

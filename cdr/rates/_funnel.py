@@ -18,7 +18,7 @@ from scipy import special
 
 from cdr.rates._core import MISSING, _check_proportion, _poisson_limits, ci_columns
 from cdr.errors import CdrWarning
-from cdr._validate import ArgumentError, as_array, as_levels, as_positive, number, same_shape
+from cdr._validate import ArgumentError, as_array, as_levels, as_positive, number, one_of, same_shape
 
 STATISTICS = ("proportion", "rate", "ratio")
 DEFAULT_MULTIPLIER = {"proportion": 100.0, "rate": 100_000.0, "ratio": 1.0}
@@ -26,8 +26,7 @@ LABELS = ("High (0.001)", "High (0.025)", "Not significant", "Low (0.025)", "Low
 
 
 def _check_statistic(statistic, caller):
-    if statistic not in STATISTICS:
-        raise ArgumentError(f"{caller}: 'statistic' must be one of {STATISTICS}; got {statistic!r}.")
+    one_of(statistic, STATISTICS, "statistic", caller)
 
 
 def _inverse_wilson(n, p0, prob, side):

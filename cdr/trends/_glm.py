@@ -8,7 +8,7 @@ import pandas as pd
 from scipy import stats
 
 from cdr._base import version_stamp
-from cdr._validate import as_positive
+from cdr._validate import as_positive, one_of
 from cdr.errors import ArgumentError, OverdispersionWarning, SmallNumbersWarning
 from cdr.trends._common import (as_list, check_conf, check_counts, check_frame, check_unique, ci_names, exact_rate_ci,
                                 group_keys, resolve_time)
@@ -213,8 +213,7 @@ def fit_trend(data, *, count="deaths", population="population", time=None, famil
     -2.06
     """
     caller = "fit_trend"
-    if family not in _FAMILIES:
-        raise ArgumentError(f"{caller}: 'family' must be one of {_FAMILIES}; got {family!r}.")
+    one_of(family, _FAMILIES, "family", caller)
     conf = check_conf(conf, caller)
     multiplier = as_positive(multiplier, "multiplier", caller)
     by, covariates = as_list(by, "by", caller), as_list(covariates, "covariates", caller)
@@ -337,8 +336,7 @@ def compare_to(data, reference, *, count="deaths", population="population", time
     """
     caller = "compare_to"
     conf = check_conf(conf, caller)
-    if family not in ("auto", "poisson"):
-        raise ArgumentError(f"{caller}: 'family' must be 'auto' or 'poisson'; got {family!r}.")
+    one_of(family, ("auto", "poisson"), "family", caller)
     if isinstance(data, TrendResult):
         s = data.spec
         count, population, time, by = s["count"], s["population"], s["time"], s["by"]
