@@ -131,9 +131,8 @@ def as_level(conf, caller: str) -> float:
 
 
 def as_positive(value, name: str, caller: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
-        raise ArgumentError(f"{caller}: '{name}' must be a positive number, e.g. 100_000; got {value!r}.")
-    return float(value)
+    """A finite number above 0 (a multiplier, a population): :func:`number` with ``above=0``."""
+    return number(value, name, caller, above=0, example=100_000)
 
 
 def check_columns(table, columns, caller: str, what: str = "column") -> None:
@@ -172,6 +171,7 @@ def describe(value) -> str:
 
 
 def is_integral(value) -> bool:
+    """True for a whole number: an int (not a bool) or an integral float such as ``3.0``."""
     if isinstance(value, bool):
         return False
     if isinstance(value, numbers.Integral):
@@ -199,7 +199,8 @@ def integer(value, name: str, caller: str, *, minimum=None, maximum=None, exampl
     """A whole number (``3`` or ``3.0``; not ``True``, not ``"3"``) within [`minimum`, `maximum`]."""
     eg = f", e.g. {example!r}" if example is not None else ""
     if not is_integral(value):
-        raise ArgumentError(f"{caller}: '{name}' must be a whole number{eg}; got {describe(value)}.")
+        error = ArgumentError if isinstance(value, numbers.Real) and not isinstance(value, bool) else ArgumentTypeError
+        raise error(f"{caller}: '{name}' must be a whole number{eg}; got {describe(value)}.")
     value = int(value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         bounds = (f"between {minimum} and {maximum}" if minimum is not None and maximum is not None
@@ -214,7 +215,9 @@ def number(value, name: str, caller: str, *, minimum=None, maximum=None, above=N
     inclusive, ``above``/``below`` exclusive."""
     eg = f", e.g. {example!r}" if example is not None else ""
     what = f"a finite number{f' of {unit}' if unit else ''}"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(f"{caller}: '{name}' must be {what}{eg}; got {describe(value)}.")
+    if not np.isfinite(value):
         raise ArgumentError(f"{caller}: '{name}' must be {what}{eg}; got {describe(value)}.")
     checks = [(minimum, ">=", lambda v, b: v >= b), (maximum, "<=", lambda v, b: v <= b),
               (above, ">", lambda v, b: v > b), (below, "<", lambda v, b: v < b)]
@@ -227,9 +230,11 @@ def number(value, name: str, caller: str, *, minimum=None, maximum=None, above=N
 
 def probability(value, name: str, caller: str, *, example=0.9) -> float:
     """A probability strictly between 0 and 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
-        hint = f" Did you mean {value / 100:g}?" if isinstance(value, numbers.Real) and not isinstance(value, bool) \
-            and 1 < value < 100 else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(f"{caller}: '{name}' must be a probability in (0, 1), e.g. {example}; "
+                                f"got {describe(value)}.")
+    if not 0 < value < 1:
+        hint = f" Did you mean {value / 100:g}?" if 1 < value < 100 else ""
         raise ArgumentError(f"{caller}: '{name}' must be a probability in (0, 1), e.g. {example}; "
                             f"got {describe(value)}.{hint}")
     return float(value)
@@ -238,7 +243,7 @@ def probability(value, name: str, caller: str, *, example=0.9) -> float:
 def flag(value, name: str, caller: str) -> bool:
     """``True`` or ``False`` (numpy booleans too); anything else, e.g. the string ``"no"``, raises."""
     if not isinstance(value, (bool, np.bool_)):
-        raise ArgumentError(f"{caller}: '{name}' must be True or False; got {describe(value)}.")
+        raise ArgumentTypeError(f"{caller}: '{name}' must be True or False; got {describe(value)}.")
     return bool(value)
 
 
@@ -250,7 +255,8 @@ def years(value, name: str, caller: str, *, allow_empty: bool = False) -> list:
     if is_integral(value):
         items = [value]
     elif isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise ArgumentError(f"{caller}: '{name}' must be a year or an iterable of years, {eg}; got {describe(value)}.")
+        raise ArgumentTypeError(f"{caller}: '{name}' must be a year or an iterable of years, {eg}; "
+                                f"got {describe(value)}.")
     else:
         items = list(value)
     bad = [v for v in items if not is_integral(v) or not YEAR_RANGE[0] <= v <= YEAR_RANGE[1]]
@@ -295,7 +301,8 @@ def seed(value, name: str, caller: str):
 def text(value, name: str, caller: str, *, example: str = "'la_code'") -> str:
     """One non-empty string (a column name, a label)."""
     if not isinstance(value, str) or not value:
-        raise ArgumentError(f"{caller}: '{name}' must be a non-empty string, e.g. {example}; got {describe(value)}.")
+        error = ArgumentError if isinstance(value, str) else ArgumentTypeError
+        raise error(f"{caller}: '{name}' must be a non-empty string, e.g. {example}; got {describe(value)}.")
     return value
 
 
@@ -304,8 +311,8 @@ def strings(value, name: str, caller: str, *, example: str = "'E06000001'", allo
     if isinstance(value, str):
         return [value]
     if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
-        raise ArgumentError(f"{caller}: '{name}' must be a string or a list of strings, e.g. {example}; "
-                            f"got {describe(value)}.")
+        raise ArgumentTypeError(f"{caller}: '{name}' must be a string or a list of strings, e.g. {example}; "
+                                f"got {describe(value)}.")
     items = list(value)
     bad = [v for v in items if not isinstance(v, str)]
     if bad:

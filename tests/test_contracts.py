@@ -392,10 +392,11 @@ def test_validators_accept_and_normalise_good_values(call, expected):
 @pytest.mark.parametrize("call,kind,words", [
     (lambda v: v.one_of("regoin", ("la", "region"), "level", "f"), ValueError, ["f:", "'level'", "'regoin'", "Did you mean 'region'"]),
     (lambda v: v.one_of([1], (2021, 2023), "vintage", "f"), ValueError, ["'vintage'", "2021, 2023", "[1]"]),
-    (lambda v: v.integer(True, "n", "f"), ValueError, ["'n'", "whole number", "True"]),
+    (lambda v: v.integer(True, "n", "f"), TypeError, ["'n'", "whole number", "True"]),
+    (lambda v: v.integer(2.5, "n", "f"), ValueError, ["'n'", "whole number", "2.5"]),
     (lambda v: v.integer(0, "n", "f", minimum=1), ValueError, ["'n'", ">= 1", "got 0"]),
     (lambda v: v.number(float("inf"), "x", "f"), ValueError, ["'x'", "finite", "inf"]),
-    (lambda v: v.number("60", "min_deaths", "f", above=0), ValueError, ["'min_deaths'", "'60'"]),
+    (lambda v: v.number("60", "min_deaths", "f", above=0), TypeError, ["'min_deaths'", "'60'"]),
     (lambda v: v.number(-1, "min_deaths", "f", above=0), ValueError, ["'min_deaths'", "> 0", "-1"]),
     (lambda v: v.probability(90, "p", "f"), ValueError, ["'p'", "(0, 1)", "Did you mean 0.9?"]),
     (lambda v: v.years("2019", "years", "f"), ValueError, ["'years'", "range(2019, 2024)", "'2019'"]),
@@ -410,7 +411,7 @@ def test_validators_accept_and_normalise_good_values(call, expected):
     (lambda v: v.mapping(["a"], "columns", "f"), TypeError, ["'columns'", "dict"]),
     (lambda v: v.seed("zero", "seed", "f"), ValueError, ["'seed'", "'zero'"]),
     (lambda v: v.timestamp("31/02/2024", "today", "f"), ValueError, ["'today'", "date"]),
-    (lambda v: v.flag("no", "progress", "f"), ValueError, ["'progress'", "True or False", "'no'"]),
+    (lambda v: v.flag("no", "progress", "f"), TypeError, ["'progress'", "True or False", "'no'"]),
 ])
 def test_validators_name_the_function_the_argument_the_value_and_the_fix(call, kind, words):
     from cdr import _validate
