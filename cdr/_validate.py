@@ -148,18 +148,24 @@ def as_by(by, caller: str, name: str = "by") -> list:
     """Column names: None (none), one name, or a list of names (each once), as a list."""
     if by is None:
         return []
-    if isinstance(by, str):
-        return [by]
-    if isinstance(by, (bytes, Mapping)) or not isinstance(by, Iterable):
-        raise ArgumentTypeError(f"{caller}: '{name}' must be a column name or a list of column names, e.g. "
-                                f"['region_code', 'sex']; got {describe(by)}.")
-    by = list(by)
+    by = _items(by, name, caller, one=lambda v: isinstance(v, str),
+                what="a column name or a list of column names, e.g. ['region_code', 'sex']")
     if len(set(by)) != len(by):
         raise ArgumentError(f"{caller}: '{name}' lists a column twice: {by}.")
     return by
 
 
 # ----------------------------------------------------------------------------------- shared checks
+def _items(value, name: str, caller: str, *, one, what: str) -> list:
+    """``[value]`` when `value` is a single item (``one(value)``), else the items of an iterable as a
+    list; a string that is not an item, bytes, a mapping or a non-iterable raise."""
+    if one(value):
+        return [value]
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ArgumentTypeError(f"{caller}: '{name}' must be {what}; got {describe(value)}.")
+    return list(value)
+
+
 def describe(value) -> str:
     """The value as a message shows it: its repr, cut short, with the type where the repr hides it."""
     text = repr(value)
@@ -252,13 +258,7 @@ def years(value, name: str, caller: str, *, allow_empty: bool = False) -> list:
     (``range(2019, 2024)``, a list, an array or Series). Strings are refused (``"2019"`` would be read
     digit by digit), and so are years outside :data:`YEAR_RANGE`."""
     eg = "e.g. range(2019, 2024) or [2022]"
-    if is_integral(value):
-        items = [value]
-    elif isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise ArgumentTypeError(f"{caller}: '{name}' must be a year or an iterable of years, {eg}; "
-                                f"got {describe(value)}.")
-    else:
-        items = list(value)
+    items = _items(value, name, caller, one=is_integral, what=f"a year or an iterable of years, {eg}")
     bad = [v for v in items if not is_integral(v) or not YEAR_RANGE[0] <= v <= YEAR_RANGE[1]]
     if bad:
         raise ArgumentError(f"{caller}: '{name}' must hold calendar years between {YEAR_RANGE[0]} and "
@@ -308,12 +308,8 @@ def text(value, name: str, caller: str, *, example: str = "'la_code'") -> str:
 
 def strings(value, name: str, caller: str, *, example: str = "'E06000001'", allow_empty: bool = False) -> list:
     """One string or an iterable of strings (codes, names, column names) as a list, order kept."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
-        raise ArgumentTypeError(f"{caller}: '{name}' must be a string or a list of strings, e.g. {example}; "
-                                f"got {describe(value)}.")
-    items = list(value)
+    items = _items(value, name, caller, one=lambda v: isinstance(v, str),
+                   what=f"a string or a list of strings, e.g. {example}")
     bad = [v for v in items if not isinstance(v, str)]
     if bad:
         raise ArgumentError(f"{caller}: '{name}' must hold strings, e.g. {example}; got {_show(bad)}.")
@@ -362,12 +358,9 @@ def axes(value, name: str, caller: str):
 
 def paths(value, name: str, caller: str) -> list:
     """One path or an iterable of paths (str or ``os.PathLike``) as a list of :class:`~pathlib.Path`."""
-    if isinstance(value, (str, os.PathLike)):
-        return [path(value, name, caller)]
-    if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
-        raise ArgumentTypeError(f"{caller}: '{name}' must be a path or a list of paths, e.g. ['out/2023/']; "
-                                f"got {describe(value)}.")
-    return [path(v, name, caller) for v in value]
+    items = _items(value, name, caller, one=lambda v: isinstance(v, (str, os.PathLike)),
+                   what="a path or a list of paths, e.g. ['out/2023/']")
+    return [path(v, name, caller) for v in items]
 
 
 def frame(value, name: str, caller: str, *, columns=(), hint: str = "") -> pd.DataFrame:
