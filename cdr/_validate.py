@@ -135,13 +135,9 @@ def as_positive(value, name: str, caller: str) -> float:
     return number(value, name, caller, above=0, example=100_000)
 
 
-def check_columns(table, columns, caller: str, what: str = "column") -> None:
-    """The rates tables' check: `table` is a DataFrame (see :func:`frame`) with the named columns."""
-    frame(table, "frame", caller)
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ArgumentError(f"{caller}: {what}(s) {missing} not in the frame; it has {list(table.columns)}. "
-                            f"Name the columns with the count=, population=/n= and by= arguments.")
+def check_columns(table, columns, caller: str) -> None:
+    """The rates tables' check: `table` is a DataFrame with the named columns (see :func:`frame`)."""
+    frame(table, "frame", caller, columns=columns, hint="Name the columns with the arguments shown.")
 
 
 def as_by(by, caller: str, name: str = "by") -> list:
@@ -364,15 +360,26 @@ def paths(value, name: str, caller: str) -> list:
 
 
 def frame(value, name: str, caller: str, *, columns=(), hint: str = "") -> pd.DataFrame:
-    """`value` if it is a pandas DataFrame (a GeoDataFrame too) with every one of `columns`."""
+    """`value` if it is a pandas DataFrame (a GeoDataFrame too) with every one of `columns`.
+
+    `columns` lists column names, or maps the argument that named them to a name or a list of names
+    (``{"count": "deaths", "by": ["region_code"]}``), so that a missing column is reported with the
+    argument to change (``'deaths' (count=)``). ``None`` names are skipped.
+    """
     if not isinstance(value, pd.DataFrame):
         fix = " Read a file with pandas.read_csv or cdr.schema.read_records first." if isinstance(value, (str, os.PathLike)) else ""
         raise ArgumentTypeError(f"{caller}: '{name}' must be a pandas DataFrame; got {describe(value)}.{fix}")
-    missing = [c for c in columns if c not in value.columns]
+    named = columns.items() if isinstance(columns, Mapping) else [(None, c) for c in columns]
+    missing = []
+    for argument, given in named:
+        for c in ([given] if isinstance(given, str) or not isinstance(given, Iterable) else list(given)):
+            if c is not None and c not in value.columns:
+                missing.append(f"{c!r}" + (f" ({argument}=)" if argument else ""))
     if missing:
         shown = list(value.columns)[:15]
         more = f" ... ({len(value.columns)} in all)" if len(value.columns) > 15 else ""
-        raise ArgumentError(f"{caller}: '{name}' has no column(s) {missing}; it has {shown}{more}.{hint and ' ' + hint}")
+        raise ArgumentError(f"{caller}: '{name}' has no column(s) {', '.join(missing)}; it has {shown}{more}."
+                            f"{hint and ' ' + hint}")
     return value
 
 

@@ -61,8 +61,8 @@ def _csv(name: str) -> pd.DataFrame:
         return pd.read_csv(fh, dtype={"la_code": str})
 
 
-def _check_vintage(vintage, caller: str = "cdr.data") -> int:
-    return int(check.one_of(vintage, VINTAGES, "vintage", caller,
+def _check_vintage(vintage, caller: str = "cdr.data", name: str = "vintage") -> int:
+    return int(check.one_of(vintage, VINTAGES, name, caller,
                             hint=" (upper-tier LA geography of April 2021 or April 2023)"))
 
 
@@ -383,7 +383,7 @@ def translate_codes(frame: pd.DataFrame, column: str = "la_code", *, to_vintage:
     check.one_of(split, ("report", "expand"), "split", caller)
     check.text(column, "column", caller)
     check.frame(frame, "frame", caller, columns=[column], hint="Name the code column with column=.")
-    to_vintage = _check_vintage(to_vintage, caller)
+    to_vintage = _check_vintage(to_vintage, caller, "to_vintage")
     target = set(la_codes(to_vintage))
     cw = _crosswalk()
     if to_vintage == 2021:

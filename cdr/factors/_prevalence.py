@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from cdr.factors import _records as R
-from cdr._validate import as_by, strings
+from cdr._validate import as_by, frame, strings
 from cdr.errors import ArgumentError
 
 MEASURES = ("modifiable", *R.DOMAIN_ORDER)
@@ -111,9 +111,7 @@ def prevalence(records, by=(), level="la", design=None, domain=None, conf=0.95, 
     measures = _check_domain(domain, caller)
     rec = R.prepare(records, caller=caller, need=[level], design=design, vintage=vintage,
                     domains=[m for m in measures if m != "modifiable"])
-    missing = [c for c in by + [m for m in measures] if c not in rec]
-    if missing:
-        raise ArgumentError(f"{caller}: records have no column(s) {missing}; available: {sorted(rec.columns)}.")
+    frame(rec, "records", caller, columns={"by": by, "domain": measures})
     keys = [key, *by]
     groups = pd.DataFrame({
         key: pd.Categorical(rec[key].astype(str)) if key != "nation_code" else rec[key].astype(str),

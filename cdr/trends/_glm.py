@@ -218,7 +218,8 @@ def fit_trend(data, *, count="deaths", population="population", time=None, famil
     multiplier = as_positive(multiplier, "multiplier", caller)
     by, covariates = as_list(by, "by", caller), as_list(covariates, "covariates", caller)
     time = resolve_time(data, time, caller)
-    frame = check_frame(data, [count, population, time, *by, *covariates], caller)
+    frame = check_frame(data, {"count": count, "population": population, "time": time, "by": by,
+                               "covariates": covariates}, caller)
     check_counts(frame, count, population, caller)
     for c in [time, *covariates]:
         if not pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]):
@@ -350,8 +351,8 @@ def compare_to(data, reference, *, count="deaths", population="population", time
                                                      reference.spec["time"]: time})
     by = as_list(by, "by", caller)
     time = resolve_time(data, time, caller)
-    frame = check_frame(data, [count, population, time, *by], caller)
-    ref = check_frame(reference, [count, population, time], caller)
+    frame = check_frame(data, {"count": count, "population": population, "time": time, "by": by}, caller)
+    ref = check_frame(reference, {"count": count, "population": population, "time": time}, caller, name="reference")
     check_unique(frame, by, time, caller, skip=[count, population])
     check_unique(ref, [], time, caller, skip=[count, population])
     check_counts(frame, count, population, caller)

@@ -222,7 +222,8 @@ def joinpoint(data, *, time=None, count="deaths", population="population", rate=
         raise ArgumentError(f"{caller}: variance='poisson' weights by the count; give count= or choose "
                          "variance='se' (with se=) or 'constant'.")
     time = resolve_time(data, time, caller)
-    needed = [time, *by] + [c for c in (count, population, rate, se) if c is not None] + covariates
+    needed = {"time": time, "by": by, "count": count, "population": population, "rate": rate, "se": se,
+              "covariates": covariates}
     frame = check_frame(data, needed, caller)
     for c in covariates:
         if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])) \
