@@ -357,6 +357,48 @@ def test_every_keyword_argument_error_is_a_cdr_error_and_a_builtin(name, obj, va
                             f"{str(exc)[:300]}")
 
 
+#: Result objects whose public methods the method probe calls with bad arguments.
+RESULTS = {
+    "FootprintDesign": _line_design,
+    "TrendResult": lambda: cdr.trends.fit_trend(_series()),
+    "JoinpointResult": lambda: cdr.trends.joinpoint(_series(), max_joinpoints=1),
+    "UpperBound": lambda: cdr.footprints.upper_bound(_line_design().areas().drop(columns="footprint_id"),
+                                                     contiguity=_line_design().neighbors),
+    "FactorModelResult": lambda: cdr.factors.factor_model(_synthetic()),
+}
+#: Methods that still let a base CdrError through (the plot of a design without geometry): the figures
+#: branch of issue 14 owns FootprintDesign.plot.
+METHOD_GAPS = {("FootprintDesign", "plot")}
+
+
+@pytest.mark.parametrize("label", sorted(RESULTS))
+def test_every_method_argument_error_is_a_cdr_error_and_a_builtin(label, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = RESULTS[label]()
+    for mname, method in inspect.getmembers(result, predicate=inspect.ismethod):
+        if mname.startswith("_") or (label, mname) in METHOD_GAPS:
+            continue
+        params = [p for p in inspect.signature(method).parameters.values()
+                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        required = {p.name for p in params if p.default is p.empty}
+        for p in params:
+            for bad in BAD_VALUES:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        method(**{**{r: bad for r in required}, p.name: bad})
+                except CdrError as exc:
+                    assert isinstance(exc, (ValueError, TypeError)), f"{label}.{mname}({p.name}={bad!r}): {exc}"
+                except Exception as exc:  # noqa: BLE001 - the point of the test
+                    pytest.fail(f"{label}.{mname}({p.name}={bad!r}) raised {type(exc).__module__}."
+                                f"{type(exc).__name__}: {str(exc)[:300]}")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def _position(obj, pname):
     """How many positional arguments come before `pname` (so it is not given twice)."""
     names = [p.name for p in inspect.signature(obj).parameters.values() if p.kind != p.KEYWORD_ONLY]

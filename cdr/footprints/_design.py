@@ -329,6 +329,9 @@ class FootprintDesign:
         {'E06000001': 'A'}
         """
         path = check.path(path, "path", "FootprintDesign.to_file")
+        if path.is_dir():
+            raise ArgumentError(f"FootprintDesign.to_file: 'path' {str(path)!r} is a folder; give a file name in it, "
+                                f"e.g. {str(path / 'footprints.csv')!r}.")
         path.parent.mkdir(parents=True, exist_ok=True)
         header = {**self.meta}
         if self.params:
