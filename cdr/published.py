@@ -22,6 +22,7 @@ modifiable share by category.
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 
 import pandas as pd
@@ -98,11 +99,13 @@ def published_figures(measure=None, *, period=None, geography=ENGLAND, breakdown
     if measure is not None:
         wanted = [check.one_of(m, MEASURES, "measure", caller)
                   for m in check.strings(measure, "measure", caller, example="'deaths'")]
-    if period is not None and not (isinstance(period, str) or check.is_integral(period)):
-        raise ArgumentError(f"{caller}: 'period' must be a year ending 31 March, '2022-23', or its start "
-                            f"year 2022; got {check.describe(period)}.")
-    if geography is not None:
-        check.text(geography, "geography", caller, example="'E92000001' (England)")
+    if period is not None and not (isinstance(period, str) and re.fullmatch(r"\d{4}-\d{2}", period)
+                                   or check.is_integral(period)):
+        raise ArgumentError(f"{caller}: 'period' must be a year ending 31 March, '2022-23' (or a pooled period "
+                            f"such as '2019-21'), or its start year 2022; got {check.describe(period)}.")
+    if geography is not None and not re.fullmatch(r"[A-Z]\d{8}", check.text(geography, "geography", caller)):
+        raise ArgumentError(f"{caller}: 'geography' must be an ONS code such as 'E92000001' (England) or "
+                            f"'E12000007' (London), or None for all; got {geography!r}.")
     if breakdown is not None:
         check.one_of(breakdown, BREAKDOWNS, "breakdown", caller)
     check.flag(latest_only, "latest_only", caller)
