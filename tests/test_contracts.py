@@ -606,3 +606,37 @@ def test_trends_refuse_years_without_records():
         analyse(recs, level="nation", years=range(2019, 2023))
     with pytest.raises(ArgumentError, match=r"no records in the requested reporting years .* 2030-2031; the records cover 2019-2020"):
         analyse(recs, level="nation", years=[2030, 2031])
+
+
+def test_arguments_read_some_other_way_are_refused_with_the_fix():
+    # Issue 14 (no silent fallbacks): a string of years was read digit by digit, one LA code as its
+    # characters, and a misspelt breakdown or catalog name gave an empty table or a bare list.
+    from cdr.errors import ArgumentError
+    from cdr.footprints import load_design
+    from cdr.published import published_figures
+    from cdr.reference import expected_deaths
+    from cdr.synthetic import generate_records
+
+    with pytest.raises(ArgumentError, match=r"'years' must be a year or an iterable of years.*got '2019'"):
+        generate_records(years="2019")
+    with pytest.raises(ArgumentError, match=r"'areas' .*got the string 'E06000001'\. Put one code in a list"):
+        expected_deaths("E06000001")
+    with pytest.raises(ArgumentError, match=r"'breakdown' must be one of .*got 'sexx'\. Did you mean 'sex'\?"):
+        published_figures("deaths", breakdown="sexx")
+    with pytest.raises(ArgumentError, match=r"Did you mean 'england_min60'\?"):
+        load_design("england_min6")
+
+
+def test_an_estimator_checks_its_configuration_when_it_is_made():
+    # Issue 14: configuration errors surfaced only in fit, as the base CdrError (not a ValueError).
+    from cdr.errors import ArgumentError
+    from cdr.factors import FactorModel
+    from cdr.footprints import FootprintBuilder
+
+    with pytest.raises(ArgumentError, match=r"FootprintBuilder: 'min_deaths' must be a finite number .* > 0.*got -1"):
+        FootprintBuilder(min_deaths=-1)
+    with pytest.raises(ArgumentError, match=r"FootprintBuilder: 'time_limit' must be a finite number of seconds"):
+        FootprintBuilder(time_limit="60")
+    with pytest.raises(ArgumentError, match=r"FactorModel: 'remedy' must be one of 'firth', 'none'; got 'frith'\. "
+                                            r"Did you mean 'firth'\?"):
+        FactorModel(remedy="frith")

@@ -13,6 +13,7 @@ committed files are current and that the two copies are identical.
 """
 from __future__ import annotations
 
+import difflib
 import pathlib
 import re
 from importlib import resources
@@ -95,8 +96,10 @@ def load_design(name_or_path, areas=None) -> FootprintDesign:
     if not path.exists():
         candidate = _catalog_file(str(name_or_path))
         if candidate is None:
+            close = difflib.get_close_matches(str(name_or_path), catalog_names(), n=1)
             raise ArgumentError(f"load_design: no design file {str(name_or_path)!r} and no catalog design of that "
-                                f"name; catalog names: {catalog_names()}")
+                                f"name; catalog names: {catalog_names()}."
+                                + (f" Did you mean {close[0]!r}?" if close else ""))
         with resources.as_file(candidate) as local:
             return FootprintDesign.from_file(local, areas=areas)
     return FootprintDesign.from_file(path, areas=areas)
