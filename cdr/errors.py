@@ -11,6 +11,7 @@ __all__ = [
     "CdrError",
     "ArgumentError",
     "ArgumentTypeError",
+    "DataError",
     "AggregateError",
     "RecordValidationError",
     "InfeasibleFootprintError",
@@ -34,6 +35,11 @@ class ArgumentError(CdrError, ValueError):
 
 class ArgumentTypeError(ArgumentError, TypeError):
     """An argument has the wrong type (e.g. a list where a DataFrame is needed); also a ``TypeError``."""
+
+
+class DataError(CdrError, ValueError):
+    """A table or file has the right type but the wrong content (a design file without its columns, a
+    damaged embedded file, a records file whose years hold no records)."""
 
 
 class AggregateError(CdrError, ValueError):

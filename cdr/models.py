@@ -25,7 +25,8 @@ try:  # Python >= 3.11
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10 needs the tomli backport
     import tomli as tomllib
 
-from cdr.errors import SpecError
+from cdr import _validate as check
+from cdr.errors import ArgumentTypeError, SpecError
 
 __all__ = ["Spec", "load_spec", "default_spec", "spec_hash", "available_specs", "TABLES", "FIGURE_LEVELS"]
 
@@ -301,6 +302,9 @@ class Spec(Mapping):
     """
 
     def __init__(self, data, source=None):
+        check.mapping(data, "data", "Spec", example="load_spec('annual').to_dict()")
+        if source is not None:
+            check.text(source, "source", "Spec", example="'dict'")
         self._data = copy.deepcopy(dict(data))
         self.source = source
 
@@ -365,8 +369,12 @@ def spec_hash(spec):
     >>> spec_hash({"a": 1}) == "sha256:" + hashlib.sha256(b'{"a":1}').hexdigest()
     True
     """
-    data = spec.to_dict() if isinstance(spec, Spec) else dict(spec)
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    data = spec.to_dict() if isinstance(spec, Spec) else dict(check.mapping(spec, "spec", "spec_hash"))
+    try:
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    except (TypeError, ValueError) as exc:  # a value JSON cannot hold (an object), or a circular reference
+        raise ArgumentTypeError(f"spec_hash: 'spec' must hold only text, numbers, booleans, lists and dicts; "
+                                f"{exc}.") from None
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

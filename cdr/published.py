@@ -22,11 +22,13 @@ modifiable share by category.
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 
 import pandas as pd
 
-from cdr.errors import CdrError
+from cdr import _validate as check
+from cdr.errors import ArgumentError
 
 __all__ = ["published_figures", "comparator", "ENGLAND", "MEASURES"]
 
@@ -42,6 +44,8 @@ MEASURES = {
     "percent_of_deaths": "percent of all child deaths in the year",
     "rate_per_100000_1_17": "deaths per 100,000 children aged 1-17 (OHID Fingertips, 3-year pooled)",
 }
+#: Breakdowns of the table (``"all"`` is the total).
+BREAKDOWNS = ("all", "sex", "age_band", "ethnicity", "deprivation", "category")
 _COLUMNS = ["geography_code", "geography_name", "period", "period_start", "convention", "measure", "breakdown",
             "level", "value", "unit", "status", "source", "source_url", "source_year", "note"]
 
@@ -80,8 +84,8 @@ def published_figures(measure=None, *, period=None, geography=ENGLAND, breakdown
 
     Raises
     ------
-    cdr.errors.CdrError
-        An unknown measure.
+    cdr.errors.ArgumentError
+        An unknown measure or breakdown, or an argument of the wrong type.
 
     Examples
     --------
@@ -91,12 +95,22 @@ def published_figures(measure=None, *, period=None, geography=ENGLAND, breakdown
     >>> len(published_figures("rate_per_100000", period="2019-20", breakdown="all"))
     0
     """
+    caller = "published_figures"
+    if measure is not None:
+        wanted = [check.one_of(m, MEASURES, "measure", caller)
+                  for m in check.strings(measure, "measure", caller, example="'deaths'")]
+    if period is not None and not (isinstance(period, str) and re.fullmatch(r"\d{4}-\d{2}", period)
+                                   or check.is_integral(period)):
+        raise ArgumentError(f"{caller}: 'period' must be a year ending 31 March, '2022-23' (or a pooled period "
+                            f"such as '2019-21'), or its start year 2022; got {check.describe(period)}.")
+    if geography is not None and not re.fullmatch(r"[A-Z]\d{8}", check.text(geography, "geography", caller)):
+        raise ArgumentError(f"{caller}: 'geography' must be an ONS code such as 'E92000001' (England) or "
+                            f"'E12000007' (London), or None for all; got {geography!r}.")
+    if breakdown is not None:
+        check.one_of(breakdown, BREAKDOWNS, "breakdown", caller)
+    check.flag(latest_only, "latest_only", caller)
     t = _table()
     if measure is not None:
-        wanted = [measure] if isinstance(measure, str) else list(measure)
-        bad = [m for m in wanted if m not in MEASURES]
-        if bad:
-            raise CdrError(f"published_figures: unknown measure {bad[0]!r}; use one of {', '.join(MEASURES)}.")
         t = t[t["measure"].isin(wanted)]
     if period is not None:
         t = t[(t["period"] == str(period)) | (t["period_start"].astype(str) == str(period))]
@@ -136,8 +150,11 @@ def comparator(measure, period_start, *, geography=ENGLAND, breakdown="all", lev
     >>> comparator("rate_per_100000", 2022, geography="E12000003") is None
     True
     """
+    check.one_of(measure, MEASURES, "measure", "comparator")
+    period_start = check.year(period_start, "period_start", "comparator")
+    check.text(level, "level", "comparator", example="'all' or 'male'")
     t = published_figures(measure, geography=geography, breakdown=breakdown)
-    t = t[(t["period_start"] == int(period_start)) & (t["convention"] == "reporting") & (t["level"] == level)]
+    t = t[(t["period_start"] == period_start) & (t["convention"] == "reporting") & (t["level"] == level)]
     if t.empty:
         return None
     row = t.iloc[0]

@@ -59,7 +59,9 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from cdr.errors import CdrError
+from cdr import _validate as check
+from cdr.data._areas import _check_vintage
+from cdr.errors import ArgumentError, DataError
 
 __all__ = [
     "plot_expected_deaths",
@@ -163,12 +165,16 @@ def target_value(name: str, period: str | None = None) -> float:
     3056.0
     """
     t = _targets()
+    check.one_of(check.text(name, "name", "target_value", example="'share_neonatal'"), sorted(t["target"].unique()),
+                 "name", "target_value", hint=" (cdr.reference.targets() lists them)")
+    if period is not None:
+        check.one_of(period, t.loc[t["target"] == name, "period"].tolist(), "period", "target_value")
     rows = t[t["target"] == name]
     if period is not None:
         rows = rows[rows["period"] == period]
     if rows.empty:
-        raise CdrError(f"target_value: no calibration target {name!r}"
-                       + (f" for period {period!r}" if period else "") + f"; names: {sorted(t['target'].unique())}")
+        raise ArgumentError(f"target_value: no calibration target {name!r}"
+                            + (f" for period {period!r}" if period else "") + f"; names: {sorted(t['target'].unique())}")
     return float(rows["value"].iloc[0])
 
 
@@ -228,7 +234,7 @@ def national_rates(vintage: int = 2023) -> pd.DataFrame:
     >>> round(float(r["deaths"].sum())), round(float(r.loc[infant, "deaths"].sum() / r["deaths"].sum()), 2)
     (3483, 0.63)
     """
-    return _national_rates(int(vintage)).copy()
+    return _national_rates(_check_vintage(vintage, "national_rates")).copy()
 
 
 @functools.lru_cache(maxsize=4)
@@ -274,7 +280,7 @@ def imd_decile_distribution(vintage: int = 2023) -> pd.DataFrame:
     >>> bool(abs(t.groupby("la_code")["death_share"].sum() - 1).max() < 1e-12)
     True
     """
-    codes, pi, death, _ = _decile_tables(int(vintage))
+    codes, pi, death, _ = _decile_tables(_check_vintage(vintage, "imd_decile_distribution"))
     return pd.DataFrame({
         "la_code": np.repeat(codes, 10), "imd_decile": np.tile(np.arange(1, 11), len(codes)),
         "population_share": pi.ravel(), "death_share": death.ravel(),
@@ -308,15 +314,17 @@ def _select_areas(areas, vintage: int) -> list[str] | None:
     codes = codes.astype(str)
     unknown = sorted(set(codes) - set(data.la_codes(vintage)))
     if unknown:
-        raise CdrError(f"unknown LA code(s) for the {vintage} vintage: {unknown[:10]}"
-                       f"{' ...' if len(unknown) > 10 else ''}; use cdr.data.translate_codes first")
+        raise ArgumentError(f"unknown LA code(s) for the {vintage} vintage: {unknown[:10]}"
+                            f"{' ...' if len(unknown) > 10 else ''}; use cdr.data.translate_codes first")
     return sorted(set(codes))
 
 
-def _check_model(model: str) -> str:
-    if model not in MODELS:
-        raise CdrError(f"expected deaths: model must be one of {list(MODELS)}; got {model!r}")
-    return model
+def _check_args(caller: str, areas, vintage, year, model, *, areas_optional: bool = True) -> None:
+    """The arguments the expected-deaths functions share: areas, vintage, year and model."""
+    check.area_codes(areas, "areas", caller, optional=areas_optional)
+    _check_vintage(vintage, caller)
+    check.year(year, "year", caller)
+    check.one_of(model, MODELS, "model", caller)
 
 
 @functools.lru_cache(maxsize=1)
@@ -326,7 +334,7 @@ def _infant_counts() -> pd.DataFrame:
     cols = ["live_births", "infant_deaths_registered"]
     bad = frame[frame[cols].isna().any(axis=1) | (frame[cols] < 0).any(axis=1)]
     if len(bad):  # pragma: no cover - the embedded file is checked by tests
-        raise CdrError(f"{_INFANT_FILE}: missing or negative counts in rows {bad.index[:10].tolist()}")
+        raise DataError(f"{_INFANT_FILE}: missing or negative counts in rows {bad.index[:10].tolist()}")
     return frame
 
 
@@ -364,8 +372,8 @@ def _infant_fit(fit_years: tuple) -> pd.DataFrame:
     counts = _infant_counts()
     missing = sorted(set(fit_years) - set(counts["year"]))
     if missing or not fit_years:
-        raise CdrError(f"infant_model: fit_years must be within {INFANT_FIT_YEARS[0]}-{INFANT_FIT_YEARS[-1]} "
-                       f"(ONS infant deaths registered by LA); missing: {missing or 'none given'}")
+        raise ArgumentError(f"infant_model: fit_years must be within {INFANT_FIT_YEARS[0]}-{INFANT_FIT_YEARS[-1]} "
+                            f"(ONS infant deaths registered by LA); missing: {missing or 'none given'}")
     f = counts[counts["year"].isin(fit_years)]
     rate_t = f.groupby("year")["infant_deaths_registered"].sum() / f.groupby("year")["live_births"].sum()
     base = (f["live_births"] * f["year"].map(rate_t)).groupby(f["la_code"]).sum()
@@ -415,7 +423,9 @@ def infant_model(fit_years=INFANT_FIT_YEARS) -> pd.DataFrame:
     >>> round(float(m.loc["E08000025", "theta"]), 2), round(float(m.loc["E09000001", "theta"]), 2)
     (1.43, 0.94)
     """
-    return _infant_fit(tuple(sorted({int(y) for y in fit_years}))).copy()
+    fit_years = [check.one_of(y, INFANT_FIT_YEARS, "fit_years", "infant_model", hint=" (ONS registrations embedded)")
+                 for y in check.years(fit_years, "fit_years", "infant_model")]
+    return _infant_fit(tuple(fit_years)).copy()
 
 
 def _parent_2021(vintage: int) -> pd.Series:
@@ -446,7 +456,7 @@ def _observed_factors(vintage: int) -> pd.DataFrame:
     out["posterior_shape"] = out["parent"].map(fit["posterior_shape"])
     out["posterior_rate"] = out["parent"].map(fit["posterior_rate"])
     if out[["theta"]].isna().any().any():  # pragma: no cover - guarded by the crosswalk
-        raise CdrError(f"observed model: no infant data for {out.index[out['theta'].isna()].tolist()}")
+        raise DataError(f"observed model: no infant data for {out.index[out['theta'].isna()].tolist()}")
     return out
 
 
@@ -508,7 +518,7 @@ def expected_deaths_detail(areas=None, *, vintage: int = 2023, year: int = 2022,
     >>> round(float(full["expected_deaths"].sum())), round(float(expected_deaths_detail(model="national")["expected_deaths"].sum()))
     (3449, 3483)
     """
-    _check_model(model)
+    _check_args("expected_deaths_detail", areas, vintage, year, model)
     vintage = _area_vintage(areas, int(vintage))
     pop = _band_population(vintage, int(year))
     rates = _national_rates(vintage)[["age_band", "sex", "rate"]]
@@ -590,17 +600,19 @@ def expected_deaths(areas=None, *, vintage: int = 2023, year: int = 2022, model:
     >>> bool(b["lower"] < b["expected_deaths"] < b["upper"])
     True
     """
-    _check_model(model)
+    _check_args("expected_deaths", areas, vintage, year, model)
+    if interval is not None:
+        check.probability(interval, "interval", "expected_deaths")
     detail = expected_deaths_detail(areas, vintage=vintage, year=year, model=model)
     out = detail.groupby("la_code", as_index=False, sort=True)["expected_deaths"].sum()
     if interval is not None:
         from scipy import stats
 
         if model != "observed":
-            raise CdrError("expected_deaths: interval= needs model='observed' (the national model has no posterior)")
+            raise ArgumentError("expected_deaths: interval= needs model='observed' (the national model has no posterior)")
         q = float(interval)
         if not 0 < q < 1:
-            raise CdrError(f"expected_deaths: interval must be a probability in (0, 1), e.g. 0.9; got {interval!r}")
+            raise ArgumentError(f"expected_deaths: interval must be a probability in (0, 1), e.g. 0.9; got {interval!r}")
         parts = _posterior_parts(areas, vintage, year).loc[out["la_code"]]
         shape, scale = parts["posterior_shape"].to_numpy(), 1 / parts["posterior_rate"].to_numpy()
         lo, hi = stats.gamma.ppf([(1 - q) / 2, (1 + q) / 2], shape[:, None], scale=scale[:, None]).T
@@ -642,7 +654,8 @@ def reach_probability(areas, min_deaths: float = 60, *, vintage: int = 2023, yea
     """
     from scipy import stats
 
-    _check_model(model)
+    _check_args("reach_probability", areas, vintage, year, model, areas_optional=False)
+    check.number(min_deaths, "min_deaths", "reach_probability", above=0, example=60, unit="deaths a year")
     m = float(np.ceil(min_deaths))
     if model == "national":
         mu = float(expected_deaths(areas, vintage=vintage, year=year, model=model)["expected_deaths"].sum())
@@ -684,8 +697,8 @@ def expected_deaths_table(*, vintage: int = 2023, year: int = 2022, level: str =
     """
     from cdr import data
 
-    if level not in ("la", "region"):
-        raise CdrError(f"expected_deaths_table: level must be 'la' or 'region'; got {level!r}")
+    _check_args("expected_deaths_table", None, vintage, year, model)
+    check.one_of(level, ("la", "region"), "level", "expected_deaths_table")
     detail = expected_deaths_detail(vintage=vintage, year=year, model=model)
     pop = detail[detail["age_band"] != "postneonatal"].groupby("la_code")["population"].sum()
     table = data.lookup(vintage)[["la_code", "la_name", "region_code", "region_name"]].copy()
@@ -731,6 +744,8 @@ def plot_expected_deaths(*, vintage: int = 2023, year: int = 2022, ax=None, mode
 
     from cdr import data
 
+    _check_args("plot_expected_deaths", None, vintage, year, model)
+    check.axes(ax, "ax", "plot_expected_deaths")
     areas = data.england_areas(vintage)
     table = expected_deaths_table(vintage=vintage, year=year, level="la", model=model)
     areas = areas.merge(table[["la_code", "expected_deaths"]], on="la_code", validate="one_to_one")

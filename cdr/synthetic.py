@@ -58,7 +58,9 @@ import pandas as pd
 from cdr import reference, schema
 from cdr import _synthetic_fields
 from cdr._base import SYNTHETIC_NOTE, as_generator, version_stamp
-from cdr.errors import ArgumentError, CdrError
+from cdr import _validate as check
+from cdr.data._areas import _check_vintage
+from cdr.errors import ArgumentError
 
 __all__ = [
     "generate_records",
@@ -162,6 +164,7 @@ def modifiable_share(reporting_year: int) -> float:
     >>> modifiable_share(2022), modifiable_share(2024), round(modifiable_share(2023), 3)
     (0.39, 0.48, 0.435)
     """
+    check.integer(reporting_year, "reporting_year", "modifiable_share", example=2022)
     t = reference.targets()
     rows = t[t["target"] == "share_modifiable"]
     years = rows["period"].str[-4:].astype(int).to_numpy() - 1
@@ -196,7 +199,7 @@ def _annual_target(period: int, year_type: str) -> float | None:
 def _periods(years, year_type: str) -> pd.DataFrame:
     years = sorted({int(y) for y in years})
     if not years:
-        raise CdrError("generate_records: 'years' is empty; give e.g. range(2019, 2024)")
+        raise ArgumentError("generate_records: 'years' is empty; give e.g. range(2019, 2024)")
     if year_type == "reporting":
         start = pd.to_datetime([f"{y}-04-01" for y in years])
         end = pd.to_datetime([f"{y + 1}-03-31" for y in years])
@@ -204,7 +207,7 @@ def _periods(years, year_type: str) -> pd.DataFrame:
         start = pd.to_datetime([f"{y}-01-01" for y in years])
         end = pd.to_datetime([f"{y}-12-31" for y in years])
     else:
-        raise CdrError(f"generate_records: year_type must be 'reporting' or 'calendar'; got {year_type!r}")
+        raise ArgumentError(f"generate_records: year_type must be 'reporting' or 'calendar'; got {year_type!r}")
     return pd.DataFrame({"period": years, "start": start, "end": end})
 
 
@@ -218,9 +221,18 @@ def _area_codes(areas, vintage: int) -> list[str]:
     codes = sorted(set(codes.astype(str)))   # sorted: the result never depends on the order of `areas`
     unknown = sorted(set(codes) - set(valid))
     if unknown:
-        raise CdrError(f"generate_records: unknown LA code(s) for the {vintage} vintage: {unknown[:10]}; "
-                       f"see cdr.data.la_codes({vintage})")
+        raise ArgumentError(f"generate_records: unknown LA code(s) for the {vintage} vintage: {unknown[:10]}; "
+                            f"see cdr.data.la_codes({vintage})")
     return codes
+
+
+def _check_args(caller: str, years, areas, seed, year_type, vintage) -> None:
+    """The arguments of simulate_area_counts and generate_records."""
+    check.years(years, "years", caller)
+    check.area_codes(areas, "areas", caller)
+    check.seed(seed, "seed", caller)
+    check.one_of(year_type, ("reporting", "calendar"), "year_type", caller)
+    _check_vintage(vintage, caller)
 
 
 def simulate_area_counts(years=range(2019, 2024), areas=None, seed=0, *, year_type: str = "reporting",
@@ -256,6 +268,7 @@ def simulate_area_counts(years=range(2019, 2024), areas=None, seed=0, *, year_ty
     """
     from cdr import data
 
+    _check_args("simulate_area_counts", years, areas, seed, year_type, vintage)
     rng = as_generator(seed)
     periods = _periods(years, year_type)
     codes = _area_codes(areas, vintage)
@@ -314,16 +327,18 @@ def generate_records(years=range(2019, 2024), areas=None, seed=0, *, year_type: 
     >>> bool(rec["synthetic"].all()), bool(rec["case_id"].str.startswith("SYN").all())
     (True, True)
     """
+    _check_args("generate_records", years, areas, seed, year_type, vintage)
+    check.flag(review_lag, "review_lag", "generate_records")
     periods = _periods(years, year_type)
-    as_of = periods["end"].max() if as_of is None else pd.Timestamp(as_of).normalize()
+    as_of = periods["end"].max() if as_of is None else check.timestamp(as_of, "as_of", "generate_records").normalize()
     today = pd.Timestamp.today().normalize()
     if periods["end"].max() > today or as_of > today:
-        raise CdrError(f"generate_records: periods up to {periods['end'].max():%Y-%m-%d} (as_of {as_of:%Y-%m-%d}) "
-                       f"reach past today ({today:%Y-%m-%d}); dates of death or review would be in the future. "
-                       f"Choose earlier years.")
+        raise ArgumentError(f"generate_records: periods up to {periods['end'].max():%Y-%m-%d} (as_of {as_of:%Y-%m-%d}) "
+                            f"reach past today ({today:%Y-%m-%d}); dates of death or review would be in the future. "
+                            f"Choose earlier years.")
     if as_of < periods["end"].max():
-        raise CdrError(f"generate_records: as_of ({as_of:%Y-%m-%d}) is before the end of the last period "
-                       f"({periods['end'].max():%Y-%m-%d})")
+        raise ArgumentError(f"generate_records: as_of ({as_of:%Y-%m-%d}) is before the end of the last period "
+                            f"({periods['end'].max():%Y-%m-%d}); give a later as_of or earlier years.")
     if isinstance(seed, np.random.Generator):
         streams = [(list(periods["period"]), seed)]      # one stream for all periods
     else:

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy.spatial import Delaunay
 from scipy.stats import poisson
@@ -148,8 +148,7 @@ def test_england_design_is_proven_optimal(england, england_design):
 @given(instance=planar_instances(), seed=st.integers(0, 99))
 def test_every_built_design_is_valid(instance, seed):
     areas, neigh = instance
-    if areas["expected_deaths"].sum() < T:
-        return
+    assume(areas["expected_deaths"].sum() >= T)
     design = fit(areas, neigh, seed=seed)
     assert sorted(design.labels.index) == sorted(areas["la_code"])  # every area exactly once
     assert design.labels.notna().all()
@@ -161,8 +160,7 @@ def test_every_built_design_is_valid(instance, seed):
 @given(instance=planar_instances(n_areas=st.integers(8, 30)), seed=st.integers(0, 99))
 def test_same_seed_and_any_row_order_give_the_same_design(instance, seed):
     areas, neigh = instance
-    if areas["expected_deaths"].sum() < T:
-        return
+    assume(areas["expected_deaths"].sum() >= T)
     a = fit(areas, neigh, seed=seed)
     b = fit(areas, neigh, seed=seed)
     shuffled = areas.sample(frac=1.0, random_state=seed).reset_index(drop=True)
@@ -177,28 +175,28 @@ def test_nesting_is_respected_or_reported(instance, seed):
     areas, neigh = instance
     try:
         design = fit(areas, neigh, seed=seed, nest_within="unit")
-    except InfeasibleFootprintError as exc:
+    except InfeasibleFootprintError as exc:  # an outcome too, with its own check
         assert "cannot reach the threshold" in str(exc) and len(exc.areas) > 0
-        return
-    assert check_design(design, min_deaths=T, nest_within="unit", contiguity=neigh).empty
-    assert design.n_footprints == upper_bound(areas, min_deaths=T, nest_within="unit", contiguity=neigh).value
+    else:
+        assert check_design(design, min_deaths=T, nest_within="unit", contiguity=neigh).empty
+        assert design.n_footprints == upper_bound(areas, min_deaths=T, nest_within="unit", contiguity=neigh).value
 
 
 @settings(max_examples=15, deadline=None)
 @given(instance=planar_instances(n_areas=st.integers(12, 40)), seed=st.integers(0, 99))
 def test_locked_areas_are_kept(instance, seed):
     areas, neigh = instance
-    if areas["expected_deaths"].sum() < 2 * T:
-        return
+    assume(areas["expected_deaths"].sum() >= 2 * T)
     first = fit(areas, neigh, seed=seed)
     fid = first.table().sort_values("footprint_id")["footprint_id"].iloc[0]
     lock = first.labels[first.labels == fid].map(lambda _: "KEEP")
     try:
         design = fit(areas, neigh, seed=seed + 1, lock=lock)
-    except InfeasibleFootprintError:
-        return  # the rest cannot form footprints on its own: reported, never silent
-    assert check_design(design, min_deaths=T, lock=lock, contiguity=neigh).empty
-    assert set(design.labels[design.labels == "KEEP"].index) == set(lock.index)
+    except InfeasibleFootprintError as exc:  # the rest cannot form footprints on its own: reported, never silent
+        assert len(exc.areas) > 0 and not set(exc.areas["la_code"]) & set(lock.index)
+    else:
+        assert check_design(design, min_deaths=T, lock=lock, contiguity=neigh).empty
+        assert set(design.labels[design.labels == "KEEP"].index) == set(lock.index)
 
 
 # ------------------------------------------------------------------------------------------------

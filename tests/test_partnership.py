@@ -83,7 +83,7 @@ def test_no_region_figures_are_published():
 
 
 def test_unknown_measure_is_a_clear_error():
-    with pytest.raises(CdrError, match="unknown measure 'death'.*deaths"):
+    with pytest.raises(CdrError, match=r"'measure' must be one of 'deaths', .*got 'death'\. Did you mean 'deaths'\?"):
         published.published_figures("death")
 
 

@@ -245,9 +245,9 @@ def test_interval_and_reach_probability_against_simulation():
 
 def test_bad_model_and_interval():
     from cdr.errors import CdrError
-    with pytest.raises(CdrError, match="model must be one of"):
+    with pytest.raises(CdrError, match="model' must be one of"):
         reference.expected_deaths(model="fancy")
-    with pytest.raises(CdrError, match="interval must be a probability"):
+    with pytest.raises(CdrError, match="interval' must be a probability"):
         reference.expected_deaths(interval=1.5)
     with pytest.raises(CdrError, match="needs model='observed'"):
         reference.expected_deaths(model="national", interval=0.9)

@@ -6,39 +6,11 @@ from the network or from outside the package. See :func:`provenance` for sources
 Two geography vintages are supported: ``2023`` (153 upper-tier LAs, April 2023 onwards; the
 default) and ``2021`` (152 LAs). Everything is joined on the ONS GSS code ``la_code``, never on names.
 """
-from cdr.data._areas import (
-    ATTRIBUTION,
-    LATEST_POPULATION_YEAR,
-    POPULATION_YEARS,
-    VINTAGES,
-    child_population,
-    england_areas,
-    la_codes,
-    lookup,
-    population_for_years,
-    provenance,
-    translate_codes,
-)
-from cdr.data._contiguity import DEFAULT_LINKS, Contiguity, contiguity
-from cdr.data._ethnicity import ETHNIC_GROUPS, ETHNICITY_SOURCE, child_population_by_ethnicity, ethnic_group_shares
+from cdr.data import _areas
+from cdr.data._areas import *  # noqa: F401,F403  (the names of _areas.__all__)
+from cdr.data._contiguity import DEFAULT_LINKS, Contiguity, contiguity  # noqa: F401
+from cdr.data._ethnicity import ETHNIC_GROUPS, ETHNICITY_SOURCE, child_population_by_ethnicity, ethnic_group_shares  # noqa: F401
 
-__all__ = [
-    "england_areas",
-    "child_population",
-    "population_for_years",
-    "child_population_by_ethnicity",
-    "ethnic_group_shares",
-    "ETHNIC_GROUPS",
-    "ETHNICITY_SOURCE",
-    "lookup",
-    "la_codes",
-    "translate_codes",
-    "contiguity",
-    "Contiguity",
-    "DEFAULT_LINKS",
-    "provenance",
-    "ATTRIBUTION",
-    "VINTAGES",
-    "POPULATION_YEARS",
-    "LATEST_POPULATION_YEAR",
-]
+#: The public names: those of the areas module, then ethnicity's and the contiguity graph's.
+__all__ = [*_areas.__all__, "child_population_by_ethnicity", "ethnic_group_shares", "ETHNIC_GROUPS", "ETHNICITY_SOURCE",
+           "contiguity", "Contiguity", "DEFAULT_LINKS"]

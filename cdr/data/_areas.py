@@ -8,7 +8,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from cdr.errors import CdrError, DataVintageWarning
+from cdr import _validate as check
+from cdr.errors import ArgumentError, DataError, DataVintageWarning
 
 __all__ = [
     "england_areas",
@@ -60,12 +61,9 @@ def _csv(name: str) -> pd.DataFrame:
         return pd.read_csv(fh, dtype={"la_code": str})
 
 
-def _check_vintage(vintage) -> int:
-    if vintage not in VINTAGES:
-        raise CdrError(
-            f"vintage must be one of {VINTAGES} (upper-tier LA geography of April 2021 or April 2023); got {vintage!r}"
-        )
-    return int(vintage)
+def _check_vintage(vintage, caller: str = "cdr.data", name: str = "vintage") -> int:
+    return int(check.one_of(vintage, VINTAGES, name, caller,
+                            hint=" (upper-tier LA geography of April 2021 or April 2023)"))
 
 
 def provenance() -> str:
@@ -106,7 +104,7 @@ def lookup(vintage: int = 2023) -> pd.DataFrame:
     >>> lookup(2023).shape[0]
     153
     """
-    vintage = _check_vintage(vintage)
+    vintage = _check_vintage(vintage, "lookup")
     raw = _csv(f"utla{vintage}_lookup.csv")
     out = pd.DataFrame(
         {
@@ -146,7 +144,7 @@ def la_codes(vintage: int = 2023) -> list[str]:
     >>> len(codes), len(la_codes(2021)), codes == sorted(codes), codes[0]
     (153, 152, True, 'E06000001')
     """
-    return lookup(vintage)["la_code"].tolist()
+    return lookup(_check_vintage(vintage, "la_codes"))["la_code"].tolist()
 
 
 @functools.lru_cache(maxsize=None)
@@ -192,13 +190,13 @@ def child_population(vintage: int = 2023, years=None) -> pd.DataFrame:
     >>> int(pop.query("year == 2022")["population"].sum())
     11886906
     """
-    vintage = _check_vintage(vintage)
+    vintage = _check_vintage(vintage, "child_population")
     pop = _population_long(vintage)
     if years is not None:
-        years = sorted({int(y) for y in years})
+        years = check.years(years, "years", "child_population")
         missing = [y for y in years if y not in POPULATION_YEARS]
         if missing:
-            raise CdrError(
+            raise ArgumentError(
                 f"child_population: no embedded estimates for mid-year(s) {missing}; available: "
                 f"{POPULATION_YEARS[0]}-{POPULATION_YEARS[-1]}. Use cdr.data.population_for_years(...) to carry "
                 f"the latest year forward (flagged), or supply your own population table."
@@ -243,12 +241,11 @@ def population_for_years(years, vintage: int = 2023, *, by=("sex", "age")) -> pd
     >>> bool((late["population"].to_numpy() == pop[pop["year"] == 2022]["population"].to_numpy()).all())
     True
     """
-    years = sorted({int(y) for y in years})
-    by = list(by)
-    bad = [b for b in by if b not in ("sex", "age")]
-    if bad:
-        raise CdrError(f"population_for_years: 'by' may hold 'sex' and/or 'age'; got {bad}")
-    pop = _population_long(_check_vintage(vintage))
+    caller = "population_for_years"
+    years = check.years(years, "years", caller)
+    by = [check.one_of(b, ("sex", "age"), "by", caller) for b in check.strings(by, "by", caller, example="('sex', 'age')",
+                                                                               allow_empty=True)]
+    pop = _population_long(_check_vintage(vintage, caller))
     pop = pop.groupby(["la_code", "year", *by], as_index=False)["population"].sum()
     first, last = POPULATION_YEARS[0], POPULATION_YEARS[-1]
     pieces = []
@@ -294,7 +291,7 @@ def _areas_cached(vintage: int):
     out = gpd.GeoDataFrame(table.merge(geo, on="la_code", how="left", validate="one_to_one"), geometry="geometry", crs=BNG)
     out["imd_decile_rank"] = np.ceil(out["imd_rank_of_avg_rank"] / len(out) * 10).astype(int)
     if out.geometry.isna().any() or out[["imd_avg_rank", "child_population"]].isna().any().any():
-        raise CdrError("embedded data are inconsistent: an LA lacks a boundary, IMD or population (package damaged?)")
+        raise DataError("embedded data are inconsistent: an LA lacks a boundary, IMD or population (package damaged?)")
     return out.sort_values("la_code", ignore_index=True)
 
 
@@ -330,7 +327,7 @@ def england_areas(vintage: int = 2023):
     >>> len(areas), areas.crs.to_epsg()
     (153, 27700)
     """
-    return _areas_cached(_check_vintage(vintage)).copy()
+    return _areas_cached(_check_vintage(vintage, "england_areas")).copy()
 
 
 @functools.lru_cache(maxsize=None)
@@ -382,11 +379,12 @@ def translate_codes(frame: pd.DataFrame, column: str = "la_code", *, to_vintage:
     >>> t["la_code"].tolist(), u["reason"].str.startswith("split").tolist()
     (['E06000065'], [True])
     """
-    if split not in ("report", "expand"):
-        raise CdrError(f"translate_codes: split must be 'report' or 'expand'; got {split!r}")
-    if column not in frame.columns:
-        raise CdrError(f"translate_codes: no column {column!r} in the table (columns: {list(frame.columns)})")
-    target = set(la_codes(_check_vintage(to_vintage)))
+    caller = "translate_codes"
+    check.one_of(split, ("report", "expand"), "split", caller)
+    check.text(column, "column", caller)
+    check.frame(frame, "frame", caller, columns=[column], hint="Name the code column with column=.")
+    to_vintage = _check_vintage(to_vintage, caller, "to_vintage")
+    target = set(la_codes(to_vintage))
     cw = _crosswalk()
     if to_vintage == 2021:
         # Only the pre-2021 changes apply; 2023 codes cannot be mapped back without losing the split.

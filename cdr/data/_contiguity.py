@@ -10,12 +10,15 @@ else is linked: a larger tolerance would add false links inside London.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from cdr.errors import CdrError
+from cdr import _validate as check
+from cdr.data._areas import _check_vintage
+from cdr.errors import ArgumentError
 
 __all__ = ["contiguity", "Contiguity", "DEFAULT_LINKS", "DEFAULT_TOLERANCE_M", "components", "is_connected"]
 
@@ -133,12 +136,32 @@ def contiguity(areas=None, *, vintage: int = 2023, tolerance_m: float = DEFAULT_
     >>> g.n_components, sorted(g.w.neighbors["E06000053"])
     (1, ['E06000052'])
     """
-    if tolerance_m < 0:
-        raise CdrError(f"contiguity: tolerance_m must be >= 0 metres; got {tolerance_m}")
-    links = tuple(tuple(link) for link in links)
+    caller = "contiguity"
+    tolerance_m = check.number(tolerance_m, "tolerance_m", caller, minimum=0, example=250, unit="metres")
+    links = _check_links(links, caller)
     if areas is None:
-        return _england_cached(int(vintage), float(tolerance_m), links)
-    return _build(areas, float(tolerance_m), links, id_column)
+        return _england_cached(_check_vintage(vintage, caller), tolerance_m, links)
+    check.text(id_column, "id_column", caller)
+    check.frame(areas, "areas", caller, columns=[id_column], hint="Name the id column with id_column=.")
+    if not hasattr(areas, "geometry"):
+        raise ArgumentError(f"{caller}: 'areas' must be a GeoDataFrame with polygons (a geometry column); got a "
+                            f"DataFrame without one. Read boundaries with geopandas.read_file.")
+    return _build(areas, tolerance_m, links, id_column)
+
+
+def _check_links(links, caller: str) -> tuple:
+    example = "[('E06000046', 'E06000044', 'ferry', 'Isle of Wight')]"
+    if isinstance(links, (str, bytes)) or not isinstance(links, Iterable):
+        raise ArgumentError(f"{caller}: 'links' must be a list of (code_a, code_b, kind, reason) tuples, e.g. "
+                            f"{example}; got {check.describe(links)}.")
+    out = []
+    for link in links:
+        if isinstance(link, str) or not isinstance(link, Iterable) or len(link := tuple(link)) != 4 \
+                or not all(isinstance(x, str) for x in link):
+            raise ArgumentError(f"{caller}: each of 'links' must be a tuple of four strings (code_a, code_b, kind, "
+                                f"reason), e.g. {example}; got {check.describe(link)}.")
+        out.append(link)
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=8)
@@ -152,11 +175,9 @@ def _build(areas, tolerance_m, links, id_column):
     import geopandas as gpd
     from libpysal.weights import W
 
-    if id_column not in areas.columns:
-        raise CdrError(f"contiguity: areas have no {id_column!r} column")
     ids = areas[id_column].astype(str)
     if ids.duplicated().any():
-        raise CdrError(f"contiguity: duplicate ids in {id_column!r}: {sorted(ids[ids.duplicated()].unique())[:10]}")
+        raise ArgumentError(f"contiguity: duplicate ids in {id_column!r}: {sorted(ids[ids.duplicated()].unique())[:10]}")
     geo = gpd.GeoDataFrame({"id": ids.to_numpy()}, geometry=areas.geometry.to_numpy(), crs=areas.crs)
     if geo.crs is not None and geo.crs.is_geographic:
         geo = geo.to_crs("EPSG:27700")

@@ -19,11 +19,11 @@ of hidden cells are never written.
 from __future__ import annotations
 
 import json
-import pathlib
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from cdr import _validate as check
 from cdr.errors import DisclosureError
 
 __all__ = ["Ledger", "read_ledgers", "LEDGER_FORMAT"]
@@ -347,8 +347,7 @@ def read_ledgers(paths):
     []
     """
     out = Ledger()
-    for p in paths:
-        p = pathlib.Path(p)
+    for p in check.paths(paths, "paths", "read_ledgers"):
         files = []
         if p.is_file():
             files = [p]

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cdr import _validate as check
 from cdr._base import SYNTHETIC_NOTE, Estimator, Summary, version_stamp
+from cdr.data._areas import _check_vintage
 from cdr.errors import ArgumentError, SeparationWarning
 from cdr.factors import _records as R
 from cdr.factors._firth import cluster_robust_cov, firth_logit
@@ -94,16 +96,25 @@ class FactorModel(Estimator):
                  design=None, remedy="firth", conf=0.95, vintage=2023):
         self.formula, self.cluster, self.level, self.unit = formula, cluster, level, unit
         self.design, self.remedy, self.conf, self.vintage = design, remedy, conf, vintage
+        self._check_params("FactorModel")
+
+    def _check_params(self, caller):
+        """The configuration, checked by ``__init__`` and again by ``fit``: (outcome, confidence level)."""
+        outcome = _outcome_of(self.formula, caller)
+        R.check_level(self.level, caller)
+        if self.cluster is not None:
+            check.one_of(self.cluster, CLUSTERS, "cluster", caller, hint=" (or None)")
+        check.one_of(self.remedy, REMEDIES, "remedy", caller)
+        if self.unit is not None and not isinstance(self.unit, (str, int, np.integer)):
+            raise ArgumentError(f"{caller}: 'unit' must be None or the code of one unit of `level` (e.g. "
+                                f"'E12000007' for a region); got {check.describe(self.unit)}.")
+        _check_vintage(self.vintage, caller)
+        (conf,) = R.check_conf(self.conf, caller)
+        return outcome, conf
 
     # ------------------------------------------------------------------ data
     def _model_frame(self, records, caller):
-        outcome = _outcome_of(self.formula, caller)
-        R.check_level(self.level, caller)
-        if self.cluster is not None and self.cluster not in CLUSTERS:
-            raise ArgumentError(f"{caller}: 'cluster' must be None or one of {CLUSTERS}; got {self.cluster!r}.")
-        if self.remedy not in REMEDIES:
-            raise ArgumentError(f"{caller}: 'remedy' must be one of {REMEDIES}; got {self.remedy!r}.")
-        (conf,) = R.check_conf(self.conf, caller)
+        outcome, conf = self._check_params(caller)
         need = [self.level] + ([self.cluster] if self.cluster else [])
         rec = R.prepare(records, caller=caller, need=need, design=self.design, vintage=self.vintage,
                         domains=[outcome] if outcome != "modifiable" else [])
@@ -113,7 +124,8 @@ class FactorModel(Estimator):
             key = R.LEVEL_KEYS[self.level]
             rec = rec[rec[key].astype(str) == str(self.unit)]
             if rec.empty:
-                raise ArgumentError(f"{caller}: no records in {key}={self.unit!r}.")
+                raise ArgumentError(f"{caller}: 'unit'={self.unit!r} has no records ({key}={self.unit!r} matches "
+                                    f"none); give a code of level={self.level!r} present in the records.")
         reviewed = rec["reviewed"].to_numpy(bool)
         if outcome == "modifiable":
             judged, yes = rec[outcome].isin(["yes", "no"]), rec[outcome].eq("yes")

@@ -4,13 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cdr._validate import axes, one_of
 from cdr.errors import ArgumentError, ArgumentTypeError
 from cdr.factors import _records as R
 
 _SYN = " - SYNTHETIC DATA"
 
 
-def _axes(ax, size):
+def _axes(ax, size, caller):
+    axes(ax, "ax", caller)
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -56,7 +58,7 @@ def forest_plot(result, ax=None):
                                 f"FactorModel.fit); got {type(result).__name__}.")
     table = result.odds_ratios
     n = len(table)
-    ax = _axes(ax, (7.5, 0.38 * n + 1.8))
+    ax = _axes(ax, (7.5, 0.38 * n + 1.8), "forest_plot")
     y = np.arange(n)[::-1]
     lo_cap, hi_cap = 1e-3, 1e3
     lo_col, up_col = R.odds_ratio_ci_columns(result.spec["conf"])
@@ -147,8 +149,8 @@ def plot_prevalence(table, kind="heatmap", *, group="category", ax=None):
     if not isinstance(table, pd.DataFrame):
         raise ArgumentTypeError(f"plot_prevalence: 'table' must be the DataFrame from cdr.factors.prevalence; "
                                 f"got {type(table).__name__}.")
-    if kind not in ("heatmap", "bar"):
-        raise ArgumentError(f"plot_prevalence: 'kind' must be 'heatmap' or 'bar'; got {kind!r}.")
+    one_of(kind, ("heatmap", "bar"), "kind", "plot_prevalence")
+    axes(ax, "ax", "plot_prevalence")
     if group not in table:
         raise ArgumentError(f"plot_prevalence: the table has no column {group!r}; build it with "
                          f"prevalence(records, by=[{group!r}], ...).")
@@ -164,7 +166,7 @@ def plot_prevalence(table, kind="heatmap", *, group="category", ax=None):
         grid = summed.pivot(index=group, columns="measure", values="count").reindex(index=order, columns=measures)
         denom = summed.pivot(index=group, columns="measure", values="n_judged").reindex(index=order, columns=measures)
         share = 100 * grid / denom.where(denom > 0)
-        ax = _axes(ax, (1.6 * len(measures) + 3.5, 0.45 * len(order) + 1.8))
+        ax = _axes(ax, (1.6 * len(measures) + 3.5, 0.45 * len(order) + 1.8), "plot_prevalence")
         image = ax.imshow(share.to_numpy(float), cmap="Reds", vmin=0, vmax=100, aspect="auto")
         for i in range(share.shape[0]):
             for j in range(share.shape[1]):
@@ -190,7 +192,7 @@ def plot_prevalence(table, kind="heatmap", *, group="category", ax=None):
             "review pending": rows["n_pending"],
         }
         colours = ["tab:red", "tab:blue", "lightgrey", "white"]
-        ax = _axes(ax, (8, 0.45 * len(order) + 1.8))
+        ax = _axes(ax, (8, 0.45 * len(order) + 1.8), "plot_prevalence")
         left = np.zeros(len(order))
         ypos = np.arange(len(order))[::-1]
         for (label, values), colour in zip(parts.items(), colours):

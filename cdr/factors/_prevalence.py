@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from cdr.factors import _records as R
+from cdr._validate import as_by, frame, strings
 from cdr.errors import ArgumentError
 
 MEASURES = ("modifiable", *R.DOMAIN_ORDER)
@@ -15,7 +16,7 @@ def _check_domain(domain, caller):
         return ["modifiable"]
     if domain == "all":
         return list(MEASURES)
-    wanted = [domain] if isinstance(domain, str) else list(domain)
+    wanted = strings(domain, "domain", caller, example="'modifiable' or ['domain_child', 'domain_service']")
     bad = [d for d in wanted if d not in MEASURES]
     if bad:
         raise ArgumentError(f"{caller}: 'domain' must be None, 'all' or names from {MEASURES}; got {bad}.")
@@ -104,15 +105,13 @@ def prevalence(records, by=(), level="la", design=None, domain=None, conf=0.95, 
     caller = "prevalence"
     key = R.check_level(level, caller)
     confs = R.check_conf(conf, caller)
-    by = [by] if isinstance(by, str) else list(by)
+    by = as_by(by, caller)
     if key in by:
         raise ArgumentError(f"{caller}: {key!r} is the level key; do not also list it in 'by'.")
     measures = _check_domain(domain, caller)
     rec = R.prepare(records, caller=caller, need=[level], design=design, vintage=vintage,
                     domains=[m for m in measures if m != "modifiable"])
-    missing = [c for c in by + [m for m in measures] if c not in rec]
-    if missing:
-        raise ArgumentError(f"{caller}: records have no column(s) {missing}; available: {sorted(rec.columns)}.")
+    frame(rec, "records", caller, columns={"by": by, "domain": measures})
     keys = [key, *by]
     groups = pd.DataFrame({
         key: pd.Categorical(rec[key].astype(str)) if key != "nation_code" else rec[key].astype(str),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from cdr import rates
-from cdr._validate import as_levels
+from cdr._validate import as_levels, one_of
 from cdr.errors import ArgumentError, ArgumentTypeError, RecordValidationError
 from cdr.schema import CATEGORIES, age_band
 
@@ -42,9 +42,7 @@ ORDERED = {
 
 
 def check_level(level, caller):
-    if level not in LEVELS:
-        raise ArgumentError(f"{caller}: 'level' must be one of {LEVELS}; got {level!r}.")
-    return LEVEL_KEYS[level]
+    return LEVEL_KEYS[one_of(level, LEVELS, "level", caller)]
 
 
 def _age_band(age_days):

@@ -8,13 +8,15 @@ does not), handles infeasible groups (error, or a documented merge), and assembl
 """
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
 import pandas as pd
 
+from cdr import _validate as check
 from cdr._base import Estimator, version_stamp
-from cdr.errors import CdrError, CdrWarning, InfeasibleFootprintError
+from cdr.errors import ArgumentError, ArgumentTypeError, CdrWarning, DataError, InfeasibleFootprintError
 from cdr.footprints._checks import violations
 from cdr.footprints._design import FootprintDesign
 from cdr.footprints._limits import now
@@ -24,6 +26,7 @@ from cdr.footprints._problem import (
     _infeasible_frame,
     _infeasible_message,
     chance_threshold,
+    check_params,
     prepare_problem,
 )
 from cdr.footprints._solver import solve_subproblem
@@ -57,22 +60,27 @@ def expected_deaths_from_records(records, areas=None, *, years=None) -> pd.DataF
     >>> expected_deaths_from_records(rec).set_index("la_code").loc["E06000001", "expected_deaths"]
     np.float64(1.0)
     """
-    if "la_code" not in records.columns:
-        raise CdrError("expected_deaths_from_records: records need an 'la_code' column")
+    caller = "expected_deaths_from_records"
+    check.frame(records, "records", caller, columns=["la_code"])
+    if areas is not None:
+        check.frame(areas, "areas", caller, columns=["la_code"])
+    if years is not None:
+        years = check.years(years, "years", caller)
     if "year" in records.columns:
         year = pd.to_numeric(records["year"], errors="coerce")
     elif "date_of_death" in records.columns:
         year = pd.to_datetime(records["date_of_death"], errors="coerce").dt.year
     else:
-        raise CdrError("expected_deaths_from_records: records need a 'year' or 'date_of_death' column")
+        raise ArgumentError("expected_deaths_from_records: 'records' need a 'year' or 'date_of_death' column; "
+                            f"they have {list(records.columns)[:15]}")
     keep = year.notna()
     if years is not None:
-        years = sorted(set(int(y) for y in years))
         keep &= year.isin(years)
     else:
         years = sorted(set(year[keep].astype(int)))
     if not years:
-        raise CdrError("expected_deaths_from_records: no records in the chosen years")
+        raise DataError("expected_deaths_from_records: no records in the chosen years"
+                        + (f" {years[0]}-{years[-1]}" if years else "") + "; choose years the records cover")
     if areas is None:
         from cdr.data import la_codes
 
@@ -205,6 +213,7 @@ class FootprintBuilder(Estimator):
         self.max_footprints = max_footprints
         self.anneal_iterations = anneal_iterations
         self.seed = seed
+        check_params(self, "FootprintBuilder")
 
     # ------------------------------------------------------------------------------------
     def fit(self, areas=None, deaths="expected_deaths", *, executor=None, progress=False) -> FootprintDesign:
@@ -228,6 +237,8 @@ class FootprintBuilder(Estimator):
         -------
         FootprintDesign
         """
+        check.executor(executor, "executor", "FootprintBuilder.fit")
+        check.flag(progress, "progress", "FootprintBuilder.fit")
         t0 = now()
         prep = prepare_problem(self, areas, deaths)
         self.threshold_ = prep["threshold"]
@@ -286,6 +297,10 @@ def build_footprints(areas=None, deaths="expected_deaths", *, min_deaths=60, exe
     >>> bool((design.table()["expected_deaths"] >= 60).all())
     True
     """
+    allowed = [p for p in inspect.signature(FootprintBuilder).parameters if p != "min_deaths"]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ArgumentTypeError(f"build_footprints: unknown argument(s) {unknown}; FootprintBuilder takes {allowed}.")
     return FootprintBuilder(min_deaths, **kwargs).fit(areas, deaths, executor=executor, progress=progress)
 
 

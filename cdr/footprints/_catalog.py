@@ -13,6 +13,7 @@ committed files are current and that the two copies are identical.
 """
 from __future__ import annotations
 
+import difflib
 import pathlib
 import re
 from importlib import resources
@@ -20,7 +21,8 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from cdr.errors import CdrError
+from cdr import _validate as check
+from cdr.errors import ArgumentError, ArgumentTypeError, DataError
 from cdr.footprints._builder import FootprintBuilder, expected_deaths_from_records
 from cdr.footprints._design import FootprintDesign, _jsonable
 from cdr.footprints._problem import default_expected_deaths
@@ -88,12 +90,16 @@ def load_design(name_or_path, areas=None) -> FootprintDesign:
     >>> real.partial, real.n_footprints
     (True, 54)
     """
-    path = pathlib.Path(name_or_path)
+    path = check.path(name_or_path, "name_or_path", "load_design")
+    if areas is not None:
+        check.frame(areas, "areas", "load_design", columns=["la_code"])
     if not path.exists():
         candidate = _catalog_file(str(name_or_path))
         if candidate is None:
-            raise CdrError(f"load_design: no design file {str(name_or_path)!r} and no catalog design of that name; "
-                           f"catalog names: {catalog_names()}")
+            close = difflib.get_close_matches(str(name_or_path), catalog_names(), n=1)
+            raise ArgumentError(f"load_design: no design file {str(name_or_path)!r} and no catalog design of that "
+                                f"name; catalog names: {catalog_names()}."
+                                + (f" Did you mean {close[0]!r}?" if close else ""))
         with resources.as_file(candidate) as local:
             return FootprintDesign.from_file(local, areas=areas)
     return FootprintDesign.from_file(path, areas=areas)
@@ -167,6 +173,8 @@ def real_cdop_design(areas=None) -> FootprintDesign:
     """
     from cdr.data import england_areas, lookup, translate_codes
 
+    if areas is not None:
+        check.frame(areas, "areas", "real_cdop_design", columns=["la_code", "la_name"])
     raw = _read_sources()
     names21 = lookup(2021)[["la_code", "la_name"]]
     to_code = {_norm(n): c for c, n in zip(names21["la_code"], names21["la_name"])}
@@ -180,17 +188,17 @@ def real_cdop_design(areas=None) -> FootprintDesign:
             notes.append(f"Isle of Man dropped from {r.cdop_name!r}: a Crown Dependency, not an English LA")
             continue
         if key not in to_code:
-            raise CdrError(f"real_cdop_design: LA name {r.la_name!r} in {r.source_file} does not match an ONS name")
+            raise DataError(f"real_cdop_design: LA name {r.la_name!r} in {r.source_file} does not match an ONS name")
         rows.append({"la_code": to_code[key], "footprint_id": _slug(r.cdop_name), "footprint_name": r.cdop_name,
                      "status": _status(r.cdop_name, r.source_file), "source_url": r.source_url,
                      "source_file": r.source_file, "name_in_source": r.la_name})
     frame = pd.DataFrame(rows)
     dup = frame["la_code"][frame["la_code"].duplicated()]
     if len(dup):
-        raise CdrError(f"real_cdop_design: LAs in more than one footprint in the sources: {sorted(set(dup))}")
+        raise DataError(f"real_cdop_design: LAs in more than one footprint in the sources: {sorted(set(dup))}")
     translated, untranslated = translate_codes(frame, "la_code", to_vintage=2023, split="expand")
     if len(untranslated):
-        raise CdrError(f"real_cdop_design: codes that could not be translated: {untranslated['la_code'].tolist()}")
+        raise DataError(f"real_cdop_design: codes that could not be translated: {untranslated['la_code'].tolist()}")
     if "la_code_original" in translated.columns:
         for orig, new in translated.dropna(subset=["la_code_original"]).groupby("la_code_original")["la_code"]:
             notes.append(f"{orig} translated to {', '.join(sorted(new))} (2023 LA codes); same footprint")
@@ -284,7 +292,8 @@ def regenerate_catalog(out_dir=None, *, progress=False) -> dict:
     """
     import shutil
 
-    out = pathlib.Path(out_dir) if out_dir is not None else CATALOG_DIR
+    out = check.path(out_dir, "out_dir", "regenerate_catalog") if out_dir is not None else CATALOG_DIR
+    check.flag(progress, "progress", "regenerate_catalog")
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     d = default_design(progress=progress)
@@ -354,27 +363,31 @@ def read_build_inputs(*, records=None, years=None, areas=None, deaths_column="ex
     >>> deaths.set_index("la_code").loc[["E06000001", "E06000002", "E06000003"], "expected_deaths"].tolist()
     [1.0, 0.5, 0.0]
     """
+    caller = "read_build_inputs"
     if isinstance(years, str):
+        if not re.fullmatch(r"\s*\d{4}\s*(-\s*\d{4}\s*|(,\s*\d{4}\s*)*)", years):
+            raise ArgumentError(f"{caller}: 'years' must be a range such as '2019-2023', a list such as "
+                                f"'2019,2021' or an iterable of years; got {years!r}.")
         if "-" in years:
             lo, hi = (int(y) for y in years.split("-", 1))
             years = range(lo, hi + 1)
         else:
             years = [int(y) for y in years.split(",")]
+    if years is not None:
+        years = check.years(years, "years", caller)
+    check.text(deaths_column, "deaths_column", caller, example="'expected_deaths'")
     geo = None
     if areas is not None:
         import geopandas as gpd
 
-        path = pathlib.Path(areas)
-        if not path.exists():
-            raise CdrError(f"--areas: no file {str(path)!r}")
+        path = check.path(areas, "areas", caller, exists="file")
         geo = gpd.read_file(path)
         if "la_code" not in geo.columns:
-            raise CdrError(f"--areas: {path.name} has no 'la_code' column (columns: {list(geo.columns)[:12]})")
+            raise DataError(f"{caller}: the areas file {path.name} has no 'la_code' column (columns: "
+                            f"{list(geo.columns)[:12]}); add the LA codes as 'la_code'")
         geo["la_code"] = geo["la_code"].astype(str)
     if records is not None:
-        path = pathlib.Path(records)
-        if not path.exists():
-            raise CdrError(f"--records: no file {str(path)!r}")
+        path = check.path(records, "records", caller, exists="file")
         frame = pd.read_csv(path, dtype={"la_code": str})
         deaths = expected_deaths_from_records(frame, geo, years=years)
         return geo, deaths
@@ -435,7 +448,14 @@ def write_build_files(design, out_dir, *, name=None, description=None) -> dict:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    out = pathlib.Path(out_dir)
+    caller = "write_build_files"
+    if not isinstance(design, FootprintDesign):
+        raise ArgumentTypeError(f"{caller}: 'design' must be a FootprintDesign (e.g. from build_footprints); got "
+                                f"{check.describe(design)}.")
+    out = check.path(out_dir, "out_dir", caller)
+    for label, value in (("name", name), ("description", description)):
+        if value is not None:
+            check.text(value, label, caller, example="'england_min60'")
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     design.meta["name"] = str(name or design.meta.get("name") or out.resolve().name)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from cdr import _validate as check
 from cdr.data._contiguity import is_connected
-from cdr.errors import CdrError
+from cdr.errors import ArgumentError
 from cdr.footprints._problem import resolve_graph, resolve_lock
 from cdr.footprints._table import chance_rule, design_neighbors, p_reach
 
@@ -18,8 +19,17 @@ __all__ = ["violations", "CHECK_COLUMNS", "rules_of"]
 CHECK_COLUMNS = ["check", "footprint_id", "la_code", "value", "detail"]
 
 
-def rules_of(design, *, min_deaths=None, min_probability=None, nest_within=None, max_population=None) -> dict:
-    """The rules to check: each argument, or else the design's own parameter."""
+def rules_of(design, *, min_deaths=None, min_probability=None, nest_within=None, max_population=None,
+             caller: str = "check_design") -> dict:
+    """The rules to check: each argument (validated), or else the design's own parameter."""
+    if min_deaths is not None:
+        check.number(min_deaths, "min_deaths", caller, above=0, example=60, unit="deaths a year")
+    if min_probability is not None:
+        check.probability(min_probability, "min_probability", caller)
+    if nest_within is not None:
+        check.text(nest_within, "nest_within", caller, example="'police_force_area'")
+    if max_population is not None:
+        check.number(max_population, "max_population", caller, above=0, example=500_000, unit="children")
     params = design.params or {}
     return {
         "min_deaths": float(design.min_deaths if min_deaths is None else min_deaths),
@@ -59,9 +69,9 @@ def violations(design, areas=None, *, min_deaths=None, min_probability=None, nes
     else:
         neighbors = design_neighbors(design)
     if nest is not None and nest not in a.columns:
-        raise CdrError(f"check_design: nest_within={nest!r} is not a column of the areas; pass areas= with that column")
+        raise ArgumentError(f"check_design: nest_within={nest!r} is not a column of the areas; pass areas= with that column")
     if cap is not None and "child_population" not in a.columns:
-        raise CdrError(f"check_design: max_population={cap!r} needs a 'child_population' column in the areas")
+        raise ArgumentError(f"check_design: max_population={cap!r} needs a 'child_population' column in the areas")
     if mp is not None:
         # the builder's rule: Poisson, or each footprint's posterior predictive variance (predictive_var)
         weights, lam, extra = chance_rule(a, md, mp, caller="check_design")

@@ -8,8 +8,9 @@ import pathlib
 import numpy as np
 import pandas as pd
 
+from cdr import _validate as check
 from cdr._base import Summary
-from cdr.errors import CdrError
+from cdr.errors import ArgumentError, CdrError, DataError
 from cdr.footprints._checks import violations
 from cdr.footprints._problem import default_expected_deaths
 from cdr.footprints._table import footprint_table, p_reach  # noqa: F401  (p_reach re-exported for old imports)
@@ -58,17 +59,34 @@ class FootprintDesign:
 
     def __init__(self, labels, areas=None, *, params=None, info=None, notes=None, neighbors=None, meta=None,
                  locked=(), columns=None):
+        caller = "FootprintDesign"
         if isinstance(labels, dict):
             labels = pd.Series(labels)
         if isinstance(labels, pd.DataFrame):
+            labels = check.frame(labels, "labels", caller, columns=["la_code", "footprint_id"])
             labels = labels.set_index("la_code")["footprint_id"]
+        if not isinstance(labels, pd.Series):
+            raise ArgumentError(f"{caller}: 'labels' must be a Series or dict la_code -> footprint_id, or a DataFrame "
+                                f"with 'la_code' and 'footprint_id'; got {check.describe(labels)}.")
+        if areas is not None:
+            check.frame(areas, "areas", caller, columns=["la_code"])
+        for name, value in (("params", params), ("info", info), ("meta", meta)):
+            if value is not None:
+                check.mapping(value, name, caller)
+        if notes is not None:
+            check.strings(notes, "notes", caller, example="['built for 2024']", allow_empty=True)
+        if neighbors is not None:
+            check.mapping(neighbors, "neighbors", caller, example="{'E06000001': ['E06000002']}")
+        check.strings(locked, "locked", caller, example="['E09000001']", allow_empty=True)
+        if columns is not None:
+            check.frame(columns, "columns", caller, columns=["la_code"])
         labels = labels.copy()
         labels.index = pd.Index(labels.index.astype(str), name="la_code")
         labels.name = "footprint_id"
         labels = labels.astype(object).where(labels.notna(), None).sort_index()
         if labels.index.duplicated().any():
             dup = sorted(set(labels.index[labels.index.duplicated()]))
-            raise CdrError(f"FootprintDesign: areas listed more than once: {dup[:10]}; each area belongs to one footprint")
+            raise ArgumentError(f"FootprintDesign: areas listed more than once: {dup[:10]}; each area belongs to one footprint")
         self.labels = labels
         self._areas = None if areas is None else areas.sort_values("la_code", ignore_index=True)
         self.params = dict(params or {})
@@ -247,7 +265,7 @@ class FootprintDesign:
 
         areas = self.areas()
         if "geometry" not in areas.columns:
-            raise CdrError("FootprintDesign.geometry: the areas have no geometry (pass a GeoDataFrame as areas)")
+            raise ArgumentError("FootprintDesign.geometry: the areas have no geometry (pass a GeoDataFrame as areas)")
         geo = gpd.GeoDataFrame(areas, geometry="geometry", crs=getattr(areas, "crs", None))
         geo = geo[geo["footprint_id"].notna()]
         agg = geo.dissolve(by="footprint_id", aggfunc={"la_code": "count", "expected_deaths": "sum"})
@@ -331,7 +349,10 @@ class FootprintDesign:
         >>> FootprintDesign.from_file(p).labels.to_dict()
         {'E06000001': 'A'}
         """
-        path = pathlib.Path(path)
+        path = check.path(path, "path", "FootprintDesign.to_file")
+        if path.is_dir():
+            raise ArgumentError(f"FootprintDesign.to_file: 'path' {str(path)!r} is a folder; give a file name in it, "
+                                f"e.g. {str(path / 'footprints.csv')!r}.")
         path.parent.mkdir(parents=True, exist_ok=True)
         header = {**self.meta}
         if self.params:
@@ -374,7 +395,7 @@ class FootprintDesign:
         Cumberland and Westmorland and Furness, in its footprint). Each translation is listed in
         ``design.notes``, and translated areas take their expected deaths from
         :func:`cdr.reference.expected_deaths` (the file's value was for the old area). Codes that
-        are in no vintage raise :class:`~cdr.errors.CdrError` naming them. Codes that are not
+        are in no vintage raise :class:`~cdr.errors.DataError` naming them. Codes that are not
         English LA codes (your own area ids) are kept as they are, as are codes found in ``areas``.
 
         Examples
@@ -388,9 +409,7 @@ class FootprintDesign:
         >>> print(d.notes[0])
         E10000006 translated to E06000063, E06000064 (2023 LA codes, cdr.data.translate_codes split='expand'): same footprint 'cumbria'
         """
-        path = pathlib.Path(path)
-        if not path.exists():
-            raise CdrError(f"FootprintDesign.from_file: no file {str(path)!r}")
+        path = check.path(path, "path", "FootprintDesign.from_file", exists="file")
         text = path.read_text(encoding="utf-8")
         meta, body = {}, []
         lines = text.splitlines()
@@ -409,7 +428,8 @@ class FootprintDesign:
                             na_values={"footprint_id": [""], "expected_deaths": [""]})
         missing = {"la_code", "footprint_id"} - set(frame.columns)
         if missing:
-            raise CdrError(f"FootprintDesign.from_file: {path.name} lacks columns {sorted(missing)}")
+            raise DataError(f"FootprintDesign.from_file: {path.name} lacks columns {sorted(missing)}; a design file "
+                            "has one row per area with 'la_code' and 'footprint_id'")
         frame, translation_notes = _translate_codes(frame, areas, path)
         labels = frame.set_index("la_code")["footprint_id"]
         if areas is None:
@@ -451,7 +471,7 @@ def _translate_codes(frame, areas, path):
         shown = "; ".join(f"row {i + 1} la_code={r.la_code!r} footprint_id={r.footprint_id!r}: {r.reason}"
                           for i, r in zip(untranslated.index[:10], untranslated.itertuples(index=False)))
         more = f" (and {len(untranslated) - 10} more)" if len(untranslated) > 10 else ""
-        raise CdrError(
+        raise DataError(
             f"FootprintDesign.from_file: {path.name} has {len(untranslated)} LA code(s) that are in no vintage "
             f"cdr knows (2019-2023 upper-tier LAs): {shown}{more}. Correct the codes (see cdr.data.la_codes()), "
             "or pass areas= a table that contains them"
@@ -470,7 +490,7 @@ def _translate_codes(frame, areas, path):
         translated = translated.drop(columns="la_code_original")
     dup = translated["la_code"][translated["la_code"].duplicated()]
     if len(dup):
-        raise CdrError(
+        raise DataError(
             f"FootprintDesign.from_file: after translating to 2023 LA codes, {sorted(set(dup))[:10]} appear more than "
             f"once in {path.name} (the file lists an area under both its old and its new code); keep one row per area"
         )

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cdr import _validate as check
 from cdr._base import as_generator
-from cdr.errors import CdrError
+from cdr.errors import ArgumentError, ArgumentTypeError, CdrError
 from cdr.footprints._builder import FootprintBuilder
 from cdr.footprints._catalog import load_design
 from cdr.footprints._checks import rules_of, violations
@@ -23,7 +24,9 @@ __all__ = ["evaluate", "compare", "simulate", "upper_bound", "check_design", "Up
 # ----------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------
-def _as_design(design, areas=None) -> FootprintDesign:
+def _as_design(design, areas=None, *, caller: str) -> FootprintDesign:
+    if areas is not None:
+        check.frame(areas, "areas", caller, columns=["la_code"])
     if isinstance(design, FootprintDesign):
         if areas is not None:
             return FootprintDesign(design.labels, _with_deaths(areas, design), params=design.params, info=design.info,
@@ -34,7 +37,8 @@ def _as_design(design, areas=None) -> FootprintDesign:
         return load_design(design, areas=areas)
     if isinstance(design, (pd.Series, dict, pd.DataFrame)):
         return FootprintDesign(design, areas)
-    raise CdrError(f"expected a FootprintDesign, a file path or a Series la_code -> footprint_id; got {type(design).__name__}")
+    raise ArgumentTypeError(f"{caller}: 'design' must be a FootprintDesign, a design file path or catalog name, or a "
+                            f"Series la_code -> footprint_id; got {check.describe(design)}.")
 
 
 def _with_deaths(areas, design):
@@ -128,8 +132,11 @@ def evaluate(design, areas=None, *, min_deaths=None, min_probability=None, name=
     >>> evaluate(split)[["n_footprints", "n_footprints_meeting", "upper_bound", "gap_to_bound"]].iloc[0].tolist()
     [3, 1, 2, 1]
     """
-    design = _as_design(design, areas)
-    rules = rules_of(design, min_deaths=min_deaths, min_probability=min_probability)
+    design = _as_design(design, areas, caller="evaluate")
+    if name is not None:
+        check.text(name, "name", "evaluate", example="'my_design'")
+    check.flag(bound, "bound", "evaluate")
+    rules = rules_of(design, min_deaths=min_deaths, min_probability=min_probability, caller="evaluate")
     md = rules["min_deaths"]
     t = footprint_table(design, min_deaths=md, min_probability=rules["min_probability"] or EVAL_PROBABILITY,
                         attributes=("imd_avg_rank", "death_rate"))
@@ -228,16 +235,21 @@ def compare(designs, areas=None, *, min_deaths=None, min_probability=None, bound
     >>> table[["design", "n_footprints", "upper_bound", "gap_to_bound"]].values.tolist()
     [['split', 2, 2, 0], ['merged', 1, 2, 1]]
     """
+    if isinstance(designs, (str, FootprintDesign, pd.Series)) or hasattr(designs, "__fspath__") or not (
+            isinstance(designs, dict) or hasattr(designs, "__iter__")):
+        raise ArgumentTypeError(f"compare: 'designs' must be a list of designs (FootprintDesign, file path or catalog "
+                                f"name) or a dict name -> design; got {check.describe(designs)}. Put one design in a "
+                                f"list to evaluate it alone, or call evaluate().")
     if isinstance(designs, dict):
-        items = [(str(k), _as_design(d, areas)) for k, d in designs.items()]
+        items = [(str(k), _as_design(d, areas, caller="compare")) for k, d in designs.items()]
     else:
         items = []
         for d in designs:
-            dd = _as_design(d, areas)
+            dd = _as_design(d, areas, caller="compare")
             items.append((_label(dd, dd.meta.get("file") or f"design_{len(items) + 1}"), dd))
         items = _distinct_labels(items)
     if not items:
-        raise CdrError("compare: give at least one design")
+        raise ArgumentError("compare: 'designs' is empty; give at least one design")
     rows = [evaluate(d, areas, min_deaths=min_deaths, min_probability=min_probability, name=n, bound=bound)
             for n, d in items]
     return pd.concat(rows, ignore_index=True)
@@ -294,11 +306,12 @@ def simulate(design, years=1, n=1000, *, min_deaths=None, seed=0, areas=None):
     >>> s["p_below_exact"].round(3).tolist()
     [0.483, 0.0]
     """
-    design = _as_design(design, areas)
-    md = float(design.min_deaths if min_deaths is None else min_deaths)
-    if int(years) < 1 or int(n) < 1:
-        raise CdrError(f"simulate: years and n must be >= 1; got years={years!r}, n={n!r}")
-    rng = as_generator(seed)
+    design = _as_design(design, areas, caller="simulate")
+    years = check.integer(years, "years", "simulate", minimum=1, example=5)
+    n = check.integer(n, "n", "simulate", minimum=1, example=1000)
+    rng = as_generator(check.seed(seed, "seed", "simulate"))
+    md = float(design.min_deaths) if min_deaths is None else check.number(
+        min_deaths, "min_deaths", "simulate", above=0, example=60, unit="deaths a year")
     areas = design.areas()
     lam = areas[areas["footprint_id"].notna()].groupby("footprint_id")["expected_deaths"].sum().sort_index()
     draws = rng.poisson(lam.to_numpy()[None, None, :], size=(int(n), int(years), len(lam)))
@@ -486,6 +499,6 @@ def check_design(design, areas=None, *, min_deaths=None, min_probability=None, n
     >>> check_design(bad)["check"].tolist()
     ['contiguity', 'threshold']
     """
-    design = _as_design(design, areas)
+    design = _as_design(design, areas, caller="check_design")
     return violations(design, areas, min_deaths=min_deaths, min_probability=min_probability, nest_within=nest_within,
                       contiguity=contiguity, lock=lock, max_population=max_population)

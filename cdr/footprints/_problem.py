@@ -15,13 +15,14 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaincinv
 
+from cdr import _validate as check
 from cdr._base import as_generator
 from cdr.data._contiguity import components
-from cdr.errors import ArgumentError, CdrError, CdrWarning
+from cdr.errors import ArgumentError, CdrWarning
 from cdr.footprints._solver import Subproblem
 
 __all__ = ["DEFAULT_OBJECTIVE", "chance_threshold", "default_expected_deaths", "resolve_areas", "resolve_graph",
-           "resolve_lock", "prepare_problem"]
+           "resolve_lock", "prepare_problem", "check_params"]
 
 #: Secondary objective used when ``objective=None``: standardised attributes whose within-footprint
 #: sum of squares is minimised (``death_rate`` = expected deaths per child, derived), plus a
@@ -57,11 +58,13 @@ def chance_threshold(min_deaths: float, min_probability: float | None, dispersio
     >>> chance_threshold(60, None)
     60.0
     """
+    caller = "chance_threshold"
+    min_deaths = check.number(min_deaths, "min_deaths", caller, minimum=0, example=60, unit="deaths a year")
+    if dispersion is not None:
+        check.number(dispersion, "dispersion", caller, above=0, example=1.0)
     if min_probability is None:
         return float(min_deaths)
-    p = float(min_probability)
-    if not 0 < p < 1:
-        raise CdrError(f"min_probability must be a probability in (0, 1), e.g. 0.9; got {min_probability!r}")
+    p = check.probability(min_probability, "min_probability", caller)
     if min_deaths <= 0:
         return 0.0
     m = float(np.ceil(min_deaths))
@@ -159,15 +162,12 @@ def resolve_areas(areas, deaths, *, caller):
         from cdr.data import england_areas
 
         areas = england_areas()
-    if not isinstance(areas, pd.DataFrame):
-        raise CdrError(f"{caller}: areas must be a DataFrame or GeoDataFrame with 'la_code'; got {type(areas).__name__}")
-    if "la_code" not in areas.columns:
-        raise CdrError(f"{caller}: areas have no 'la_code' column (columns: {list(areas.columns)[:12]})")
+    check.frame(areas, "areas", caller, columns=["la_code"], hint="Give one row per area keyed by its ONS code.")
     out = areas.copy()
     out["la_code"] = out["la_code"].astype(str)
     dup = out["la_code"][out["la_code"].duplicated()]
     if len(dup):
-        raise CdrError(f"{caller}: duplicate la_code values {sorted(set(dup))[:10]}; give one row per area")
+        raise ArgumentError(f"{caller}: duplicate la_code values {sorted(set(dup))[:10]}; give one row per area")
     out = out.sort_values("la_code", kind="stable", ignore_index=True)
     if isinstance(deaths, str):
         if deaths in out.columns:
@@ -175,7 +175,7 @@ def resolve_areas(areas, deaths, *, caller):
         elif deaths == "expected_deaths":
             values = out["la_code"].map(default_expected_deaths(areas))
         else:
-            raise CdrError(f"{caller}: deaths={deaths!r} is not a column of areas (columns: {list(out.columns)[:12]})")
+            raise ArgumentError(f"{caller}: deaths={deaths!r} is not a column of areas (columns: {list(out.columns)[:12]})")
         source = deaths
     elif isinstance(deaths, pd.Series):
         values = out["la_code"].map(deaths.rename(index=str))
@@ -185,12 +185,12 @@ def resolve_areas(areas, deaths, *, caller):
         values = out["la_code"].map(deaths.assign(la_code=deaths["la_code"].astype(str)).set_index("la_code")[col])
         source = f"frame[{col!r}]"
     else:
-        raise CdrError(f"{caller}: deaths must be a column name, a Series or a DataFrame; got {type(deaths).__name__}")
+        raise ArgumentError(f"{caller}: deaths must be a column name, a Series or a DataFrame; got {type(deaths).__name__}")
     values = pd.to_numeric(values, errors="coerce")
     bad = out.loc[values.isna() | (values < 0), "la_code"]
     if len(bad):
         show = ", ".join(f"{c}={values[i]!r}" for i, c in bad.head(8).items())
-        raise CdrError(f"{caller}: expected deaths must be numbers >= 0 for every area; {len(bad)} are not: {show}")
+        raise ArgumentError(f"{caller}: expected deaths must be numbers >= 0 for every area; {len(bad)} are not: {show}")
     out["expected_deaths"] = values.astype(float).to_numpy()
     return out, source
 
@@ -211,8 +211,8 @@ def _graph_neighbours(contiguity, *, caller):
         return contiguity, "dict"
     if hasattr(contiguity, "adj"):
         return {k: list(v) for k, v in contiguity.adj.items()}, "networkx graph"
-    raise CdrError(f"{caller}: contiguity must be a libpysal W or Graph, cdr.data.Contiguity, dict of neighbour "
-                   f"lists or networkx graph; got {type(contiguity).__name__}")
+    raise ArgumentError(f"{caller}: contiguity must be a libpysal W or Graph, cdr.data.Contiguity, dict of neighbour "
+                        f"lists or networkx graph; got {type(contiguity).__name__}")
 
 
 def _key_map(keys, codes, raw):
@@ -256,7 +256,7 @@ def resolve_graph(contiguity, areas, *, caller, raw=None, report=None):
                 break
         else:
             if "geometry" not in areas.columns:
-                raise CdrError(
+                raise ArgumentError(
                     f"{caller}: the areas are not English LAs and have no geometry; pass contiguity= a libpysal W "
                     "or Graph (or dict of neighbour lists) keyed by la_code, the frame's index or row position"
                 )
@@ -272,7 +272,7 @@ def resolve_graph(contiguity, areas, *, caller, raw=None, report=None):
         if mapping is None:
             sample = sorted(neigh, key=str)[:5]
             missing = [c for c in ids if c not in neigh][:10]
-            raise CdrError(
+            raise ArgumentError(
                 f"{caller}: the contiguity graph ({kind}, ids e.g. {sample}) does not name every area by any of "
                 f"{keys_used}; areas not in the graph by la_code: {missing}. Build the graph from the same frame "
                 "(e.g. libpysal.weights.Queen.from_dataframe(areas)) or key it by la_code"
@@ -281,7 +281,7 @@ def resolve_graph(contiguity, areas, *, caller, raw=None, report=None):
     neigh = {str(k): [str(x) for x in v] for k, v in neigh.items()}
     missing = [c for c in ids if c not in neigh]
     if missing:
-        raise CdrError(f"{caller}: {len(missing)} areas are not in the contiguity graph: {missing[:10]}")
+        raise ArgumentError(f"{caller}: {len(missing)} areas are not in the contiguity graph: {missing[:10]}")
     out = {c: set() for c in ids}
     for c in ids:
         for x in neigh[c]:
@@ -311,16 +311,16 @@ def resolve_lock(lock, areas, *, caller):
         lock = lock.labels
     if isinstance(lock, pd.DataFrame):
         if not {"la_code", "footprint_id"} <= set(lock.columns):
-            raise CdrError(f"{caller}: lock frame needs 'la_code' and 'footprint_id' columns")
+            raise ArgumentError(f"{caller}: lock frame needs 'la_code' and 'footprint_id' columns")
         lock = dict(zip(lock["la_code"].astype(str), lock["footprint_id"]))
     elif isinstance(lock, pd.Series):
         lock = dict(zip(lock.index.astype(str), lock.to_numpy()))
     elif not isinstance(lock, dict):
-        raise CdrError(f"{caller}: lock must be a dict, Series or DataFrame la_code -> footprint_id")
+        raise ArgumentError(f"{caller}: lock must be a dict, Series or DataFrame la_code -> footprint_id")
     lock = {str(k): str(v) for k, v in lock.items() if v is not None and not (isinstance(v, float) and np.isnan(v))}
     unknown = sorted(set(lock) - set(areas["la_code"]))
     if unknown:
-        raise CdrError(f"{caller}: lock names {len(unknown)} areas not in areas: {unknown[:10]}")
+        raise ArgumentError(f"{caller}: lock names {len(unknown)} areas not in areas: {unknown[:10]}")
     return lock
 
 
@@ -330,7 +330,7 @@ def _objective(builder, areas, deaths_col="expected_deaths"):
         if isinstance(builder.objective, dict):
             unknown = set(builder.objective) - {"attributes", "compactness"}
             if unknown:
-                raise CdrError(f"objective: unknown keys {sorted(unknown)}; allowed 'attributes', 'compactness'")
+                raise ArgumentError(f"objective: unknown keys {sorted(unknown)}; allowed 'attributes', 'compactness'")
             spec.update(builder.objective)
         else:
             spec["attributes"] = tuple(builder.objective)
@@ -345,7 +345,7 @@ def _objective(builder, areas, deaths_col="expected_deaths"):
         if name not in areas.columns:
             if builder.objective is None:
                 continue  # a default attribute your areas lack: left out, stated in design.info["objective"]
-            raise CdrError(f"objective: attribute {name!r} is not a column of areas (columns: {list(areas.columns)[:12]})")
+            raise ArgumentError(f"objective: attribute {name!r} is not a column of areas (columns: {list(areas.columns)[:12]})")
         cols.append(pd.to_numeric(areas[name], errors="coerce").fillna(areas[name].median()).to_numpy(float))
         used.append(name)
     parts = []
@@ -370,18 +370,37 @@ def _objective(builder, areas, deaths_col="expected_deaths"):
     return attrs, np.column_stack([attrs, coords]), {"attributes": tuple(used), "compactness": weight}
 
 
+def check_params(builder, caller: str) -> None:
+    """The builder's configuration (its constructor arguments), checked by ``__init__`` and again by ``fit``."""
+    b = builder
+    check.number(b.min_deaths, "min_deaths", caller, above=0, example=60, unit="deaths a year")
+    if b.min_probability is not None:
+        check.probability(b.min_probability, "min_probability", caller)
+    if b.nest_within is not None:
+        check.text(b.nest_within, "nest_within", caller, example="'police_force_area'")
+    if b.max_population is not None:
+        check.number(b.max_population, "max_population", caller, above=0, example=500_000, unit="children")
+    if b.lock is not None and not (isinstance(b.lock, (dict, pd.Series, pd.DataFrame)) or hasattr(b.lock, "labels")):
+        raise ArgumentError(f"{caller}: 'lock' must be a dict, Series or DataFrame la_code -> footprint_id, or a "
+                            f"FootprintDesign; got {check.describe(b.lock)}.")
+    if b.objective is not None and not isinstance(b.objective, dict):
+        check.strings(b.objective, "objective", caller, example="{'attributes': ['imd_avg_rank']}", allow_empty=True)
+    check.one_of(b.on_infeasible, ("raise", "merge"), "on_infeasible", caller)
+    check.one_of(b.exact, ("auto", True, False), "exact", caller)
+    check.integer(b.max_sets, "max_sets", caller, minimum=1, example=20_000)
+    check.number(b.time_limit, "time_limit", caller, above=0, example=60, unit="seconds")
+    check.number(b.ilp_time_limit, "ilp_time_limit", caller, above=0, example=20, unit="seconds")
+    if b.max_footprints is not None:
+        check.integer(b.max_footprints, "max_footprints", caller, minimum=1, example=42)
+    if b.anneal_iterations is not None:
+        check.integer(b.anneal_iterations, "anneal_iterations", caller, minimum=0, example=20_000)
+    check.seed(b.seed, "seed", caller)
+
+
 def prepare_problem(builder, areas, deaths):
     caller = "FootprintBuilder.fit"
-    if builder.on_infeasible not in ("raise", "merge"):
-        raise CdrError(f"{caller}: on_infeasible must be 'raise' or 'merge'; got {builder.on_infeasible!r}")
-    if builder.exact not in ("auto", True, False):
-        raise CdrError(f"{caller}: exact must be 'auto', True or False; got {builder.exact!r}")
-    try:
-        min_deaths = float(builder.min_deaths)
-    except (TypeError, ValueError):
-        raise CdrError(f"{caller}: min_deaths must be a number of deaths a year, e.g. 60; got {builder.min_deaths!r}")
-    if not min_deaths > 0:
-        raise CdrError(f"{caller}: min_deaths must be > 0 deaths a year; got {builder.min_deaths!r}")
+    check_params(builder, caller)
+    min_deaths = float(builder.min_deaths)
     raw = areas
     areas, source = resolve_areas(areas, deaths, caller=caller)
     chance = {"method": "poisson" if builder.min_probability is not None else None}
@@ -405,12 +424,12 @@ def prepare_problem(builder, areas, deaths):
     nest = builder.nest_within
     if nest is not None:
         if nest not in areas.columns:
-            raise CdrError(f"{caller}: nest_within={nest!r} is not a column of areas (e.g. 'region_code', 'police_force_area')")
+            raise ArgumentError(f"{caller}: nest_within={nest!r} is not a column of areas (e.g. 'region_code', 'police_force_area')")
         missing = areas.loc[areas[nest].isna(), "la_code"].tolist()
         if missing:
-            raise CdrError(f"{caller}: nest_within={nest!r} is missing for {len(missing)} areas: {missing[:10]}")
+            raise ArgumentError(f"{caller}: nest_within={nest!r} is missing for {len(missing)} areas: {missing[:10]}")
     if builder.max_population is not None and "child_population" not in areas.columns:
-        raise CdrError(f"{caller}: max_population needs a 'child_population' column in areas")
+        raise ArgumentError(f"{caller}: max_population needs a 'child_population' column in areas")
     pop = areas["child_population"].astype(float).to_numpy() if "child_population" in areas.columns else np.zeros(len(areas))
     attrs, features, objective = _objective(builder, areas)
     seed = builder.seed
@@ -446,16 +465,9 @@ def prepare_problem(builder, areas, deaths):
             time_limit=builder.time_limit, ilp_time_limit=builder.ilp_time_limit, key=key,
             max_footprints=builder.max_footprints, anneal_iterations=builder.anneal_iterations,
         )))
-    ai = builder.anneal_iterations
-    if ai is not None and (not isinstance(ai, (int, np.integer)) or isinstance(ai, bool) or ai < 0):
-        raise CdrError(f"{caller}: anneal_iterations must be a whole number of proposals >= 0 (0 switches annealing "
-                       f"off), or None for the default; got {ai!r}")
     if builder.max_footprints is not None:
-        k = builder.max_footprints
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-            raise CdrError(f"{caller}: max_footprints must be a whole number >= 1, e.g. 42; got {k!r}")
         if len(subs) != 1 or lock or infeasible:
-            raise CdrError(
+            raise ArgumentError(
                 f"{caller}: max_footprints needs a single subproblem, but there are {len(subs)} independent "
                 f"subproblems{', locked areas' if lock else ''}{', infeasible groups' if infeasible else ''} "
                 "(from nest_within, lock or a disconnected graph); build without max_footprints, or without nesting/lock"

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import nbinom, poisson
 
+from cdr import _validate as check
 from cdr.data._contiguity import is_connected
 from cdr.errors import ArgumentError, CdrError
 from cdr.footprints._objective import within_ss
@@ -119,6 +120,12 @@ def _majority_share(frame, column):
 
 def footprint_table(design, *, min_deaths=None, min_probability=None, attributes=None):
     """Per-footprint table behind :meth:`FootprintDesign.table`."""
+    if min_deaths is not None:
+        check.number(min_deaths, "min_deaths", "FootprintDesign.table", above=0, example=60, unit="deaths a year")
+    if min_probability is not None:
+        check.probability(min_probability, "min_probability", "FootprintDesign.table")
+    if attributes is not None:
+        check.strings(attributes, "attributes", "FootprintDesign.table", example="['imd_avg_rank']", allow_empty=True)
     md = float(design.min_deaths if min_deaths is None else min_deaths)
     mp = min_probability if min_probability is not None else (design.params.get("min_probability") or EVAL_PROBABILITY)
     areas = design.areas()

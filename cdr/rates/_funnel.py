@@ -18,7 +18,7 @@ from scipy import special
 
 from cdr.rates._core import MISSING, _check_proportion, _poisson_limits, ci_columns
 from cdr.errors import CdrWarning
-from cdr._validate import ArgumentError, as_array, as_levels, as_positive, same_shape
+from cdr._validate import ArgumentError, as_array, as_levels, as_positive, number, one_of, same_shape
 
 STATISTICS = ("proportion", "rate", "ratio")
 DEFAULT_MULTIPLIER = {"proportion": 100.0, "rate": 100_000.0, "ratio": 1.0}
@@ -26,8 +26,7 @@ LABELS = ("High (0.001)", "High (0.025)", "Not significant", "Low (0.025)", "Low
 
 
 def _check_statistic(statistic, caller):
-    if statistic not in STATISTICS:
-        raise ArgumentError(f"{caller}: 'statistic' must be one of {STATISTICS}; got {statistic!r}.")
+    one_of(statistic, STATISTICS, "statistic", caller)
 
 
 def _inverse_wilson(n, p0, prob, side):
@@ -89,7 +88,7 @@ def funnel_limits(statistic, denominator, baseline=None, multiplier=None, conf=(
             raise ArgumentError(f"{caller}: 'baseline' is required for statistic={statistic!r}: give the overall "
                                 f"{statistic} on the raw scale, e.g. sum(deaths) / sum(population).")
         baseline = 1.0
-    b = as_positive(baseline, "baseline", caller) if statistic != "proportion" else float(baseline)
+    b = as_positive(baseline, "baseline", caller) if statistic != "proportion" else number(baseline, "baseline", caller)
     if statistic == "rate" and b >= 1:
         warnings.warn(f"{caller}: a rate 'baseline' is events per person on the raw scale (e.g. 30 / 100_000); "
                       f"got {baseline!r}, i.e. {b:g} events per person a year."
@@ -165,9 +164,11 @@ def funnel_significance(numerator, denominator, statistic="proportion", baseline
     x, n = same_shape(caller, numerator=x, denominator=n)
     x, n = np.atleast_1d(x), np.atleast_1d(n)
     bad = np.isnan(x) | np.isnan(n) | (n == 0)
-    if baseline is None:
+    if baseline is None:   # the overall value, NaN when no row is usable
         baseline = 1.0 if statistic == "ratio" else x[~bad].sum() / n[~bad].sum() if (~bad).any() else np.nan
-    b = float(baseline)
+        b = float(baseline)
+    else:
+        b = number(baseline, "baseline", caller)
     safe = np.where(bad, 1.0, n)
     xs = np.where(bad, 0.0, x)
     out = np.full(x.shape, LABELS[2], dtype=object)

@@ -7,7 +7,7 @@ from scipy import special
 
 from cdr._base import as_generator
 from cdr.rates._core import ci_columns
-from cdr._validate import ArgumentError, as_array, as_levels, as_positive
+from cdr._validate import ArgumentError, as_array, as_levels, as_positive, integer, one_of, seed as seed_value
 
 VALUE_TYPES = ("rate", "proportion", "normal")
 _BLOCK = 4_000_000  # simulated values held in memory at once
@@ -72,12 +72,11 @@ def sii(quantile, value, population, lower=None, upper=None, value_type="rate", 
     [24.0, 0.833]
     """
     caller = "sii"
+    seed_value(seed, "seed", caller)
     levels = as_levels(conf, caller)
     scale = as_positive(multiplier, "multiplier", caller)
-    if value_type not in VALUE_TYPES:
-        raise ArgumentError(f"{caller}: 'value_type' must be one of {VALUE_TYPES}; got {value_type!r}.")
-    if isinstance(reps, bool) or not isinstance(reps, (int, np.integer)) or reps < 100:
-        raise ArgumentError(f"{caller}: 'reps' must be an integer >= 100, e.g. 10_000; got {reps!r}.")
+    one_of(value_type, VALUE_TYPES, "value_type", caller)
+    reps = integer(reps, "reps", caller, minimum=100, example=10_000)
     q = as_array(quantile, "quantile", caller, allow_negative=True)
     y = as_array(value, "value", caller, allow_negative=True)
     pop = as_array(population, "population", caller)

@@ -9,20 +9,33 @@ from cdr.rates._dsr import CHILD_STANDARD, RECORD_TO_CHILD_BAND, _dsr_core, _sta
 from cdr._validate import ArgumentError, as_array, as_by, as_levels, as_positive, check_columns
 
 
-def _group_sums(frame, columns, by, caller, extra_keys=()):
-    """Sum `columns` within groups of `by` (+ extra keys); a NaN anywhere in a group gives NaN."""
-    keys = [*by, *extra_keys]
-    check_columns(frame, [*keys, *columns], caller)
+def _group_sums(frame, columns, by, caller):
+    """Sum `columns` (argument -> column) within groups of `by`; a NaN anywhere in a group gives NaN."""
+    keys = list(by)
+    check_columns(frame, {"by": keys, **columns}, caller)
+    columns = list(columns.values())
     values = {c: as_array(frame[c], c, caller) for c in columns}
     if not keys:
         return pd.DataFrame({c: [v.sum()] for c, v in values.items()})  # NaN propagates
     code, groups = _group_codes(frame, keys)  # group columns keep their dtype (categoricals their order)
     sums = groups.reset_index(drop=True)
     for c, v in values.items():
-        total = np.bincount(code, weights=np.nan_to_num(v), minlength=len(groups))
-        has_nan = np.bincount(code, weights=np.isnan(v), minlength=len(groups)) > 0
-        sums[c] = np.where(has_nan, np.nan, total)
+        sums[c] = _cell_sums(code, v, len(groups))
     return sums
+
+
+def _cell_sums(code, values, size):
+    """Sums of `values` within cells ``code`` (0 .. size-1), vectorised; NaN where a cell holds a NaN."""
+    total = np.bincount(code, weights=np.nan_to_num(values), minlength=size)
+    has_nan = np.bincount(code, weights=np.isnan(values), minlength=size) > 0
+    return np.where(has_nan, np.nan, total)
+
+
+def _per_group(frame, columns, by, caller, stat):
+    """The tidy table of the simple statistics: `columns` (argument -> column) summed within groups of
+    `by`, then ``stat(*sums)`` (an array function of :mod:`cdr.rates._core`) on the sums."""
+    sums = _group_sums(frame, columns, as_by(by, caller), caller)
+    return _finish(sums, stat(*(sums[c].to_numpy() for c in columns.values())), frame)
 
 
 def _group_codes(frame, by):
@@ -84,11 +97,8 @@ def rate_table(frame, count="deaths", population="population", by=None, multipli
     0      E1     4.0   20.0      5.45  exact
     1      E2   120.0   30.0     24.87  byars
     """
-    caller = "rate_table"
-    by = as_by(by, caller)
-    sums = _group_sums(frame, [count, population], by, caller)
-    stats = crude_rate(sums[count].to_numpy(), sums[population].to_numpy(), multiplier=multiplier, conf=conf)
-    return _finish(sums, stats, frame)
+    return _per_group(frame, {"count": count, "population": population}, by, "rate_table",
+                      lambda x, n: crude_rate(x, n, multiplier=multiplier, conf=conf))
 
 
 def proportion_table(frame, count, n, by=None, multiplier=1, conf=(0.95, 0.998)) -> pd.DataFrame:
@@ -121,11 +131,8 @@ def proportion_table(frame, count, n, by=None, multiplier=1, conf=(0.95, 0.998))
     0      N   16.0     28.51
     1      S    0.0     13.32
     """
-    caller = "proportion_table"
-    by = as_by(by, caller)
-    sums = _group_sums(frame, [count, n], by, caller)
-    stats = proportion(sums[count].to_numpy(), sums[n].to_numpy(), multiplier=multiplier, conf=conf)
-    return _finish(sums, stats, frame)
+    return _per_group(frame, {"count": count, "n": n}, by, "proportion_table",
+                      lambda x, m: proportion(x, m, multiplier=multiplier, conf=conf))
 
 
 def isr_table(frame, observed="deaths", expected="expected_deaths", by=None, multiplier=1, conf=(0.95, 0.998)) -> pd.DataFrame:
@@ -167,11 +174,8 @@ def isr_table(frame, observed="deaths", expected="expected_deaths", by=None, mul
     >>> out[["la_code", "deaths", "expected_deaths", "value", "method"]].values.tolist()
     [['E1', 12.0, 10.0, 120.0, 'byars'], ['E2', 0.0, 2.5, 0.0, 'exact']]
     """
-    caller = "isr_table"
-    by = as_by(by, caller)
-    sums = _group_sums(frame, [observed, expected], by, caller)
-    stats = isr(sums[observed].to_numpy(), sums[expected].to_numpy(), conf=conf, multiplier=multiplier)
-    return _finish(sums, stats, frame)
+    return _per_group(frame, {"observed": observed, "expected": expected}, by, "isr_table",
+                      lambda o, e: isr(o, e, conf=conf, multiplier=multiplier))
 
 
 def _band_positions(bands, standard, caller, column):
@@ -235,7 +239,7 @@ def dsr_table(frame, count="deaths", population="population", age_band="age_band
     if not isinstance(standard, pd.Series):
         raise ArgumentError(f"{caller}: 'standard' must be a pandas Series indexed by age band (e.g. CHILD_STANDARD or ESP2013), "
                             f"so that rows can be matched to weights; got {type(standard).__name__}.")
-    check_columns(frame, [*by, age_band, count, population], caller)
+    check_columns(frame, {"by": by, "age_band": age_band, "count": count, "population": population}, caller)
     w = _standard_array(standard, len(standard), caller)
     band = _band_positions(frame[age_band], standard, caller, age_band)
     if by:
@@ -251,9 +255,7 @@ def dsr_table(frame, count="deaths", population="population", age_band="age_band
     sums = []
     for column in (count, population):  # two columns: sum within group x band cells; NaN anywhere -> NaN
         v = as_array(frame[column], column, caller)
-        total_v = np.bincount(cell, weights=np.nan_to_num(v), minlength=size)
-        has_nan = np.bincount(cell, weights=np.isnan(v), minlength=size) > 0
-        sums.append(np.where(has_nan | ~present.ravel(), np.nan, total_v).reshape(shape))
+        sums.append(np.where(~present.ravel(), np.nan, _cell_sums(cell, v, size)).reshape(shape))
     o, n = sums
     stats, total, pop = _dsr_core(o, n, w, scale, levels)
     absent = ~present.all(axis=1)

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 import warnings
 from dataclasses import dataclass, field
 from importlib import resources
@@ -56,7 +57,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cdr.errors import CdrWarning, DataVintageWarning, RecordValidationError
+from cdr import _validate as check
+from cdr.errors import ArgumentError, ArgumentTypeError, CdrWarning, DataVintageWarning, RecordValidationError
 from cdr.schema._fields import (  # noqa: F401  (re-exported)
     AGE_BAND_DAYS, AGE_BANDS, CATEGORIES, CONTRIBUTORY_LEVELS, DERIVED_COLUMNS, DOMAIN_LEVEL_CODES, DOMAIN_LEVELS,
     DOMAINS, ETHNIC_GROUPS_19, ETHNICITIES, FIELDS, MAX_AGE_DAYS, MODIFIABLE, NOT_RECORDED,
@@ -213,6 +215,9 @@ def contributory(levels):
     >>> contributory("none")
     False
     """
+    if not (isinstance(levels, Iterable) or levels is None or np.isscalar(levels)):
+        raise ArgumentTypeError(f"contributory: 'levels' must be a level, a list, an array or a Series of levels, "
+                                f"e.g. ['sufficient', 'unlikely']; got {check.describe(levels)}.")
     if isinstance(levels, str) or levels is None or (np.isscalar(levels) and not isinstance(levels, str)):
         return bool(pd.Series([levels]).pipe(_contributory_series).iloc[0])
     if isinstance(levels, pd.Series):
@@ -286,6 +291,9 @@ def age_band(age_days, date_of_death=None):
     """
     scalar = np.ndim(age_days) == 0 and not isinstance(age_days, pd.Series)
     s = age_days if isinstance(age_days, pd.Series) else pd.Series(np.atleast_1d(age_days))
+    if date_of_death is not None and (1 if np.ndim(date_of_death) == 0 else len(date_of_death)) != len(s):
+        raise ArgumentError(f"age_band: 'date_of_death' must give one date per age ({len(s)}); got "
+                            f"{check.describe(date_of_death)}.")
     days = pd.to_numeric(s, errors="coerce").astype("Float64").astype(float).to_numpy()
     if date_of_death is None:
         edges = [lo for lo, _ in AGE_BAND_DAYS.values()] + [MAX_AGE_DAYS + 1]
@@ -404,8 +412,17 @@ def read_records(source, *, columns=None, values=None, sheet=None, mode: str = "
     >>> str(records.loc[0, "date_of_death"].date()), int(records.loc[0, "age_days"]), records.loc[0, "la_code"]
     ('2022-04-03', 33, 'E08000036')
     """
-    if mode not in ("strict", "lenient"):
-        raise ValueError(f'read_records: mode must be "strict" or "lenient"; got {mode!r}')
+    caller = "read_records"
+    check.one_of(mode, ("strict", "lenient"), "mode", caller)
+    if not isinstance(source, pd.DataFrame):
+        check.path(source, "source", caller)
+    if columns is not None and not isinstance(columns, (str, os.PathLike)):
+        check.mapping(columns, "columns", caller, example="{'CDOP Ref': 'case_id'} or a columns.toml path")
+    if values is not None:
+        check.mapping(values, "values", caller, example="{'sex': {'Boy': 'male'}}")
+    if sheet is not None and not isinstance(sheet, (str, int)):
+        raise ArgumentTypeError(f"{caller}: 'sheet' must be a sheet name or a 0-based sheet number; got "
+                                f"{check.describe(sheet)}.")
     file_values = {}
     if isinstance(columns, (str, os.PathLike)):
         columns, file_values = load_columns_file(columns)
@@ -495,20 +512,20 @@ def to_file(records: pd.DataFrame, path) -> Path:
     >>> path.name, back.equals(records)
     ('deaths.csv', True)
     """
-    from cdr.errors import CdrError
-
-    path = Path(path)
-    suffix = path.suffix.lower()
+    caller = "to_file"
+    check.frame(records, "records", caller)
+    path = check.path(path, "path", caller)
+    suffix = check.one_of(path.suffix.lower(), (".csv", ".parquet"), "path", caller,
+                          hint=f" (the extension of {path.name!r}, which sets the format)")
     if suffix == ".csv":
         records.to_csv(path, index=False, date_format="%Y-%m-%d")
     elif suffix == ".parquet":
         import importlib.util
 
         if importlib.util.find_spec("pyarrow") is None:
-            raise CdrError("writing Parquet needs the pyarrow package: pip install 'cdr[parquet]' (or write a .csv)")
+            raise ArgumentError("to_file: writing Parquet needs the pyarrow package: pip install 'cdr[parquet]' "
+                                "(or write a .csv)")
         records.to_parquet(path, index=False)
-    else:
-        raise CdrError(f"cannot tell the format of {path.name!r} from its extension; use .csv or .parquet")
     return path
 
 
@@ -583,15 +600,18 @@ def validate_records(frame: pd.DataFrame, *, columns=None, values=None, mode: st
     ...     print(err.errors.loc[0, "reason"])
     not one of the 10 CDR categories (cdr.schema.CATEGORIES); did you mean 'Perinatal/neonatal event' (perinatal_neonatal)?
     """
-    if mode not in ("strict", "lenient"):
-        raise ValueError(f'validate_records: mode must be "strict" or "lenient"; got {mode!r}')
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"validate_records: expected a pandas DataFrame; got {type(frame).__name__}")
+    caller = "validate_records"
+    check.one_of(mode, ("strict", "lenient"), "mode", caller)
+    check.frame(frame, "frame", caller)
     from cdr import data as _data
+    from cdr.data._areas import _check_vintage
 
-    if vintage not in _data.VINTAGES:
-        raise ValueError(f"validate_records: vintage must be one of {_data.VINTAGES}; got {vintage!r}")
-    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today).normalize()
+    vintage = _check_vintage(vintage, caller)
+    for name, given, example in (("columns", columns, "{'CDOP Ref': 'case_id'}"), ("values", values,
+                                 "{'sex': {'Boy': 'male'}}"), ("level_map", level_map, "{'Yes': 'sufficient'}")):
+        if given is not None:
+            check.mapping(given, name, caller, example=example)
+    today = pd.Timestamp.today().normalize() if today is None else check.timestamp(today, "today", caller).normalize()
     frame = frame.reset_index(drop=True)
     mapping, unused, _ = map_headers(frame.columns, columns)
     unused = [c for c in unused if not _is_report_field(c)]   # read by cdr.fields (optional report fields)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cdr import _validate as check
 from cdr.errors import RecordValidationError
 from cdr.schema._fields import _DERIVED_INPUT, FIELDS, _header_table, _norm
 
@@ -212,7 +213,7 @@ def load_columns_file(path) -> tuple[dict, dict]:
     ...     load_columns_file(path)
     ({'DOD': 'date_of_death'}, {'sex': {'Boy': 'male'}})
     """
-    path = Path(path)
+    path = check.path(path, "path", "load_columns_file")
     if not path.is_file():
         raise _file_error(path, "no such columns file" if not path.exists() else "is a folder, not a columns file",
                           "Give a TOML file with a [columns] table, e.g. \"Date of Death\" = \"date_of_death\".")

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from cdr import rates
-from cdr._validate import as_level
+from cdr._validate import as_by, as_level, frame
 from cdr.errors import ArgumentError, ArgumentTypeError
 
 __all__ = ["ci_names", "check_conf", "check_frame", "group_keys", "exact_rate_ci"]
@@ -37,25 +37,15 @@ def _where(key):
     return "" if not key else " in group " + ", ".join(f"{k}={v!r}" for k, v in key.items())
 
 
-def as_list(value) -> list:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return list(value)
+def as_list(value, name: str, caller: str) -> list:
+    """Column names (`by`, `covariates`) as a list: see :func:`cdr._validate.as_by`."""
+    return as_by(value, caller, name)
 
 
-def check_frame(data, columns, caller: str) -> pd.DataFrame:
-    """A copy of ``data`` as a DataFrame, with every named column present."""
-    if not isinstance(data, pd.DataFrame):
-        raise ArgumentTypeError(f"{caller}: 'data' must be a pandas DataFrame; got {type(data).__name__}.")
-    missing = [c for c in columns if c is not None and c not in data.columns]
-    if missing:
-        raise ArgumentError(
-            f"{caller}: column(s) {missing} not in data; columns are {list(data.columns)}. "
-            "Name the right columns with count=, population=, time= (and by=)."
-        )
-    return data.copy()
+def check_frame(data, columns, caller: str, name: str = "data") -> pd.DataFrame:
+    """A copy of ``data`` as a DataFrame, with every named column present (`columns`: argument ->
+    column(s), see :func:`cdr._validate.frame`)."""
+    return frame(data, name, caller, columns=columns, hint="Name the right columns with the arguments shown.").copy()
 
 
 #: Time columns a count table may carry, in the order they are looked for when ``time=None``:

@@ -8,6 +8,7 @@ import pandas as pd
 from scipy import stats
 
 from cdr._base import version_stamp
+from cdr._validate import as_positive, one_of
 from cdr.errors import ArgumentError, OverdispersionWarning, SmallNumbersWarning
 from cdr.trends._common import (as_list, check_conf, check_counts, check_frame, check_unique, ci_names, exact_rate_ci,
                                 group_keys, resolve_time)
@@ -212,12 +213,13 @@ def fit_trend(data, *, count="deaths", population="population", time=None, famil
     -2.06
     """
     caller = "fit_trend"
-    if family not in _FAMILIES:
-        raise ArgumentError(f"{caller}: 'family' must be one of {_FAMILIES}; got {family!r}.")
+    one_of(family, _FAMILIES, "family", caller)
     conf = check_conf(conf, caller)
-    by, covariates = as_list(by), as_list(covariates)
+    multiplier = as_positive(multiplier, "multiplier", caller)
+    by, covariates = as_list(by, "by", caller), as_list(covariates, "covariates", caller)
     time = resolve_time(data, time, caller)
-    frame = check_frame(data, [count, population, time, *by, *covariates], caller)
+    frame = check_frame(data, {"count": count, "population": population, "time": time, "by": by,
+                               "covariates": covariates}, caller)
     check_counts(frame, count, population, caller)
     for c in [time, *covariates]:
         if not pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]):
@@ -335,8 +337,7 @@ def compare_to(data, reference, *, count="deaths", population="population", time
     """
     caller = "compare_to"
     conf = check_conf(conf, caller)
-    if family not in ("auto", "poisson"):
-        raise ArgumentError(f"{caller}: 'family' must be 'auto' or 'poisson'; got {family!r}.")
+    one_of(family, ("auto", "poisson"), "family", caller)
     if isinstance(data, TrendResult):
         s = data.spec
         count, population, time, by = s["count"], s["population"], s["time"], s["by"]
@@ -348,10 +349,10 @@ def compare_to(data, reference, *, count="deaths", population="population", time
         reference = reference.fitted.rename(columns={reference.spec["count"]: count,
                                                      reference.spec["population"]: population,
                                                      reference.spec["time"]: time})
-    by = as_list(by)
+    by = as_list(by, "by", caller)
     time = resolve_time(data, time, caller)
-    frame = check_frame(data, [count, population, time, *by], caller)
-    ref = check_frame(reference, [count, population, time], caller)
+    frame = check_frame(data, {"count": count, "population": population, "time": time, "by": by}, caller)
+    ref = check_frame(reference, {"count": count, "population": population, "time": time}, caller, name="reference")
     check_unique(frame, by, time, caller, skip=[count, population])
     check_unique(ref, [], time, caller, skip=[count, population])
     check_counts(frame, count, population, caller)

@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from cdr._base import as_generator, version_stamp
+from cdr._validate import integer, one_of, probability, seed as seed_value
 from cdr.errors import ArgumentError, CdrWarning, OverdispersionWarning
 from cdr.trends._common import _py, _where, as_list, check_counts, check_frame, exact_rate_ci, group_keys, resolve_time
 from cdr.trends._glm import _poisson, nb2_fit
@@ -185,33 +186,29 @@ def joinpoint(data, *, time=None, count="deaths", population="population", rate=
     [[2000.0, 2005.0, 5.0], [2005.0, 2011.0, -3.0]]
     """
     caller = "joinpoint"
-    if method not in _METHODS:
-        raise ArgumentError(f"{caller}: 'method' must be one of {_METHODS}; got {method!r}.")
-    if variance not in _VARIANCES:
-        raise ArgumentError(f"{caller}: 'variance' must be one of {_VARIANCES}; got {variance!r}.")
-    if selection not in _SELECTIONS:
-        raise ArgumentError(f"{caller}: 'selection' must be one of {_SELECTIONS}; got {selection!r}.")
+    one_of(method, _METHODS, "method", caller)
+    one_of(variance, _VARIANCES, "variance", caller)
+    one_of(selection, _SELECTIONS, "selection", caller)
     if method == "glm" and selection == "wbic":
         raise ArgumentError(f"{caller}: selection='wbic' is defined for the WLS model; use method='nci', "
                          "or selection='bic'/'bic3'/'permutation' with method='glm'.")
-    if family not in _FAMILIES:
-        raise ArgumentError(f"{caller}: 'family' must be one of {_FAMILIES}; got {family!r}.")
-    covariates = as_list(covariates)
+    one_of(family, _FAMILIES, "family", caller)
+    covariates = as_list(covariates, "covariates", caller)
     if method == "nci" and (covariates or family != "auto"):
         raise ArgumentError(f"{caller}: 'covariates' and 'family' apply to method='glm'; NCI's WLS model "
                          "has neither. Use method='glm' (counts and populations) to adjust for a level shift.")
     if method == "glm" and (rate is not None or se is not None or variance != "poisson"):
         raise ArgumentError(f"{caller}: method='glm' models counts with a population offset; 'rate', 'se' "
                          "and 'variance' apply to method='nci'. Pass count= and population= instead.")
-    for name, val, lo in (("max_joinpoints", max_joinpoints, 0), ("min_obs_end", min_obs_end, 1),
-                          ("min_obs_between", min_obs_between, 0), ("n_permutations", n_permutations, 1)):
-        if not isinstance(val, (int, np.integer)) or isinstance(val, bool) or val < lo:
-            raise ArgumentError(f"{caller}: '{name}' must be an integer >= {lo}; got {val!r}.")
-    if n_joinpoints is not None and (not isinstance(n_joinpoints, (int, np.integer)) or n_joinpoints < 0):
-        raise ArgumentError(f"{caller}: 'n_joinpoints' must be None or an integer >= 0; got {n_joinpoints!r}.")
-    if not 0 < alpha < 1:
-        raise ArgumentError(f"{caller}: 'alpha' must be in (0, 1), e.g. 0.05; got {alpha!r}.")
-    by = as_list(by)
+    max_joinpoints = integer(max_joinpoints, "max_joinpoints", caller, minimum=0, example=3)
+    min_obs_end = integer(min_obs_end, "min_obs_end", caller, minimum=1, example=2)
+    min_obs_between = integer(min_obs_between, "min_obs_between", caller, minimum=0, example=2)
+    n_permutations = integer(n_permutations, "n_permutations", caller, minimum=1, example=4499)
+    if n_joinpoints is not None:
+        n_joinpoints = integer(n_joinpoints, "n_joinpoints", caller, minimum=0, example=1)
+    probability(alpha, "alpha", caller, example=0.05)
+    seed_value(seed, "seed", caller)
+    by = as_list(by, "by", caller)
     if method == "nci" and rate is not None:
         # A ready-made rate needs no population, and no count unless the count weights the fit.
         population = None
@@ -225,7 +222,8 @@ def joinpoint(data, *, time=None, count="deaths", population="population", rate=
         raise ArgumentError(f"{caller}: variance='poisson' weights by the count; give count= or choose "
                          "variance='se' (with se=) or 'constant'.")
     time = resolve_time(data, time, caller)
-    needed = [time, *by] + [c for c in (count, population, rate, se) if c is not None] + covariates
+    needed = {"time": time, "by": by, "count": count, "population": population, "rate": rate, "se": se,
+              "covariates": covariates}
     frame = check_frame(data, needed, caller)
     for c in covariates:
         if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])) \

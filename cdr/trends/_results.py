@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from cdr._base import SYNTHETIC_NOTE, Summary
+from cdr._validate import axes
 from cdr.errors import ArgumentError
 from cdr.trends._common import ci_names
 from cdr.trends._tables import aapc_row, covariates_table, family_row, segments_table
@@ -23,6 +24,7 @@ def _label(key: dict) -> str:
 
 
 def _get_ax(ax):
+    axes(ax, "ax", "plot")
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -123,6 +125,7 @@ class TrendResult:
 
     def plot_apc(self, ax=None):
         """Annual percent change per group with its limits (a forest plot), zero marked."""
+        axes(ax, "ax", "plot_apc")
         s = self.spec
         by = s.get("by") or []
         table = self.apc.reset_index(drop=True)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cdr._validate import number
 from cdr.errors import ArgumentError
 from cdr.trends._common import _py, _where
 
@@ -66,8 +67,8 @@ def segments_table(s) -> pd.DataFrame:
 
 
 def aapc_row(s, start, end) -> dict:
-    start = s.x[0] if start is None else float(start)
-    end = s.x[-1] if end is None else float(end)
+    start = s.x[0] if start is None else number(start, "start", "aapc", example=2015)
+    end = s.x[-1] if end is None else number(end, "end", "aapc", example=2022)
     if not (s.x[0] <= start < end <= s.x[-1]):
         raise ArgumentError(f"aapc: the range must satisfy {_py(s.x[0])} <= start < end <= {_py(s.x[-1])}"
                          f"{_where(s.key)}; got start={start!r}, end={end!r}.")
