@@ -221,9 +221,7 @@ def _call_with(obj, bad):
 # that the gap is visible and shrinks; remove a name when its module validates its arguments. Only the
 # report is left (its period parser raises the base CdrError, not a ValueError): cdr/report is being
 # rebuilt as a pipeline on another branch of issue 14, which owns it.
-KNOWN_GAPS = {
-    "report": ("build_report", "parse_period"),
-}
+KNOWN_GAPS: dict = {}
 KNOWN = {f"cdr.{m}.{n}" for m, names in KNOWN_GAPS.items() for n in names}
 ERROR_CASES = [pytest.param(n, o, marks=pytest.mark.xfail(reason="known gap (KNOWN_GAPS)", strict=False))
                if n in KNOWN else (n, o) for n, o in PUBLIC]
@@ -366,9 +364,8 @@ RESULTS = {
                                                      contiguity=_line_design().neighbors),
     "FactorModelResult": lambda: cdr.factors.factor_model(_synthetic()),
 }
-#: Methods that still let a base CdrError through (the plot of a design without geometry): the figures
-#: branch of issue 14 owns FootprintDesign.plot.
-METHOD_GAPS = {("FootprintDesign", "plot")}
+#: Methods that still let a raw error through (none since every method validates its arguments).
+METHOD_GAPS: set = set()
 
 
 @pytest.mark.parametrize("label", sorted(RESULTS))

@@ -289,9 +289,15 @@ class FootprintDesign:
 
         from cdr.data._maps import add_london_inset, london_box, wants_london_inset
 
+        caller = "FootprintDesign.plot"
+        if ax is not None:
+            check.axes(ax, "ax", caller)
+        if title is not None:
+            check.text(title, "title", caller, example="'Footprints 2024'")
+        label = check.flag(label, "label", caller)
         areas = self.areas()
         if "geometry" not in areas.columns:
-            raise CdrError("FootprintDesign.plot: the areas have no geometry (pass a GeoDataFrame as areas)")
+            raise DataError(f"{caller}: the areas have no geometry (pass a GeoDataFrame as areas)")
         if ax is None:
             _, ax = plt.subplots(figsize=(10, 9))
         t = self.table().set_index("footprint_id")
