@@ -139,8 +139,8 @@ class FootprintDesign:
             return list(self.info["rule_violations"])
         try:
             broken = violations(self)
-        except CdrError:
-            return []
+        except CdrError as exc:   # a rule that cannot be checked is reported, never read as "no violation"
+            return [f"unchecked: {exc}"]
         broken = broken[broken["check"] != "coverage"]
         return [f"{r.check}: {r.footprint_id} {r.detail}" for r in broken.itertuples()]
 
