@@ -229,7 +229,7 @@ KNOWN_GAPS = {
     "models": ("Spec", "spec_hash"),
     "published": ("comparator", "published_figures"),
     "disclosure": ("read_ledgers",),
-    "reference": ("infant_model", "reach_probability", "expected_deaths", "expected_deaths_detail", "expected_deaths_table", "imd_decile_distribution",
+    "reference": ("infant_model", "reach_probability", "expected_deaths", "expected_deaths_detail", "expected_deaths_table",
         "national_rates", "plot_expected_deaths", "target_value"),
     "report": ("build_report", "parse_period"),
     "schema": ("load_columns_file", "contributory", "read_records", "to_file", "validate_records"),
