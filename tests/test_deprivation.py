@@ -170,6 +170,13 @@ def test_quintile_rates_recomputed_by_hand(waltham, records):
     quint = ((r["imd_decile"].astype(int) + 1) // 2).astype(str).value_counts()
     total_pop = float(t.loc["total", "population"])
     assert sum(float(t.loc[q, "population"]) for q in "12345") == pytest.approx(total_pop, rel=1e-9)
+    # denominators: each LA's children (deaths_by_area) x its decile shares, deciles 2q-1 and 2q summed
+    area = waltham.tables["deaths_by_area"].set_index("area_code")["population"].astype(float)
+    split = reference.imd_decile_distribution().pivot(index="la_code", columns="imd_decile", values="population_share")
+    for q in range(1, 6):
+        by_hand = sum(area[la] * (split.loc[la, 2 * q - 1] + split.loc[la, 2 * q]) for la in las)
+        assert float(t.loc[str(q), "population"]) == pytest.approx(by_hand, rel=1e-9)
+    checked = 0
     for q in "12345":
         n = int(quint.get(q, 0))
         pop = float(t.loc[q, "population"])
@@ -181,10 +188,12 @@ def test_quintile_rates_recomputed_by_hand(waltham, records):
             continue
         assert float(t.loc[q, "deaths"]) == n
         assert shown == pytest.approx(n / pop * 1e5, rel=1e-9)
+        checked += 1
         if n < 10:   # Garwood (1936): chi2(0.025; 2n)/2, chi2(0.975; 2n + 2)/2
             lo, hi = stats.chi2.ppf(0.025, 2 * n) / 2, stats.chi2.ppf(0.975, 2 * n + 2) / 2
             assert t.loc[q, "rate_per_100000_lower_95"] == pytest.approx(lo / pop * 1e5, rel=1e-6)
             assert t.loc[q, "rate_per_100000_upper_95"] == pytest.approx(hi / pop * 1e5, rel=1e-6)
+    assert checked >= 3, checked
 
 
 def test_sii_and_rii_match_the_weighted_least_squares_formula(waltham):
