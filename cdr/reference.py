@@ -69,6 +69,7 @@ __all__ = [
     "target_value",
     "national_rates",
     "imd_decile_distribution",
+    "imd_quintile_population",
     "expected_deaths",
     "expected_deaths_detail",
     "expected_deaths_table",
@@ -80,6 +81,7 @@ __all__ = [
     "CALIBRATION_PERIODS",
     "INFANT_FIT_YEARS",
     "MODELS",
+    "MIN_LSOA_IN_DECILE",
 ]
 
 #: Share of all deaths in each age band (neonatal, post-neonatal: published; 1-17 split: assumption).
@@ -259,8 +261,55 @@ def _decile_tables(vintage: int):
     return areas["la_code"].to_numpy(), pi, death, raw
 
 
+#: An LA is given no children in a national IMD decile where the model expects fewer than this many
+#: of its LSOAs (see :func:`imd_decile_distribution`).
+MIN_LSOA_IN_DECILE = 0.5
+
+
+@functools.lru_cache(maxsize=4)
+def _lsoa_decile_shares(vintage: int) -> pd.DataFrame:
+    """la_code x decile (1 = most deprived) share of the LA's LSOAs; see :func:`imd_decile_distribution`."""
+    with resources.files("cdr").joinpath("_data", f"imd2019_utla{vintage}.csv").open("rb") as fh:
+        imd = pd.read_csv(fh, dtype={"la_code": str})
+    n = imd["n_lsoa11"].to_numpy(float)
+    m = imd["imd_avg_rank"].to_numpy(float) / _N_LSOA                    # mean national percentile, 1 = most deprived
+    p10 = imd["imd_prop_lsoa_most_deprived_10pct"].to_numpy(float)      # share of LSOAs in decile 1 (published)
+    x = 1 - (np.arange(1, 11) - 0.5) / 10                              # decile mid-percentiles, decile 1 = 0.95
+    # 1. Deciles 2-10 hold 1 - p10 with the mean that makes the LA's overall mean m, spread by the
+    #    maximum-entropy law P(d) ~ exp(b x_d) (b read off a fine grid, vectorised over LAs).
+    m_rest = np.clip((m - p10 * x[0]) / np.maximum(1 - p10, 1e-12), x[-1] + 1e-3, x[1] - 1e-3)
+    grid = np.linspace(-80.0, 80.0, 16001)
+    table = np.exp(grid[:, None] * (x[None, 1:] - 0.5))
+    table /= table.sum(axis=1, keepdims=True)
+    b = np.interp(m_rest, table @ x[1:], grid)
+    rest = np.exp(b[:, None] * (x[None, 1:] - 0.5))
+    rest /= rest.sum(axis=1, keepdims=True)
+    # 2. Deciles where the LA would have fewer than MIN_LSOA_IN_DECILE LSOAs are empty (never its modal
+    #    decile: the Isles of Scilly is one LSOA).
+    small = rest * ((1 - p10) * n)[:, None] < MIN_LSOA_IN_DECILE
+    small[np.arange(len(rest)), rest.argmax(axis=1)] = False
+    rest = np.where(small, 0.0, rest)
+    # 3. Raking (iterative proportional fitting on LSOA counts): each national decile holds a tenth of
+    #    England's LSOAs; each LA keeps p10 in decile 1 and 1 - p10 in deciles 2-10; empty cells stay empty.
+    lsoa = rest / rest.sum(axis=1, keepdims=True) * ((1 - p10) * n)[:, None]
+    col_target, row_target = n.sum() / 10, (1 - p10) * n
+    for _ in range(1000):
+        lsoa *= col_target / lsoa.sum(axis=0)
+        lsoa *= (row_target / lsoa.sum(axis=1))[:, None]
+        if np.abs(lsoa.sum(axis=0) / col_target - 1).max() < 1e-9:
+            break
+    out = np.column_stack([p10 * n, lsoa]) / n[:, None]
+    one = n == 1                                   # a single LSOA (Isles of Scilly): its decile is known
+    out[one] = np.arange(1, 11)[None, :] == np.clip(np.ceil((1 - m[one]) * 10), 1, 10)[:, None]
+    return pd.DataFrame(out / out.sum(axis=1, keepdims=True), index=imd["la_code"].to_numpy(), columns=np.arange(1, 11))
+
+
 def imd_decile_distribution(vintage: int = 2023) -> pd.DataFrame:
-    """Modelled spread of each LA's children, and of its deaths, over national IMD deciles.
+    """Estimated spread of each LA's children, and of its deaths, over national IMD 2019 deciles.
+
+    The one source of the LA x decile population split: the synthetic generator draws
+    ``imd_decile`` from it and the annual report's rates by quintile use it as denominators
+    (:func:`imd_quintile_population`).
 
     Parameters
     ----------
@@ -270,21 +319,118 @@ def imd_decile_distribution(vintage: int = 2023) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``la_code``, ``imd_decile`` (1 = most deprived), ``population_share`` (share of the LA's
-        children in the decile; assumption, see module docstring) and ``death_share`` (share of the
-        LA's expected deaths: population share x ``RR ** (10 - decile)``, renormalised).
+        ``la_code``, ``imd_decile`` (1 = most deprived), ``population_share`` (estimated share of
+        the LA's children in the decile, see Notes; 0 where the LA is taken to have no LSOA in it)
+        and ``death_share`` (share of the LA's deaths: population share x ``RR ** (10 - decile)``
+        with the published ``RR = 1.08``, renormalised).
+
+    Raises
+    ------
+    ArgumentError
+        `vintage` is not 2023 or 2021.
+
+    Notes
+    -----
+    What is published, per LA (IMD 2019, ``cdr/_data/imd2019_utla<vintage>.csv``): the number of
+    LSOAs ``n``, the share of them in national decile 1 (``p10``, exact) and their
+    population-weighted mean national rank (``imd_avg_rank``; as a percentile ``m``, 1 = most
+    deprived). The LSOA-level deciles are not embedded, so the split is **approximated**:
+
+    1. decile 1 holds ``p10``; deciles 2-10 hold ``1 - p10`` spread by the maximum-entropy law
+       ``P(d) ~ exp(b x_d)`` (``x_d`` the decile's mid-percentile), ``b`` such that the LA's mean
+       percentile is ``m``;
+    2. a decile in which the LA would have fewer than ``MIN_LSOA_IN_DECILE`` (0.5) LSOAs is empty;
+    3. raking (iterative proportional fitting on LSOA counts) makes every national decile hold a
+       tenth of England's LSOAs, as it does by definition, keeping each LA's ``p10`` and empty cells.
+    4. children are spread over an LA's LSOAs evenly (LSOA populations are not embedded): the
+       share of LSOAs is used as the share of children.
+
+    An LA of one LSOA (Isles of Scilly) sits wholly in the decile of its rank. The mean percentile
+    is reproduced to within 0.01 in the median LA. Expected deaths
+    (:func:`expected_deaths`) still use the one-parameter distribution of the module docstring.
 
     Examples
     --------
     >>> t = imd_decile_distribution()
-    >>> bool(abs(t.groupby("la_code")["death_share"].sum() - 1).max() < 1e-12)
+    >>> bool(abs(t.groupby("la_code")["population_share"].sum() - 1).max() < 1e-12)
     True
+    >>> hackney = t[t["la_code"] == "E09000012"].set_index("imd_decile")["population_share"]
+    >>> round(float(hackney[1]), 3), float(hackney[10])       # published 11.1 % in decile 1; none in 10
+    (0.111, 0.0)
     """
-    codes, pi, death, _ = _decile_tables(_check_vintage(vintage, "imd_decile_distribution"))
+    vintage = _check_vintage(vintage, "imd_decile_distribution")
+    pi = _lsoa_decile_shares(vintage)
+    g = RR_PER_IMD_DECILE ** (10 - pi.columns.to_numpy())
+    death = pi * g
+    death = death.div(death.sum(axis=1), axis=0)
+    codes = pi.index.to_numpy()
     return pd.DataFrame({
         "la_code": np.repeat(codes, 10), "imd_decile": np.tile(np.arange(1, 11), len(codes)),
-        "population_share": pi.ravel(), "death_share": death.ravel(),
+        "population_share": pi.to_numpy().ravel(), "death_share": death.to_numpy().ravel(),
     })
+
+
+def imd_quintile_population(population: pd.DataFrame) -> pd.DataFrame:
+    """Children of each LA split over national IMD 2019 quintiles (by :func:`imd_decile_distribution`).
+
+    Parameters
+    ----------
+    population : pandas.DataFrame
+        ``la_code`` (2023 or 2021 codes) and ``population`` (children); other columns are group
+        columns, kept (e.g. ``year``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The input's columns with ``imd_quintile`` (1 = most deprived fifth: deciles 1-2) and
+        ``population`` (children of the LA in that quintile; approximated, see
+        :func:`imd_decile_distribution`), five rows per input row, in input order.
+
+    Raises
+    ------
+    ArgumentError
+        A missing column, or an ``la_code`` of neither vintage (named).
+    ArgumentTypeError
+        `population` is not a DataFrame.
+
+    Examples
+    --------
+    >>> pop = pd.DataFrame({"la_code": ["E09000012"], "population": [60_000.0]})
+    >>> q = imd_quintile_population(pop)
+    >>> q["population"].round().tolist()
+    [30342.0, 21526.0, 6289.0, 1597.0, 245.0]
+    """
+    from cdr.errors import ArgumentError, ArgumentTypeError
+
+    if not isinstance(population, pd.DataFrame):
+        raise ArgumentTypeError("imd_quintile_population: 'population' must be a pandas DataFrame with la_code and "
+                                f"population columns; got {type(population).__name__}.")
+    missing = {"la_code", "population"} - set(population.columns)
+    if missing:
+        raise ArgumentError(f"imd_quintile_population: 'population' needs the columns {sorted(missing)}; "
+                            "pass a frame with la_code and population (children).")
+    shares = _quintile_shares()
+    codes = population["la_code"].astype(str)
+    unknown = sorted(set(codes) - set(shares.index))
+    if unknown:
+        raise ArgumentError(f"imd_quintile_population: {len(unknown)} la_code(s) are not upper-tier LAs of the "
+                            f"2023 or 2021 vintage, e.g. {unknown[:3]}; use cdr.data.la_codes() codes.")
+    s = shares.loc[codes].to_numpy()
+    out = population.loc[population.index.repeat(5)].reset_index(drop=True)
+    out["imd_quintile"] = np.tile(np.arange(1, 6), len(population))
+    out["population"] = np.repeat(population["population"].to_numpy(float), 5) * s.ravel()
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _quintile_shares() -> pd.DataFrame:
+    """la_code (2023 codes, then 2021 codes not in 2023) x quintile 1-5 share of children."""
+    parts = []
+    for v in (2023, 2021):
+        d = _lsoa_decile_shares(v)
+        parts.append(pd.DataFrame(d.to_numpy().reshape(len(d), 5, 2).sum(axis=2), index=d.index, columns=range(1, 6)))
+    both = pd.concat(parts)
+    return both[~both.index.duplicated()]
 
 
 def _la_multiplier(vintage: int) -> pd.Series:

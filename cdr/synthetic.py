@@ -19,8 +19,9 @@ How a record set is drawn (targets and sources: :func:`cdr.reference.targets`):
    year). Age in days within the band: neonatal deaths fall geometrically by day of life (ratio 0.8 a
    day), post-neonatal deaths exponentially (mean 120 days after day 28), older ages uniformly
    (assumptions). ``date_of_birth`` = date of death - age.
-3. **Deprivation.** ``imd_decile`` from the LA's modelled decile distribution
-   (:func:`cdr.reference.imd_decile_distribution`) weighted by ``RR ** (10 - decile)``: the infant
+3. **Deprivation.** ``imd_decile`` from the LA's estimated split of children over national deciles
+   (:func:`cdr.reference.imd_decile_distribution`, the split the report's rates by quintile use as
+   denominators; no death in a decile where the LA has no LSOA) weighted by ``RR ** (10 - decile)``: the infant
    gradient fitted to ONS infant deaths by LA (about 1.12 a decile) for deaths under 1, the
    published 1.08 a decile at ages 1-17 (most vs least deprived fifth about 2.4; published 2.41-2.49).
 4. **Ethnicity** varies by LA (:func:`ethnicity_probabilities`): the LA's estimated child mix

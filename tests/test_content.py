@@ -253,7 +253,7 @@ def test_quintile_populations_put_a_fifth_of_england_in_each_quintile():
     q = _content.quintile_populations(pop, pop["la_code"].unique(), 2022)
     shares = np.array(list(q.values())) / sum(q.values())
     assert sum(q.values()) == pytest.approx(pop["population"].sum())
-    assert np.all(np.abs(shares - 0.2) < 0.03), shares   # measured: 18.4-21.2 %
+    assert np.all(np.abs(shares - 0.2) < 0.03), shares   # measured: 19.7-20.5 % (LSOAs raked to exact fifths)
 
 
 def test_no_rate_is_published_for_fewer_than_three_deaths(report):

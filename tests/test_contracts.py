@@ -217,10 +217,8 @@ def _call_with(obj, bad):
             result.fit(bad)
 
 
-# Functions that still let a raw error through for a wrong-typed argument. Not failures yet: listed so
-# that the gap is visible and shrinks; remove a name when its module validates its arguments. Only the
-# report is left (its period parser raises the base CdrError, not a ValueError): cdr/report is being
-# rebuilt as a pipeline on another branch of issue 14, which owns it.
+# Functions that still let a raw error through for a wrong-typed argument: none left. Add a name here
+# (module -> names) only with a reason, so that a gap is visible and shrinks.
 KNOWN_GAPS: dict = {}
 KNOWN = {f"cdr.{m}.{n}" for m, names in KNOWN_GAPS.items() for n in names}
 ERROR_CASES = [pytest.param(n, o, marks=pytest.mark.xfail(reason="known gap (KNOWN_GAPS)", strict=False))

@@ -50,6 +50,10 @@ BACKLOG_LABELS = {"under_6_months": "Open under 6 months", "6_to_12_months": "Op
                   "12_to_24_months": "Open 12 to 24 months", "over_24_months": "Open more than 24 months"}
 MONTH = 365.25 / 12
 QUINTILES = ("1", "2", "3", "4", "5")
+#: No rate by deprivation quintile where the quintile's estimated child population is below this: the
+#: split of an LA's children over quintiles is approximated, and a few hundred estimated children can
+#: be far from the truth (a rate from them would be unreliable however many deaths).
+MIN_QUINTILE_POPULATION = 1_000
 _SINGLE = ("death_expected", "jar", "place_of_death", "gestation_band", "birth_weight_band",
            "known_to_social_care", "cspr", "inquest")
 
@@ -115,39 +119,13 @@ def add_columns(rec: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
 # populations
 
 
-@functools.lru_cache(maxsize=1)
-def _la_quintile_shares() -> pd.DataFrame:
-    """la_code x quintile share of LSOAs, approximated from the LA's IMD 2019 summaries (see quintile_populations)."""
-    from scipy import optimize, stats
-
-    with resources.files("cdr").joinpath("_data", "imd2019_utla2023.csv").open("rb") as fh:
-        imd = pd.read_csv(fh, dtype={"la_code": str})
-    n_lsoa = 32844
-    rows = []
-    for r in imd.itertuples():
-        m = float(np.clip(r.imd_avg_rank / n_lsoa, 0.02, 0.98))
-        p10 = float(np.clip(r.imd_prop_lsoa_most_deprived_10pct, 1e-4, 0.999))
-
-        def gap(logk, m=m, p10=p10):
-            k = np.exp(logk)
-            return (stats.beta.sf(0.9, m * k, (1 - m) * k) - p10) ** 2
-
-        k = np.exp(optimize.minimize_scalar(gap, bounds=(np.log(0.2), np.log(500)), method="bounded").x)
-        cdf = stats.beta.cdf([0.2, 0.4, 0.6, 0.8], m * k, (1 - m) * k)
-        # x = 1 is the most deprived LSOA: quintile 1 is x > 0.8
-        shares = np.diff(np.concatenate([[0.0], cdf, [1.0]]))[::-1]
-        rows.append([r.la_code, *shares])
-    return pd.DataFrame(rows, columns=["la_code", *QUINTILES]).set_index("la_code")
-
-
 def quintile_populations(populations: pd.DataFrame, las, key) -> dict:
     """Approximate child population of `las` in each national IMD 2019 quintile.
 
-    The LA's share of LSOAs in each national quintile is approximated by a beta distribution of
-    its LSOAs' national deprivation percentile, fitted to two published LA summaries (IMD 2019
-    average rank, and the proportion of its LSOAs in the most deprived 10 % of England); children
-    are assumed spread over an LA's LSOAs in proportion to the number of LSOAs. LSOA-level
-    populations are not embedded in cdr, so this is an approximation, stated in the table.
+    Each LA's children are split over national quintiles by :func:`cdr.reference.imd_quintile_population`,
+    the same LA x decile split the synthetic generator draws ``imd_decile`` from (approximated from the
+    LA's published IMD 2019 summaries: share of LSOAs in decile 1 and average rank; children spread
+    evenly over its LSOAs; see :func:`cdr.reference.imd_decile_distribution`).
 
     Parameters
     ----------
@@ -170,11 +148,14 @@ def quintile_populations(populations: pd.DataFrame, las, key) -> dict:
     >>> round(sum(q.values())), q["1"] > q["5"]
     (20000, True)
     """
-    shares = _la_quintile_shares()
+    from cdr import reference
+
     pop = populations[(populations["period_key"] == key) & populations["la_code"].isin(list(las))]
-    pop = pop.groupby("la_code")["population"].sum()
-    s = shares.reindex(pop.index).fillna(0.2)
-    return {q: float((s[q] * pop).sum()) for q in QUINTILES}
+    pop = pop.groupby("la_code", as_index=False)["population"].sum()
+    if pop.empty:
+        return {q: 0.0 for q in QUINTILES}
+    by_q = reference.imd_quintile_population(pop).groupby("imd_quintile")["population"].sum()
+    return {q: float(by_q.get(int(q), 0.0)) for q in QUINTILES}
 
 
 def ethnic_populations(populations: pd.DataFrame, las, key) -> dict:
@@ -400,11 +381,16 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
     notes = ["Quintile of the Index of Multiple Deprivation 2019 for the child's home neighbourhood (from imd_decile "
              "in the records); 1 = most deprived fifth of neighbourhoods in England. Percent: share of all deaths.",
              "Rates per 100,000 children aged 0-17. APPROXIMATED denominators: the children of each local authority "
-             "are spread over national IMD quintiles in proportion to an estimate of the share of its neighbourhoods "
-             "(LSOAs) in each quintile, from a beta distribution fitted to the authority's published IMD 2019 average "
-             "rank and proportion of LSOAs in the most deprived 10%; LSOA populations are not embedded in cdr. Deaths "
-             "with no recorded decile have no rate. SII/RII: slope and relative index of inequality across the five "
-             "quintiles (cdr.rates.sii), on the total row, only when all five rates are published.",
+             "are spread over national IMD deciles in proportion to an estimate of the share of its neighbourhoods "
+             "(LSOAs) in each decile (cdr.reference.imd_decile_distribution): the published share in the most "
+             "deprived 10% exactly, the other deciles by a maximum-entropy spread matching the authority's published "
+             "IMD 2019 average rank, no share where it would hold under half an LSOA, raked so that each national "
+             "decile holds a tenth of England's LSOAs; LSOA populations are not embedded in cdr, so children are "
+             "taken as spread evenly over LSOAs. "
+             f"No rate is published for a quintile with an estimated population under {MIN_QUINTILE_POPULATION:,} "
+             "children ([x]): such an estimate is too uncertain for a rate. Deaths with no recorded decile have no "
+             "rate. SII/RII: slope and relative index of inequality across the five quintiles (cdr.rates.sii), on "
+             "the total row, only when all five rates are published.",
              RATE_RULES]
     spec_dep = TableSpec("deaths_by_deprivation", f"Deaths and rates by deprivation (IMD 2019 quintile of residence), {label}",
                          lab, counts=counts, values=values, derived=derived, notes=notes, figure="deprivation_rates")
@@ -619,6 +605,20 @@ def _rate_columns(table, marks, prefix, count_col, pop_col, multiplier):
     return ok
 
 
+def _below_population_floor(table, marks, prefix, pop_col, info) -> np.ndarray:
+    """Withdraw the rates of quintiles whose estimated population is under MIN_QUINTILE_POPULATION ([x], noted)."""
+    pop = pd.to_numeric(table[pop_col], errors="coerce").to_numpy(float)
+    small = table["imd_quintile"].isin(QUINTILES).to_numpy() & np.isfinite(pop) & (pop < MIN_QUINTILE_POPULATION)
+    for suffix in ("", "_lower_95", "_upper_95"):
+        table.loc[small, prefix + suffix] = np.nan
+        marks.loc[small, prefix + suffix] = MARK_NA
+    table.loc[small, prefix + "_flag"] = ""
+    if small.any() and info is not None:
+        names = ", ".join(str(v) for v in table.loc[small, "label"])
+        info["notes"].append(f"No rate for {names}: estimated population under {MIN_QUINTILE_POPULATION:,} children.")
+    return small
+
+
 def _compare_core(tables, marks) -> None:
     """``compared_with_england`` on the core tables with rates (headline, areas, trend), Fingertips style."""
     head = tables.get("headline")
@@ -653,9 +653,11 @@ def finish(tables: dict, marks: dict, info: dict, *, seed=0) -> None:
     if "deaths_by_deprivation" in tables and "population" in tables["deaths_by_deprivation"]:
         t, m = tables["deaths_by_deprivation"], marks["deaths_by_deprivation"]
         ok = _rate_columns(t, m, "rate_per_100000", "deaths", "population", 100_000)
+        ok &= ~_below_population_floor(t, m, "rate_per_100000", "population", info["deaths_by_deprivation"])
         cols = ["rate_per_100000"]
         if "england_population" in t:
             _rate_columns(t, m, "england_rate_per_100000", "england_deaths", "england_population", 100_000)
+            _below_population_floor(t, m, "england_rate_per_100000", "england_population", None)
             t["compared_with_england"] = compare_with_england(t["rate_per_100000_lower_95"], t["rate_per_100000_upper_95"],
                                                               t["england_rate_per_100000"])
             m["compared_with_england"] = ""
