@@ -393,44 +393,74 @@ class Attacker:
                                    + "; ".join(str(({keys[j] for j in rows[b][0]}, rows[b][1:], ax[b]))[:400]
                                                for b in bad[:3]))
         lp = _LinearBounds(a_mat, lo, hi)
+        ip = _LinearBounds(a_mat, lo, hi, integer=True, time_limit=time_limit)   # kept loaded, like lp
         out = []
         for what, kind, coef in sorted(targets.values(), key=lambda t: t[0]):
             c = np.zeros(n)
             for j, v in coef.items():
                 c[j] = v
-            bounds = []
-            for sense in (1.0, -1.0):
-                found = lp.integral_optimum(sense * c)   # an integral LP vertex is the integer optimum too
-                if found is not None:
-                    bounds.append(sense * found)
-                    continue
-                res = milp(sense * c, constraints=cons, integrality=np.ones(n), bounds=Bounds(0, np.inf),
-                           options={"time_limit": time_limit})
-                if res.status == 0:
-                    bounds.append(sense * res.fun)
-                elif res.status == 3 or (res.status == 1 and res.x is None):  # unbounded / no bound proven
-                    bounds.append(-np.inf if sense > 0 else np.inf)
-                else:
-                    raise AssertionError(f"attacker: {what}: milp status {res.status} ({res.message})")
             # over the cell's own unknowns only: an unknown without a true value makes only its cells NaN
             value = float(sum(v * x_true[j] for j, v in coef.items())) if x_true is not None else np.nan
-            lower, upper = round(bounds[0]), bounds[1] if not np.isfinite(bounds[1]) else round(bounds[1])
             small_true = 1 <= value < threshold
+            # LP relaxation first: valid bounds, and the integer optimum where the LP vertex is integral
+            (lower, lo_proven), (upper, hi_proven) = lp.relaxed(c), lp.relaxed(-c)
+            upper = -upper
+            for side in _sides_needed(kind, value, small_true, lower, lo_proven, upper, hi_proven, threshold):
+                sense = 1.0 if side == "lower" else -1.0
+                found = ip.optimum(sense * c)
+                if found is None:
+                    res = milp(sense * c, constraints=cons, integrality=np.ones(n), bounds=Bounds(0, np.inf),
+                               options={"time_limit": time_limit})
+                    if res.status == 0:
+                        found = res.fun
+                    elif res.status == 3:
+                        found = -np.inf
+                    else:
+                        raise AssertionError(f"attacker: {what}: milp status {res.status} ({res.message})")
+                if side == "lower":
+                    lower = found
+                else:
+                    upper = -found
+            lower = round(lower) if np.isfinite(lower) else lower
+            upper = round(upper) if np.isfinite(upper) else upper
             exact = lower == upper and (kind == "suppressed" or small_true)
             out.append({"what": what, "kind": kind, "lower": lower, "upper": upper, "truth": value, "exact": exact,
                         "small": bool(small_true and 1 <= lower and upper < threshold)})
         return pd.DataFrame(out, columns=["what", "kind", "lower", "upper", "truth", "exact", "small"])
 
 
-class _LinearBounds:
-    """The LP relaxation, kept loaded in HiGHS so that each objective re-solves from the last basis.
+def _sides_needed(kind, truth, small_true, lower, lo_proven, upper, hi_proven, threshold):
+    """Which integer optima ("lower", "upper") the verdict on a target still needs.
 
-    :meth:`integral_optimum` returns the optimum when the optimal vertex HiGHS finds is integral
-    (then it is also the optimum of the integer programme), ``-inf`` when the LP is unbounded
-    below, and None otherwise (the caller solves the integer programme).
+    ``lower``/``upper`` are valid integer bounds from the LP relaxation, ``*_proven`` when they are
+    the integer optima. A target is *exact* when its integer minimum equals its maximum (they then
+    equal the true value) and *small* when a true 1-4 is proven to lie in 1-4. Both are settled
+    without the integer programme when the bounds already decide them: equal bounds are exact; a
+    proven optimum other than the true value is a second integer solution, so not exact; bounds
+    inside 1-4 are small, a proven optimum outside is not. Without a true value, both are solved.
+    """
+    if truth != truth:
+        return [s for s, p in (("lower", lo_proven), ("upper", hi_proven)) if not p]
+    need = set()
+    exact_matters = kind == "suppressed" or small_true
+    if exact_matters and lower != upper and not ((lo_proven and lower < truth) or (hi_proven and upper > truth)):
+        need.update(s for s, p in (("lower", lo_proven), ("upper", hi_proven)) if not p)
+    if small_true:
+        if not lo_proven and lower < 1:
+            need.add("lower")
+        if not hi_proven and upper >= threshold:
+            need.add("upper")
+    return sorted(need)
+
+
+class _LinearBounds:
+    """The LP relaxation (or, with ``integer``, the integer programme) kept loaded in HiGHS across objectives.
+
+    :meth:`relaxed` gives the LP bound (the integer optimum when the optimal vertex is integral),
+    :meth:`optimum` the integer optimum (``integer=True``).
     """
 
-    def __init__(self, a_mat, lo, hi):
+    def __init__(self, a_mat, lo, hi, *, integer=False, time_limit=20.0):
         import highspy
 
         csc = a_mat.tocsc()
@@ -442,26 +472,45 @@ class _LinearBounds:
         lp.row_lower_, lp.row_upper_ = lo, hi
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = csc.indptr, csc.indices, csc.data
+        if integer:
+            lp.integrality_ = [highspy.HighsVarType.kInteger] * csc.shape[1]
         self.h = highspy.Highs()
         self.h.setOptionValue("output_flag", False)
+        self.time_limit = float(time_limit)   # per integer programme (HiGHS's own clock adds up over runs)
         self.h.passModel(lp)
         self.n = csc.shape[1]
         self.idx = np.arange(self.n, dtype=np.int32)
 
-    def integral_optimum(self, c):
+    def optimum(self, c):
+        """The integer programme's optimum (``-inf`` if unbounded), or None when HiGHS proves nothing."""
         import highspy
 
         self.h.changeColsCost(self.n, self.idx, np.asarray(c, dtype=float))
+        self.h.setOptionValue("time_limit", self.h.getRunTime() + self.time_limit)
         self.h.run()
         status = self.h.getModelStatus()
         if status == highspy.HighsModelStatus.kUnbounded:
             return -np.inf
         if status != highspy.HighsModelStatus.kOptimal:
             return None
+        return float(self.h.getInfo().objective_function_value)
+
+    def relaxed(self, c):
+        """``(bound, proven)``: the LP minimum rounded up to an integer (a valid bound of the integer
+        minimum), and whether it *is* the integer minimum (the optimal vertex is integral)."""
+        import highspy
+
+        self.h.changeColsCost(self.n, self.idx, np.asarray(c, dtype=float))
+        self.h.run()
+        status = self.h.getModelStatus()
+        if status == highspy.HighsModelStatus.kUnbounded:
+            return -np.inf, True
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise AssertionError(f"attacker: LP relaxation status {status}")
         x = np.asarray(self.h.getSolution().col_value)
-        if np.abs(x - np.round(x)).max(initial=0.0) > 1e-7:
-            return None
-        return float(np.round(c @ np.round(x)))
+        if np.abs(x - np.round(x)).max(initial=0.0) <= 1e-7:
+            return float(np.round(c @ np.round(x))), True
+        return float(np.ceil(self.h.getInfo().objective_function_value - 1e-6)), False
 
 
 def _reporting_year(dates):

@@ -248,3 +248,41 @@ def test_cli_takes_previous_more_than_once(records, tmp_path, capsys):
     assert "protected jointly with 2 earlier release(s)" in printed
     led = json.loads((tmp_path / "c" / "ledger.json").read_text())
     assert len(led["releases"]) == 3
+
+
+def _reporting_year_start(dates):
+    d = pd.to_datetime(dates)
+    return np.where(d.dt.month >= 4, d.dt.year, d.dt.year - 1)
+
+
+def test_a_theme_in_all_but_a_few_reviews_is_protected(records, geography, tmp_path):
+    # learning themes are multi-valued: reviews without a theme = reviews - reviews with it. A
+    # theme recorded in all but 2 of a footprint's completed reviews must not give that 2 away.
+    recs = records.copy()
+    f001 = set(cdr.footprints.load_design("england_min60").labels.pipe(lambda s: s[s == "F001"]).index)
+    done = pd.to_datetime(recs["review_completed"])
+    cohort = recs.index[recs["la_code"].isin(f001) & recs["reviewed"].astype(bool) & done.notna()
+                        & (_reporting_year_start(done.fillna(pd.Timestamp("1900-01-01"))) == 2022)]
+    assert len(cohort) > 20
+    recs["factor_themes"] = recs["factor_themes"].astype(object)
+    recs.loc[cohort, "factor_themes"] = "unsafe_sleep"
+    recs.loc[cohort[:2], "factor_themes"] = ""
+    out = tmp_path / "themes"
+    build_report(recs, design="england_min60", footprint="F001", year=YEAR, out=out)
+    # declared: reviews without the theme are an unpublished cell, and reviews = with + without is an
+    # equation of the audited system (whether this data set needs it to hide anything or not)
+    led = json.loads((out / "ledger.json").read_text())
+    status = {c["cell"]: c["status"] for c in led["cells"]}
+    without_key = next(k for k in status if k.startswith("rc_reviews|") and k.endswith("|theme_unsafe_sleep=no"))
+    assert status[without_key] == "unpublished"
+    total_key = without_key.rsplit("|", 1)[0] + "|"
+    assert [total_key, sorted([without_key, without_key[:-2] + "yes"])] in \
+           [[t, sorted(p)] for t, p in led["equations"]]
+    att = Attacker(geography)
+    att.read_bundle(out, YEAR, "themes")
+    result = att.attack(truth_from_records(recs), threshold=THRESHOLD)
+    without = result[result["what"].str.contains("without unsafe_sleep")]
+    assert len(without) == 1 and without["truth"].iloc[0] == 2   # the test set up what it meant to
+    assert not result["exact"].any(), result[result["exact"]]
+    assert not result["small"].any(), result[result["small"]]
+    _assert_sound(result)
