@@ -409,6 +409,9 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
     bkeys = [k for k, lab_ in period_labels.items() if lab_ in bundle.years] or [key]
     pend_period = total_label if len(bkeys) > 1 else label
     tot_cell = bundle.cell("pending", U, pend_period, sum(c.value("pending", U, k) for k in bkeys))
+    if len(bkeys) > 1:   # the backlog of several years is the sum of each year's pending reviews: declare the
+        for k in bkeys:  # years (unpublished where no table shows them), so that sum is an equation of the audit
+            bundle.hidden.add(c.cell("pending", U, k))
 
     def backlog_value(b):
         return sum(c.value("pending", U, k, backlog_age=b) for k in bkeys)
