@@ -691,8 +691,8 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
                         "never shown",
                 "parts": [{"cell": cid, "las": part["las"]} for cid, part in
                           ((c, bundle.geography()[1][c]) for c, u in
-                            zip(protection.cells["cell"], protection.cells["unpublished"]) if u
-                           and c not in bundle.hidden)]},
+                           zip(protection.cells["cell"], protection.cells["unpublished"])
+                           if u and c not in bundle.hidden)]},
             "ledger": {"file": "ledger.json", "release": joint["release"], "format": "cdr-release-ledger",
                        "earlier_releases": earlier.release_ids(),
                        "n_cells": joint["n_cells"], "n_equations": joint["n_equations"],
