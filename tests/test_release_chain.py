@@ -86,6 +86,7 @@ def issue_attack(records, geography, issue_chain):
     return _attack(records, geography, issue_chain)
 
 
+@pytest.mark.slow   # builds 4 bundles and solves ~700 bound problems (~1-3 min)
 def test_issue_chain_resists_an_independent_attacker(issue_attack):
     result = issue_attack
     assert len(result) >= 30, "the chain suppresses counts (else the test proves nothing)"
@@ -93,6 +94,7 @@ def test_issue_chain_resists_an_independent_attacker(issue_attack):
     assert not result["small"].any(), result[result["small"]]
 
 
+@pytest.mark.slow   # builds 4 bundles and solves ~700 bound problems (~1-3 min)
 def test_issue_chain_attacker_knows_the_truth_of_its_cells(issue_attack):
     # soundness of the attacker's model: the true value (counted from the records) of every hidden
     # cell lies in the interval the attacker proves; an unknown it cannot key would make this vacuous
