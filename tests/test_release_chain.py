@@ -288,3 +288,16 @@ def test_a_theme_in_all_but_a_few_reviews_is_protected(records, geography, tmp_p
     assert not result["exact"].any(), result[result["exact"]]
     assert not result["small"].any(), result[result["small"]]
     _assert_sound(result)
+
+
+@pytest.mark.slow
+def test_the_attacker_finds_what_a_chain_without_ledger_leaks(records, geography, tmp_path):
+    # the issue's four bundles built independently (no --previous): each passes its own audit, and the
+    # attacker, reading both, must find what differencing gives away (else it proves nothing above)
+    chain = []
+    for i, kw in enumerate(ISSUE_CHAIN):
+        build_report(records, year=YEAR, out=tmp_path / f"b{i}", **kw)
+        chain.append((tmp_path / f"b{i}", YEAR, f"b{i}"))
+    result = _attack(records, geography, chain)
+    assert (result["exact"] | result["small"]).any(), "no leak found in a chain built without the ledger"
+    _assert_sound(result)
