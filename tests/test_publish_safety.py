@@ -243,6 +243,52 @@ def test_cli_trends_writes_exclusions_to_the_private_folder_not_out(root, lenien
     assert "PRIVATE" in capsys.readouterr().out
 
 
+def test_cli_factors_keeps_the_model_error_and_exclusions_private(root, lenient_bundle, tmp_path, capsys,
+                                                                    monkeypatch):
+    # a model failure whose message quotes a record, from records with bad rows (--lenient)
+    import cdr.factors._analysis as analysis_mod
+    from cdr.cli import main
+
+    real = analysis_mod.analyse
+
+    def quoting(*args, **kwargs):
+        res = real(*args, **kwargs)
+        res.model = None
+        res.model_error = f"FactorModel.fit: row 17 case_id={SECRET_IDS[0]} has sex='{SECRET_VALUES[0]}'"
+        return res
+
+    monkeypatch.setattr("cdr.factors.analyse", quoting)
+    records_file = root / "bad_records.csv"
+    out = tmp_path / "factors"
+    assert main(["factors", "--records", str(records_file), "--lenient", "--level", "nation", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    secrets = SECRET_IDS + SECRET_VALUES + ["row 17", str(tmp_path), str(root)]
+    found = {(rel, s) for rel, data in _all_text(out).items() for s in secrets if s.encode() in data}
+    assert found == set()
+    summary = (out / "model_summary.txt").read_text(encoding="utf-8")
+    assert "could not be fitted" in summary and "factors.private/model_error.txt" in summary
+    private = tmp_path / "factors.private"
+    assert SECRET_IDS[0] in (private / "model_error.txt").read_text(encoding="utf-8")
+    assert SECRET_IDS[1] in (private / "exclusions.csv").read_text(encoding="utf-8")   # all private files, one folder
+    assert "PRIVATE" in printed and "factors.private" in printed
+    # the records file appears by name and content hash only (hashlib, independent of cdr)
+    settings = json.loads((out / "settings.json").read_text(encoding="utf-8"))
+    assert settings["records_file"] == "bad_records.csv"
+    assert settings["records_sha256"] == hashlib.sha256(records_file.read_bytes()).hexdigest()
+
+
+def test_cli_trends_and_factors_write_no_absolute_path(root, lenient_bundle, tmp_path, capsys):
+    from cdr.cli import main
+
+    for command in ("trends", "factors"):
+        out = tmp_path / command
+        assert main([command, "--records", str(root / "bad_records.csv"), "--lenient", "--level", "nation",
+                     "--out", str(out)]) == 0
+        found = [rel for rel, data in _all_text(out).items() if str(tmp_path).encode() in data
+                 or str(root).encode() in data]
+        assert found == [], command
+
+
 # ------------------------------------------------------------------ --out safety
 @pytest.fixture(scope="module")
 def small_report(root, records):

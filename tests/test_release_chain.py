@@ -60,6 +60,14 @@ def _attack(records, geography, chain):
     return att.attack(truth_from_records(records), threshold=THRESHOLD)
 
 
+def _assert_sound(result):
+    """Every hidden cell's true value is known to the test and lies in the attacker's interval."""
+    known = result["truth"].notna()
+    assert known.all(), result[~known]
+    inside = (result["lower"] <= result["truth"]) & (result["truth"] <= result["upper"])
+    assert inside.all(), result[~inside]
+
+
 ISSUE_CHAIN = [
     {"design": "england_min60", "footprint": "F001"},
     {"design": "cdop_2019_real", "footprint": "tees_cdop"},
@@ -73,23 +81,26 @@ def issue_chain(records, tmp_path_factory):
     return _build_chain(records, tmp_path_factory.mktemp("issue_chain"), ISSUE_CHAIN)
 
 
-def test_issue_chain_resists_an_independent_attacker(records, geography, issue_chain):
-    result = _attack(records, geography, issue_chain)
+@pytest.fixture(scope="module")
+def issue_attack(records, geography, issue_chain):
+    return _attack(records, geography, issue_chain)
+
+
+@pytest.mark.slow   # builds 4 bundles and solves ~700 bound problems (~1-3 min)
+def test_issue_chain_resists_an_independent_attacker(issue_attack):
+    result = issue_attack
     assert len(result) >= 30, "the chain suppresses counts (else the test proves nothing)"
     assert not result["exact"].any(), result[result["exact"]]
     assert not result["small"].any(), result[result["small"]]
-    # the true values lie in every interval (the attacker's model is sound)
-    known = result["truth"].notna()
-    assert ((result.loc[known, "lower"] <= result.loc[known, "truth"])
-            & (result.loc[known, "truth"] <= result.loc[known, "upper"])).all()
 
 
-@pytest.mark.xfail(reason="since the merge of the issue-12/15 work the attacker cannot key the true values of the "
-                          "issue chain's suppressed cells (truth NaN), so its soundness check is empty here; the "
-                          "six-bundle and random chains still check it. Open in issue 11's follow-up.", strict=False)
-def test_issue_chain_attacker_knows_the_truth_of_its_cells(records, geography, issue_chain):
-    result = _attack(records, geography, issue_chain)
+@pytest.mark.slow   # builds 4 bundles and solves ~700 bound problems (~1-3 min)
+def test_issue_chain_attacker_knows_the_truth_of_its_cells(issue_attack):
+    # soundness of the attacker's model: the true value (counted from the records) of every hidden
+    # cell lies in the interval the attacker proves; an unknown it cannot key would make this vacuous
+    result = issue_attack
     assert result["truth"].notna().sum() >= 30
+    _assert_sound(result)
 
 
 def test_the_ledger_is_transitive_and_names_every_release(issue_chain):
@@ -148,6 +159,7 @@ def test_six_bundle_chain_two_designs_region_england_two_years(records, geograph
     assert len(result) >= 40
     assert not result["exact"].any(), result[result["exact"]]
     assert not result["small"].any(), result[result["small"]]
+    _assert_sound(result)
 
 
 @pytest.mark.slow
@@ -178,6 +190,7 @@ def test_random_overlapping_chains_resist_the_attacker(geography, tmp_path, seed
     result = _attack(records, geography, chain)
     assert not result["exact"].any(), (steps, result[result["exact"]])
     assert not result["small"].any(), (steps, result[result["small"]])
+    _assert_sound(result)
 
 
 def test_refusal_names_the_cells_and_the_earlier_release_that_pins_them():
@@ -237,3 +250,54 @@ def test_cli_takes_previous_more_than_once(records, tmp_path, capsys):
     assert "protected jointly with 2 earlier release(s)" in printed
     led = json.loads((tmp_path / "c" / "ledger.json").read_text())
     assert len(led["releases"]) == 3
+
+
+def _reporting_year_start(dates):
+    d = pd.to_datetime(dates)
+    return np.where(d.dt.month >= 4, d.dt.year, d.dt.year - 1)
+
+
+def test_a_theme_in_all_but_a_few_reviews_is_protected(records, geography, tmp_path):
+    # learning themes are multi-valued: reviews without a theme = reviews - reviews with it. A
+    # theme recorded in all but 2 of a footprint's completed reviews must not give that 2 away.
+    recs = records.copy()
+    f001 = set(cdr.footprints.load_design("england_min60").labels.pipe(lambda s: s[s == "F001"]).index)
+    done = pd.to_datetime(recs["review_completed"])
+    cohort = recs.index[recs["la_code"].isin(f001) & recs["reviewed"].astype(bool) & done.notna()
+                        & (_reporting_year_start(done.fillna(pd.Timestamp("1900-01-01"))) == 2022)]
+    assert len(cohort) > 20
+    recs["factor_themes"] = recs["factor_themes"].astype(object)
+    recs.loc[cohort, "factor_themes"] = "unsafe_sleep"
+    recs.loc[cohort[:2], "factor_themes"] = ""
+    out = tmp_path / "themes"
+    build_report(recs, design="england_min60", footprint="F001", year=YEAR, out=out)
+    # declared: reviews without the theme are an unpublished cell, and reviews = with + without is an
+    # equation of the audited system (whether this data set needs it to hide anything or not)
+    led = json.loads((out / "ledger.json").read_text())
+    status = {c["cell"]: c["status"] for c in led["cells"]}
+    without_key = next(k for k in status if k.startswith("rc_reviews|") and k.endswith("|theme_unsafe_sleep=no"))
+    assert status[without_key] == "unpublished"
+    total_key = without_key.rsplit("|", 1)[0] + "|"
+    assert [total_key, sorted([without_key, without_key[:-2] + "yes"])] in \
+           [[t, sorted(p)] for t, p in led["equations"]]
+    att = Attacker(geography)
+    att.read_bundle(out, YEAR, "themes")
+    result = att.attack(truth_from_records(recs), threshold=THRESHOLD)
+    without = result[result["what"].str.contains("without unsafe_sleep")]
+    assert len(without) == 1 and without["truth"].iloc[0] == 2   # the test set up what it meant to
+    assert not result["exact"].any(), result[result["exact"]]
+    assert not result["small"].any(), result[result["small"]]
+    _assert_sound(result)
+
+
+@pytest.mark.slow
+def test_the_attacker_finds_what_a_chain_without_ledger_leaks(records, geography, tmp_path):
+    # the issue's four bundles built independently (no --previous): each passes its own audit, and the
+    # attacker, reading both, must find what differencing gives away (else it proves nothing above)
+    chain = []
+    for i, kw in enumerate(ISSUE_CHAIN):
+        build_report(records, year=YEAR, out=tmp_path / f"b{i}", **kw)
+        chain.append((tmp_path / f"b{i}", YEAR, f"b{i}"))
+    result = _attack(records, geography, chain)
+    assert (result["exact"] | result["small"]).any(), "no leak found in a chain built without the ledger"
+    _assert_sound(result)

@@ -4,9 +4,10 @@ Argument parsing and file I/O only; the work is :func:`cdr.factors.analyse`.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 
-from cdr.cli._common import add_record_options, read_input
+from cdr.cli._common import add_record_options, read_records_file
 
 __all__ = ["register"]
 
@@ -47,22 +48,64 @@ def run(args):
 
     matplotlib.use("Agg")
     from cdr.factors import analyse
+    from cdr.footprints import load_design
     from cdr.models import load_spec
 
     spec = load_spec(args.spec)
-    result, design = read_input(args, "factors")
+    result = read_records_file(args.records, args, "factors")   # record-level details: to the private folder below
+    design = load_design(args.design) if args.design else None
     records, exclusions = result
     analysis = analyse(records, spec["factors"], level=args.level, design=design, formula=args.formula,
                        cluster=args.cluster if args.cluster is not None else "settings",
                        vintage=args.vintage)
+    private = {}
+    if len(exclusions):
+        private["exclusions.csv"] = exclusions
+    if len(result.issues):
+        private["field_issues.csv"] = result.issues
+    where = _private_folder(args)
+    if analysis.model_error:   # the reason can quote records (values, case ids): never into --out
+        private["model_error.txt"] = analysis.model_error + "\n"
+        analysis.model_error = (f"the factor model could not be fitted. The reason can quote records, so it is in the "
+                                f"private folder ({where.name}/model_error.txt), which must not be published.")
     analysis.settings.update({"spec_name": spec.name, "spec_hash": spec.hash, "spec_source": spec.source,
-                              "records_file": os.path.abspath(args.records), "n_input": result.n_input,
+                              "records_file": os.path.basename(args.records),
+                              "records_sha256": _sha256(args.records), "n_input": result.n_input,
                               "n_excluded": len(exclusions)})
     written = analysis.to_dir(args.out)
+    if private:
+        _write_private(where, private, args.out)
     print(f"cdr factors: {len(records):,} records ({len(exclusions):,} excluded)"
           + ("; SYNTHETIC DATA" if analysis.synthetic else ""))
+    if private:
+        print(f"cdr factors: record-level details ({', '.join(sorted(private))}) written to {where}: PRIVATE, do not "
+              "publish that folder")
     if analysis.model_error:
-        print(f"cdr factors: factor model not fitted: {analysis.model_error}")
+        print(f"cdr factors: {analysis.model_error}")
     for path in written:
         print(path)
     return 0
+
+
+def _private_folder(args):
+    from cdr.report._private import private_folder
+
+    return private_folder(args.out, getattr(args, "private", None))
+
+
+def _write_private(where, private: dict, out) -> None:
+    """Write the private files in one go (a second write would replace the first: it is one cdr folder)."""
+    from cdr.report._private import PRIVATE_WARNING
+    from cdr.report._safeio import PRIVATE_FORMAT, csv_bytes, write_folder
+
+    files = {k: (v.encode("utf-8") if isinstance(v, str) else csv_bytes(v)) for k, v in private.items()}
+    write_folder(where, files, {"warning": PRIVATE_WARNING, "command": "cdr factors",
+                                "out": os.path.basename(os.path.normpath(out))}, what="private folder", fmt=PRIVATE_FORMAT)
+
+
+def _sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -632,7 +632,8 @@ def declare_report_tables(inputs: ReportInputs, selection: Selection) -> Tables:
         keep = (keep | ({"comparators"} if uncovered else set())) - drop
         specs = [t for t in specs if t.name in keep]
         used = {cid for t in specs for col, ids in t.counts.items() for cid in ids if cid is not None}
-        bundle.cells = {k: v for k, v in bundle.cells.items() if k in used}
+        bundle.cells = {k: v for k, v in bundle.cells.items() if k in used or k in bundle.hidden}
+        bundle.extra = [(t, ps) for t, ps in bundle.extra if t in bundle.cells and all(p in bundle.cells for p in ps)]
     tables = Tables(bundle, specs, left_out)
     if produce is None or "factor_model" in produce:
         from cdr.report._factors import factor_model_table
@@ -1768,7 +1769,8 @@ def _manifest(inputs, selection, tables, protected, *, title, built, version, fi
                         "never shown",
                 "parts": [{"cell": cid, "las": part["las"]} for cid, part in
                           ((c, bundle.geography()[1][c]) for c, u in
-                           zip(protection.cells["cell"], protection.cells["unpublished"]) if u)]},
+                           zip(protection.cells["cell"], protection.cells["unpublished"])
+                           if u and c not in bundle.hidden)]},
             "ledger": {"file": "ledger.json", "release": joint["release"], "format": "cdr-release-ledger",
                        "earlier_releases": earlier.release_ids(),
                        "n_cells": joint["n_cells"], "n_equations": joint["n_equations"],

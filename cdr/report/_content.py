@@ -317,6 +317,7 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
     # Joint Agency Response after unexpected deaths, by age band and by category
     if {"death_expected", "jar"} <= has:
         unexp = {"death_expected": "unexpected"}
+        exp_levels_all = list(FIELDS["death_expected"].levels)
         jar_levels = list(FIELDS["jar"].levels)
         n_unexp = c.value("deaths", U, key, **unexp)
         rows = []   # (breakdown, level, label, dims)
@@ -348,8 +349,23 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
         else:
             notes.append(f"Fewer than {merge_below} unexpected deaths: not broken down.")
         rows.append(("total", "total", "All unexpected deaths", {}))
+        merged = {**(am if n_unexp >= merge_below else {}), **(cm if n_unexp >= merge_below else {})}
         lab = with_area(pd.DataFrame({"breakdown": [r[0] for r in rows], "group": [r[1] for r in rows],
-                                      "label": [r[2] for r in rows]}))
+                                      "label": [r[2] for r in rows],
+                                      "includes": ["+".join(merged.get(r[1], [r[1]])) if r[0] != "total" else "all"
+                                                   for r in rows]}))
+        # the unexpected deaths of a row are part of all the row's deaths (published elsewhere, or a
+        # sum of published levels): declare the row's expected / not recorded deaths as unpublished
+        # cells, so the margin over expectedness is an equation of the audit
+        for r in rows:
+            row_total = c.cell("deaths", U, key, **r[3])
+            if r[3] and row_total not in _shown(out):
+                bundle.hidden.add(row_total)
+            for e in exp_levels_all:
+                if e != "unexpected":
+                    cid = c.cell("deaths", U, key, death_expected=e, **r[3])
+                    if cid not in _shown(out):
+                        bundle.hidden.add(cid)
         counts = {"unexpected_deaths": [c.cell("deaths", U, key, **unexp, **r[3]) for r in rows]}
         for j in jar_levels:
             counts["jar_" + j] = [c.cell("deaths", U, key, **unexp, jar=j, **r[3]) for r in rows]
@@ -441,6 +457,9 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
     bkeys = [k for k, lab_ in period_labels.items() if lab_ in bundle.years] or [key]
     pend_period = total_label if len(bkeys) > 1 else label
     tot_cell = bundle.cell("pending", U, pend_period, sum(c.value("pending", U, k) for k in bkeys))
+    if len(bkeys) > 1:   # the backlog of several years is the sum of each year's pending reviews: declare the
+        for k in bkeys:  # years (unpublished where no table shows them), so that sum is an equation of the audit
+            bundle.hidden.add(c.cell("pending", U, k))
 
     def backlog_value(b):
         return sum(c.value("pending", U, k, backlog_age=b) for k in bkeys)
@@ -546,6 +565,8 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
         tot = c.cell("rc_reviews", U, key)
         counts = {"reviews": [tot] * len(keys),
                   "with_theme": [c.cell("rc_reviews", U, key, **{_theme_col(k): "yes"}) for k in keys]}
+        for k in keys:   # reviews without a theme = reviews - with it: declared (unpublished) so the audit protects it
+            bundle.hidden.add(c.cell("rc_reviews", U, key, **{_theme_col(k): "no"}))
         out.append(TableSpec(
             "learning_themes", f"Themes of modifiable factors identified at review, {label}", lab, counts=counts,
             derived=[("proportion_ci", "percent", "with_theme", "reviews")],
@@ -554,7 +575,13 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
                    "not add up to the number of reviews. Reviews without each theme are not published as counts: a "
                    "complement column tied every theme to the number of reviews, and protecting one small theme then "
                    "hid that total in the core tables."]))
+    bundle.hidden -= _shown(out)   # a count some table shows is published, whichever table declared it hidden
     return out
+
+
+def _shown(tables) -> set:
+    """Cell ids shown by `tables` (a list of TableSpec)."""
+    return {cid for t in tables for ids in t.counts.values() for cid in ids if cid is not None}
 
 
 # ------------------------------------------------------------------------------------------------

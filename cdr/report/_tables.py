@@ -101,11 +101,12 @@ def prepare_records(records: pd.DataFrame, la_table: pd.DataFrame, *, period_key
     for d in DOMAINS:
         lev = records[d].astype("string").fillna("").to_numpy()[has] if d in records else np.array([""] * int(has.sum()))
         rev["rc_" + d] = (np.isin(lev, CONTRIBUTORY) & (rev["rc_judged"].to_numpy() == 1)).astype(int)
+        rev["rc_no_" + d] = rev["rc_judged"] - rev["rc_" + d]   # judged without a factor in the domain (never shown)
     return pd.concat([rec, rev], ignore_index=True)
 
 
 REVIEW_MEASURES = ("rc_reviews", "rc_judged", "rc_insufficient", "rc_modifiable", "rc_not_modifiable",
-                   *("rc_" + d for d in DOMAINS))
+                   *("rc_" + d for d in DOMAINS), *("rc_no_" + d for d in DOMAINS))
 
 
 def _counts(rec, unit_level, measures, dims=()):
@@ -162,6 +163,15 @@ def _level_label(v, merges, labels):
             return f"Other categories ({len(merges[v])})"
         return " + ".join(labels[m] for m in merges[v])
     return labels[v]
+
+
+def includes(levels, merges) -> list:
+    """The ``includes`` column of a table with merged groups: the level codes each row holds, joined by ``+``.
+
+    A reader (and anyone checking the tables against each other) needs to know what a merged row
+    such as "Other categories (3)" covers; the notes say it in words, this column in codes.
+    """
+    return ["+".join(merges.get(v, [v])) for v in levels]
 
 
 def _other_note(merges, labels):
@@ -294,7 +304,8 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
         if merges:
             c.merge(dim, merges)
             bundle.add_partition(dim, levels, merges)
-    lab = pd.DataFrame({"category": [*cats, "total"], "label": [_cat_label(v, cat_merges) for v in cats] + ["Total"]})
+    lab = pd.DataFrame({"category": [*cats, "total"], "label": [_cat_label(v, cat_merges) for v in cats] + ["Total"],
+                        "includes": [*includes(cats, cat_merges), "all"]})
     counts = {}
     for a in ages:
         counts[_age_column(a)] = (
@@ -357,7 +368,8 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
                              + (" with their neighbours." if contiguous else "."))
                 if _other_note(merges, labels):
                     notes.append(_other_note(merges, labels))
-        lab = pd.DataFrame({dim: [*levels, "total"], "label": [_level_label(v, merges, labels) for v in levels] + ["Total"]})
+        lab = pd.DataFrame({dim: [*levels, "total"], "label": [_level_label(v, merges, labels) for v in levels] + ["Total"],
+                            "includes": [*includes(levels, merges), "all"]})
         counts = {col: [c.cell(m, U, key, **{dim: v}) for v in levels] + [c.cell(m, U, key)] for col, m in measures.items()}
         tables.append(TableSpec(
             name, f"Completed reviews with modifiable factors, by {title}, {label}", lab, counts=counts,
@@ -367,6 +379,10 @@ def declare_tables(rec, geo: Geography, *, key, trend_keys, period_labels, total
     lab = pd.DataFrame({"domain": list(DOMAINS), "label": [DOMAIN_LABELS[d] for d in DOMAINS]})
     counts = {"judged": [c.cell("rc_judged", U, key)] * len(DOMAINS),
               "with_contributory_factor": [c.cell("rc_" + d, U, key) for d in DOMAINS]}
+    for d in DOMAINS:   # judged = with + without a factor: a domain in all but 1-4 judged reviews is protected
+        without = c.cell("rc_no_" + d, U, key)
+        bundle.hidden.add(without)
+        bundle.extra.append((c.cell("rc_judged", U, key), [c.cell("rc_" + d, U, key), without]))
     tables.append(TableSpec(
         "modifiable_by_domain", f"Completed reviews with a contributory factor, by domain, {label}", lab, counts=counts,
         derived=[("proportion_ci", "percent", "with_contributory_factor", "judged")],
