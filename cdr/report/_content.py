@@ -357,15 +357,22 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
         # the unexpected deaths of a row are part of all the row's deaths (published elsewhere, or a
         # sum of published levels): declare the row's expected / not recorded deaths as unpublished
         # cells, so the margin over expectedness is an equation of the audit
+        # a row's deaths minus its unexpected deaths pins the SUM of its expected and not-recorded deaths,
+        # so that sum is declared as one hidden cell too (a merged level of death_expected): when it is
+        # 1 .. threshold-1 it is protected like a primary cell, not only its two pieces
+        others = tuple(e for e in exp_levels_all if e != "unexpected")
+        not_unexpected = {"not_unexpected": others}
+        if len(others) > 1:
+            c.merge("death_expected", not_unexpected)
+            bundle.add_partition("death_expected", ("unexpected", "not_unexpected"), not_unexpected)
         for r in rows:
             row_total = c.cell("deaths", U, key, **r[3])
             if r[3] and row_total not in _shown(out):
                 bundle.hidden.add(row_total)
-            for e in exp_levels_all:
-                if e != "unexpected":
-                    cid = c.cell("deaths", U, key, death_expected=e, **r[3])
-                    if cid not in _shown(out):
-                        bundle.hidden.add(cid)
+            for e in (*others, *(not_unexpected if len(others) > 1 else ())):
+                cid = c.cell("deaths", U, key, death_expected=e, **r[3])
+                if cid not in _shown(out):
+                    bundle.hidden.add(cid)
         counts = {"unexpected_deaths": [c.cell("deaths", U, key, **unexp, **r[3]) for r in rows]}
         for j in jar_levels:
             counts["jar_" + j] = [c.cell("deaths", U, key, **unexp, jar=j, **r[3]) for r in rows]
