@@ -170,6 +170,8 @@ def test_no_record_level_value_in_any_bundle_file(export, bundles):
     (["report", "--records", "x.csv", "--year", "2022-23", "--out", "o", "--desing", "d.csv"], "did you mean --design?"),
     (["trends", "--records", "x.csv", "--level", "regoin", "--out", "t"], "invalid choice: 'regoin'"),
     (["data", "synth", "--years", "2023-2019", "--out", "s.csv"], "the last year comes before the first"),
+    (["report", "--records", "{folder}/wkc_export.csv", "--columns", "{folder}/columns.toml", "--lenient",
+      "--level", "region", "--year", "2022-23", "--out", "{folder}/o"], "--level region needs --region CODE"),
     (["report", "--records", "{folder}/missing.csv", "--year", "2022-23", "--out", "{folder}/o"], "not found"),
     (["report", "--records", "{folder}", "--year", "2022-23", "--out", "{folder}/o"], "is a folder"),
     (["report", "--records", "{folder}/wkc_export.csv", "--columns", "{folder}/columns.toml", "--lenient",

@@ -96,6 +96,7 @@ CLI_WORDS = (
     ("sheet=", "--sheet"),
     ("cdr.schema.field_table()", "cdr data columns"),
     ("vintage=", "--vintage"),
+    ("level='region' needs region= (a region code,", "--level region needs --region CODE (a region code,"),
 )
 
 
