@@ -69,6 +69,8 @@ def export(tmp_path_factory):
     (folder / "columns.toml").write_text('[columns]\n"Home LA" = "la_code"\n"Cat. of death" = "category"\n'
                                          '"Ethnic Origin" = "ethnicity"\n"Panel notes" = "ignore"\n', encoding="utf-8")
     pd.DataFrame({"la_code": sorted(set(LA.values())), "footprint_id": "WKC"}).to_csv(folder / "wkc.csv", index=False)
+    pd.DataFrame({"la_code": ["Wakefield", "Kirklees", "Calderdale"], "footprint_id": "WKC"}).to_csv(
+        folder / "wkc_names.csv", index=False)                             # names where the design wants codes
     return folder, frame
 
 
@@ -172,6 +174,9 @@ def test_no_record_level_value_in_any_bundle_file(export, bundles):
     (["data", "synth", "--years", "2023-2019", "--out", "s.csv"], "the last year comes before the first"),
     (["report", "--records", "{folder}/wkc_export.csv", "--columns", "{folder}/columns.toml", "--lenient",
       "--level", "region", "--year", "2022-23", "--out", "{folder}/o"], "--level region needs --region CODE"),
+    (["report", "--records", "{folder}/wkc_export.csv", "--columns", "{folder}/columns.toml", "--lenient",
+      "--design", "{folder}/wkc_names.csv", "--footprint", "WKC", "--year", "2022-23", "--out", "{folder}/o"],
+     "Wakefield = E08000036"),                           # the ONS code, from the ONS lookup the test does not use
     (["report", "--records", "{folder}/missing.csv", "--year", "2022-23", "--out", "{folder}/o"], "not found"),
     (["report", "--records", "{folder}", "--year", "2022-23", "--out", "{folder}/o"], "is a folder"),
     (["report", "--records", "{folder}/wkc_export.csv", "--columns", "{folder}/columns.toml", "--lenient",
