@@ -176,7 +176,7 @@ def test_no_record_level_value_in_any_bundle_file(export, bundles):
       "--level", "region", "--year", "2022-23", "--out", "{folder}/o"], "--level region needs --region CODE"),
     (["report", "--records", "{folder}/wkc_export.csv", "--columns", "{folder}/columns.toml", "--lenient",
       "--design", "{folder}/wkc_names.csv", "--footprint", "WKC", "--year", "2022-23", "--out", "{folder}/o"],
-     "Wakefield = E08000036"),                           # the ONS code, from the ONS lookup the test does not use
+     "Wakefield = E08000036"),                           # Wakefield's real ONS code
     (["report", "--records", "{folder}/missing.csv", "--year", "2022-23", "--out", "{folder}/o"], "not found"),
     (["report", "--records", "{folder}", "--year", "2022-23", "--out", "{folder}/o"], "is a folder"),
     (["report", "--records", "{folder}/wkc_export.csv", "--columns", "{folder}/columns.toml", "--lenient",
