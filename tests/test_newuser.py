@@ -208,3 +208,22 @@ def test_short_year_range_is_read_as_written(tmp_path, capsys):
     assert main(["data", "synth", "--years", "2021-23", "--seed", "1", "--out", str(out)]) == 0
     years = pd.to_datetime(pd.read_csv(out)["date_of_death"]).dt.to_period("Q-MAR").dt.qyear - 1
     assert sorted(set(years)) == [2021, 2022, 2023]   # reporting years 2021-22 to 2023-24
+
+
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_title_lines_above_the_header_are_skipped_in_csv_as_in_excel(export, suffix, capsys):
+    folder, frame = export
+    path = folder / f"titled.{suffix}"
+    if suffix == "csv":
+        path.write_text("CDOP case export,run 03/04/2024\n\n" + frame.to_csv(index=False), encoding="utf-8")
+    else:
+        with pd.ExcelWriter(path) as book:
+            pd.DataFrame([["CDOP case export", "run 03/04/2024"]]).to_excel(book, index=False, header=False)
+            frame.to_excel(book, index=False, startrow=2)
+    code = main(["data", "validate", str(path), "--columns", str(folder / "columns.toml"), "--lenient",
+                 "--exclusions", str(folder / f"titled_{suffix}.csv")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"{len(frame)} records read" in captured.out and "rows above it are titles" in captured.err
+    excluded = pd.read_csv(folder / f"titled_{suffix}.csv")
+    assert sorted(excluded["row"]) == [r + 1 for r in sorted(BAD)]      # rows count from after the header
