@@ -17,8 +17,40 @@ __all__ = ["main", "build_parser", "cli_words"]
 GROUPS = ("data", "footprints", "trends", "factors", "report")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block): what is wrong, in which command, and the fix.
+
+    A leaf command names a misspelt option first (``--recrods``: did you mean ``--records``?), before
+    argparse would report the options it then misses as required.
+    """
+
+    def parse_known_args(self, args=None, namespace=None):
+        if args is not None and self._subparsers is None:
+            self._check_option_names(list(args))
+        return super().parse_known_args(args, namespace)
+
+    def _check_option_names(self, args) -> None:
+        import difflib
+
+        known = self._option_string_actions
+        shown = sorted(o for o, a in known.items() if o.startswith("--") and a.help != argparse.SUPPRESS)
+        for token in args:
+            if token == "--":
+                break
+            name = token.split("=", 1)[0]
+            if not name.startswith("--") or name in known:
+                continue
+            if self.allow_abbrev and len([o for o in known if o.startswith(name)]) == 1:
+                continue
+            close = difflib.get_close_matches(name, shown, n=1, cutoff=0.6)
+            self.error(f"unknown option {name}" + (f"; did you mean {close[0]}?" if close else ""))
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cdr",
         description=(
             "Child death review epidemiology for England: footprints, rates and trends, contributory "
@@ -64,6 +96,7 @@ CLI_WORDS = (
     ("sheet=", "--sheet"),
     ("cdr.schema.field_table()", "cdr data columns"),
     ("vintage=", "--vintage"),
+    ("level='region' needs region= (a region code,", "--level region needs --region CODE (a region code,"),
 )
 
 

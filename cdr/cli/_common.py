@@ -22,10 +22,22 @@ COLUMNS_HELP = ("TOML file mapping your export's headers to cdr fields ([columns
 
 
 def years_arg(text: str) -> list[int]:
-    """argparse type for ``--years``: ``2019-2023`` (a range) or ``2019,2021`` (a list)."""
+    """argparse type for ``--years``: ``2019-2023`` or ``2019-23`` (a range) or ``2019,2021`` (a list).
+
+    Examples
+    --------
+    >>> years_arg("2019-23"), years_arg("2020,2022")
+    ([2019, 2020, 2021, 2022, 2023], [2020, 2022])
+    """
     try:
         if "-" in text:
-            first, last = (int(x) for x in text.split("-", 1))
+            first_text, last_text = (x.strip() for x in text.split("-", 1))
+            first, last = int(first_text), int(last_text)
+            if len(last_text) == 2 and len(first_text) == 4:   # 2019-23, as reporting years are written
+                last += first - first % 100 + (100 if last < first % 100 else 0)
+            if last < first:
+                raise argparse.ArgumentTypeError(f"the last year comes before the first in {text!r}; "
+                                                 f"write FIRST-LAST, e.g. 2019-2023")
             return list(range(first, last + 1))
         return [int(x) for x in text.split(",")]
     except ValueError as exc:

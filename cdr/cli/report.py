@@ -69,6 +69,9 @@ def _run(args) -> int:
     if report.synthetic:
         print("SYNTHETIC DATA")
     print(report.title)
+    if not args.calendar and str(args.year).strip().isdigit():
+        print(f"note: --year {args.year.strip()} was read as the reporting year {report.period.label} (1 April - 31 March); "
+              "add --calendar for the calendar year")
     design = report.manifest.get("design")
     if design is not None:
         source = design["source"]
@@ -77,7 +80,8 @@ def _run(args) -> int:
                   "not the real CDR partnerships; use --design cdop_2019_real for the 2019 partnerships, or your own "
                   "CSV of la_code,footprint_id")
         else:
-            print(f"design: {source} ({design['n_footprints']} footprints)")
+            n = design['n_footprints']
+            print(f"design: {source} ({n} footprint{'' if n == 1 else 's'})")
     cov = report.manifest.get("coverage") or {}
     if cov.get("partial"):
         print(f"coverage: the records cover {cov['n_las']} LA(s) ({cov['description']}); comparators from published "

@@ -119,8 +119,13 @@ def _check_labels(labels: pd.Series) -> pd.Series:
     unknown = sorted(set(labels.index) - set(la_codes(2023)))
     missing = sorted(set(la_codes(2023)) - set(labels.index))
     if unknown:
-        raise ArgumentError(f"design assigns LA code(s) not in the 2023 vintage: {unknown[:10]}; translate them first "
-                       "(cdr.data.translate_codes).")
+        from cdr.data import lookup
+
+        by_name = {str(n).strip().casefold(): c for n, c in lookup(2023)[["la_name", "la_code"]].itertuples(index=False)}
+        named = [f"{u} = {by_name[u.strip().casefold()]}" for u in unknown if u.strip().casefold() in by_name]
+        hint = (f"these are LA names; use their ONS codes ({', '.join(named[:10])}; 'cdr data areas' lists them)" if named
+                else "translate them first (cdr.data.translate_codes)")
+        raise ArgumentError(f"design assigns LA code(s) not in the 2023 vintage: {unknown[:10]}; {hint}.")
     bad = sorted({v for v in labels if "|" in v})
     if bad:
         raise ArgumentError(f"footprint id(s) {bad[:5]} contain '|', which cdr reserves as a separator in its release "

@@ -437,7 +437,7 @@ def read_records(source, *, columns=None, values=None, sheet=None, mode: str = "
             warnings.warn(f"{Path(source).name}: read as {info['encoding']} text (not UTF-8); check that names "
                           "with accents read correctly, or save the file as CSV UTF-8", CdrWarning, stacklevel=2)
         if info.get("header_row"):
-            warnings.warn(f"{Path(source).name}: the header is on sheet row {info['header_row']} (rows above it are "
+            warnings.warn(f"{Path(source).name}: the header is on {'sheet row' if info.get('sheet') else 'line'} {info['header_row']} (rows above it are "
                           "titles, not read); row numbers in messages count from the row after the header",
                           CdrWarning, stacklevel=2)
         if len(info.get("sheets", ())) > 1 and sheet is None:

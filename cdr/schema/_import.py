@@ -104,9 +104,16 @@ def read_table(source, *, sheet=None) -> tuple[pd.DataFrame, dict]:
     first = text.lstrip("\r\n").split("\n", 1)[0]
     sep = "\t" if suffix in (".tsv", ".tab") or first.count("\t") > first.count(",") else ","
     info["separator"] = "tab" if sep == "\t" else "comma"
+    # title lines above the header (as in Excel exports): the header is the first row of recognised headers
+    top = [row for _, row in zip(range(15), csv.reader(io.StringIO(text.lstrip("\r\n")), delimiter=sep)) if row]
+    width = max(map(len, top), default=0)
+    header = _header_row(pd.DataFrame([row + [None] * (width - len(row)) for row in top])) if top else 0
+    if header:
+        info["header_row"] = header + 1           # 1-based line of the header
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                            na_values=["", "NA", "N/A", "NaN", "null", "NULL"], skip_blank_lines=True)
+        frame = pd.read_csv(io.StringIO(text.lstrip("\r\n")), sep=sep, dtype=str, keep_default_na=False,
+                            na_values=["", "NA", "N/A", "NaN", "null", "NULL"], skip_blank_lines=True,
+                            skiprows=_nonblank_lines(text.lstrip("\r\n"), header))
     except pd.errors.EmptyDataError:
         raise _file_error(path, "has no header row and no records", "Export the records again with a header row.") from None
     except pd.errors.ParserError as exc:
@@ -126,6 +133,18 @@ def read_table(source, *, sheet=None) -> tuple[pd.DataFrame, dict]:
     if frame.shape[1] == 0:
         raise _file_error(path, "has no columns", "Export the records again with a header row.")
     return frame, info
+
+
+def _nonblank_lines(text: str, n: int) -> int:
+    """How many lines of ``text`` hold its first ``n`` non-blank lines (the title lines to skip)."""
+    if not n:
+        return 0
+    seen = 0
+    for k, line in enumerate(text.splitlines()):
+        seen += bool(line.strip())
+        if seen == n:
+            return k + 1
+    return 0
 
 
 def _read_excel(path: Path, sheet, info: dict):
