@@ -180,7 +180,7 @@ def test_lenient_bundle_holds_no_case_id_date_of_birth_or_raw_value(lenient_bund
     assert SECRET_IDS[0] not in json.dumps(m, ensure_ascii=True)
     # the bad LA code excludes its record; the bad category and date of birth are optional-field
     # issues (the deaths stay counted), listed with their case ids in the private field_issues.csv
-    assert m["records"]["excluded_invalid"] == 1
+    assert m["records"]["excluded_invalid"] == "[c]"     # one record: a small count, never published
     # the first and last dates of death are one child's each: only their months are given
     assert re.fullmatch(r"\d{4}-\d{2}", m["coverage"]["first_death"]) and re.fullmatch(r"\d{4}-\d{2}",
                                                                                       m["coverage"]["last_death"])
@@ -546,3 +546,50 @@ def test_source_date_epoch_dates_the_bundle_and_the_workbook(small_report, tmp_p
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
     with pytest.raises(CdrError, match="SOURCE_DATE_EPOCH"):
         small_report.write(tmp_path / "b")
+
+
+# ------------------------------------------------------------------ record counts of the manifest
+def _attack_record_counts(published, in_unit, threshold, top=40):
+    """Every leaf vector (outside, earlier, later, excluded; 0..top) consistent with the published counts."""
+    import itertools
+
+    leaves = ("outside_unit", "earlier_periods", "later_periods", "excluded_invalid")
+    feasible = []
+    for vec in itertools.product(range(top + 1), repeat=4):
+        o, e, l, x = vec
+        if any(published[k] != "[c]" and published[k] != v for k, v in zip(leaves, vec)):
+            continue
+        if any(v == 0 and published[k] == "[c]" for k, v in zip(leaves, vec)):
+            continue                                   # zeros are published, so a hidden leaf is >= 1
+        totals = {"in_period": in_unit + o, "valid": in_unit + o + e + l, "input": in_unit + o + e + l + x}
+        if any(published[k] != "[c]" and published[k] != v for k, v in totals.items()):
+            continue
+        feasible.append(dict(zip(leaves, vec)))
+    return feasible
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_manifests_record_counts_reveal_no_small_count(seed):
+    # Found by a new user: "67 in 2022-23" beside 66 deaths in the headline published one death outside
+    # the partnership; "3 excluded" beside three "[c]" fields published three 1s. An exhaustive attacker over
+    # the published reconciliation chain (written here, independent of the chooser) must pin no hidden count
+    # and prove no small one below the threshold.
+    import numpy as np
+
+    from cdr.report._private import public_record_counts
+
+    rng = np.random.default_rng(seed)
+    pick = lambda: int(rng.choice([0, 1, 2, 3, 4, 5, 6, 9, 14]))  # noqa: E731
+    truth = {"outside_unit": pick(), "earlier_periods": pick(), "later_periods": pick(), "excluded_invalid": pick()}
+    published = public_record_counts(in_unit=66, outside_unit=truth["outside_unit"], earlier=truth["earlier_periods"],
+                                     later=truth["later_periods"], excluded=truth["excluded_invalid"], threshold=5)
+    for k, v in truth.items():
+        assert published[k] in (v, "[c]") and not (1 <= v < 5 and published[k] != "[c]")
+    feasible = _attack_record_counts(published, 66, 5, top=20)
+    assert truth in feasible                            # the attacker's model is sound
+    for k, v in truth.items():
+        if published[k] == "[c]":
+            seen = {f[k] for f in feasible}
+            assert len(seen) > 1, (k, published)        # not pinned
+            if 1 <= v < 5:
+                assert max(seen) >= 5, (k, published)   # not proven small

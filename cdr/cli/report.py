@@ -88,8 +88,15 @@ def _run(args) -> int:
               f"figures: {', '.join(cov['comparators_from_published_figures']) or 'none'}")
     for item in report.manifest.get("left_out") or []:
         print(f"left out: {item['analysis']} ({item['reason']})")
-    print(f"records: {rec['input']:,} read, {rec['excluded_invalid']:,} excluded as invalid, "
-          f"{rec['in_period']:,} in {report.period.label}")
+    exact = (report.private or {}).get("record_counts") or {}   # exact counts: the user's terminal, not the bundle
+    if exact:
+        print(f"records: {exact['excluded'] + exact['in_unit'] + exact['outside_unit'] + exact['earlier'] + exact['later']:,} "
+              f"read, {exact['excluded']:,} excluded as invalid, {exact['in_unit'] + exact['outside_unit']:,} in "
+              f"{report.period.label}" + (f" ({exact['outside_unit']:,} outside {report.manifest['unit_name']}, not used)"
+                                          if exact["outside_unit"] else ""))
+    else:
+        print(f"records: {rec['input']} read, {rec['excluded_invalid']} excluded as invalid, {rec['in_period']} in "
+              f"{report.period.label}")
     print(f"disclosure audit: {d['certificate_result']} ({d['n_suppressed_primary']} primary, "
           f"{d['n_suppressed_secondary']} secondary suppressions of {d['n_cells']} cells)")
     print(f"wrote {len(report.files)} files to {args.out}; open {args.out}/report.html")

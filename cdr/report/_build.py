@@ -35,7 +35,7 @@ from cdr.report._bundle import MARK_NA, MARK_SUPPRESSED
 from cdr.report._coverage import resolve_coverage
 from cdr.report._inputs import design_labels, file_sha256, load_records, load_spec
 from cdr.report._periods import Period, parse_period, period_keys, period_label
-from cdr.report._private import exclusion_counts, private_folder, public_path
+from cdr.report._private import exclusion_counts, private_folder, public_path, public_record_counts
 from cdr.report._safeio import source_date
 from cdr.report._protect import Protection, check_passed, protect
 from cdr.report._stats import funnel_limits, rate_ci, wilson_ci
@@ -153,7 +153,7 @@ class Report:
 
         rec = self.manifest["records"]
         lines = [f"{self.context['period_long']}; level {self.level}",
-                 f"records: {rec['input']:,} read, {rec['excluded_invalid']:,} invalid, {rec['in_period']:,} in the period",
+                 f"records: {_n(rec['input'])} read, {_n(rec['excluded_invalid'])} invalid, {_n(rec['in_period'])} in the period",
                  f"disclosure audit: {self.manifest['disclosure']['certificate_result']} "
                  f"({self.manifest['disclosure']['n_suppressed_primary']} primary, "
                  f"{self.manifest['disclosure']['n_suppressed_secondary']} secondary suppressions)"]
@@ -927,7 +927,12 @@ def assemble_report(inputs: ReportInputs, selection: Selection, tables: Tables, 
                                                       "is listed with its row, case_id, field and value in field_issues.csv")
     for i, text in enumerate(private_warnings, 1):
         private_notes[f"warning {i}"] = text
-    private_details = {"exclusions": exclusions if n_excl else None, "notes": private_notes,
+    counts = record_counts(inputs, selection)
+    if private_notes:   # a private folder is written anyway: the exact reconciliation goes with it
+        private_notes["records"] = (f"{n_input:,} read: {counts['excluded']:,} excluded as invalid, {counts['in_unit']:,} in "
+                                    f"{period.label} in the reported area, {counts['outside_unit']:,} in {period.label} "
+                                    f"outside it, {counts['earlier']:,} in earlier periods, {counts['later']:,} in later periods")
+    private_details = {"exclusions": exclusions if n_excl else None, "notes": private_notes, "record_counts": counts,
                        "field_issues": field_issue_rows if len(field_issue_rows) else None}
     if out is not None and (n_excl or private_notes):
         context["private_name"] = private_folder(out, private).name
@@ -1650,6 +1655,19 @@ def _methods(period, threshold, carried, protection, level, design_source, trend
     return out
 
 
+def _n(value) -> str:
+    """A published count as text: thousands separated, or the suppression mark as it is."""
+    return f"{value:,}" if isinstance(value, (int, np.integer)) else str(value)
+
+
+def record_counts(inputs, selection) -> dict:
+    """Exact counts of the records read, by what became of them (private: printed, never published)."""
+    recs, in_period, later = inputs.records, selection.in_period, selection.later
+    in_unit = int((in_period & recs["la_code"].isin(selection.geo.unit_las[selection.geo.focus]).to_numpy()).sum())
+    return {"in_unit": in_unit, "outside_unit": int(in_period.sum()) - in_unit,
+            "earlier": int((~in_period & ~later).sum()), "later": int(later.sum()), "excluded": int(len(inputs.exclusions))}
+
+
 def _may_name_records(message) -> bool:
     """True for an error message that can quote records: an exception's text (the fit failed), or any
     message naming rows or case ids. cdr's own reasons for leaving the model out (too few events or
@@ -1705,6 +1723,7 @@ def _manifest(inputs, selection, tables, protected, *, title, built, version, fi
     exclusions, n_input, recs = inputs.exclusions, inputs.n_input, inputs.records
     later, in_period = selection.later, selection.in_period
     n_excl = len(exclusions)
+    counts_public = public_record_counts(**record_counts(inputs, selection), threshold=threshold)
     manifest = {
         "title": title,
         "created": None if built is None else built.isoformat(timespec="seconds"),   # SOURCE_DATE_EPOCH only
@@ -1735,12 +1754,14 @@ def _manifest(inputs, selection, tables, protected, *, title, built, version, fi
                  "content": _jsonable(inputs.spec), "threshold": threshold},
         "library": {"cdr_version": version, "pandas": pd.__version__, "numpy": np.__version__},
         "records": {
-            "input": int(n_input), "excluded_invalid": int(n_excl), "valid": int(len(recs)),
-            "in_period": int(in_period.sum()), "earlier_periods": int((~in_period & ~later).sum()),
-            "later_periods": int(later.sum()),
-            "excluded_by_field": exclusion_counts(exclusions, threshold),
+            # the reconciliation chain with no count from 1 to threshold-1 recoverable (the exact
+            # counts are printed by the CLI and written to the private folder, never published)
+            **counts_public,
+            "excluded_by_field": (exclusion_counts(exclusions, threshold) if counts_public["excluded_invalid"] != "[c]"
+                                  else {f: "[c]" for f in exclusion_counts(exclusions, threshold)}),
             "exclusions": "record-level details are in the private folder, not in this bundle" if n_excl else None,
-            "not_used": {"date of death after the reporting period": int(later.sum())},
+            "not_used": {"date of death after the reporting period": counts_public["later_periods"],
+                         "date of death in the period, outside the reported area": counts_public["outside_unit"]},
             "reconciles": int(n_input) == int(n_excl) + int(in_period.sum()) + int((~in_period & ~later).sum()) + int(later.sum()),
             # records (all years) kept and counted with one field set to "not recorded", by field; 1 to
             # threshold-1 shown as "[c]" like the tables

@@ -138,9 +138,13 @@ def render_html(report) -> str:
                      + (f" (sha256 {esc(item['sha256'][:16])}...)" if item.get("sha256") else "") + "</li>")
     parts.append("</ul>")
     rec = m["records"]
-    parts.append(f"<p>Records read: {rec['input']:,}; failed validation and excluded: {rec['excluded_invalid']:,}; "
-                 f"in {esc(ctx['period'])}: {rec['in_period']:,}; earlier years (trend only): {rec['earlier_periods']:,}; "
-                 f"later years (not used): {rec['later_periods']:,}.</p>")
+    n = lambda v: esc(f"{v:,}" if isinstance(v, int) else str(v))  # noqa: E731 - "[c]": suppressed
+    parts.append(f"<p>Records read: {n(rec['input'])}; failed validation and excluded: {n(rec['excluded_invalid'])}; "
+                 f"in {esc(ctx['period'])}: {n(rec['in_period'])}; earlier years (trend only): {n(rec['earlier_periods'])}; "
+                 f"later years (not used): {n(rec['later_periods'])}"
+                 + (f"; in {esc(ctx['period'])} but outside the reported area (not used): {n(rec['outside_unit'])}"
+                    if rec.get("outside_unit") else "") + ". Counts from 1 to the suppression threshold are shown as "
+                 "[c], with others where they would give them away.</p>")
     if rec["excluded_invalid"]:
         private = ctx.get("private_name")
         where = (f"the private folder {private} beside this bundle" if private

@@ -141,3 +141,69 @@ def private_files(report) -> dict:
             text.append(f"{key}: {value}")
         files["README.txt"] = ("\n".join(text) + "\n").encode("utf-8")
     return files
+
+
+def public_record_counts(*, in_unit: int, outside_unit: int, earlier: int, later: int, excluded: int,
+                         threshold: int) -> dict:
+    """Record counts for the public manifest, with no count from 1 to ``threshold - 1`` recoverable.
+
+    The counts form a chain: deaths of the reported unit in the period (published in the headline)
+    + deaths in the period outside it = ``in_period``; + earlier and later periods = ``valid``; +
+    records excluded as invalid = ``input``. Any published pair of the chain gives the sum of the
+    leaves between them, so the leaves (``outside_unit``, ``earlier_periods``, ``later_periods``,
+    ``excluded_invalid``) and the totals to publish are chosen together (exhaustively: there are
+    128 patterns): a leaf from 1 to ``threshold - 1`` is ``"[c]"``, and every difference of two
+    published totals either contains no hidden leaf or at least two whose sum leaves each of them
+    possibly >= ``threshold`` (so none is pinned or proven small). The pattern publishing the most
+    counts wins; ties go to publishing totals.
+
+    Examples
+    --------
+    >>> public_record_counts(in_unit=66, outside_unit=1, earlier=200, later=0, excluded=3, threshold=5)["outside_unit"]
+    '[c]'
+    >>> r = public_record_counts(in_unit=66, outside_unit=1, earlier=200, later=0, excluded=3, threshold=5)
+    >>> r["in_period"], r["excluded_invalid"], r["input"]
+    ('[c]', '[c]', '[c]')
+    >>> public_record_counts(in_unit=66, outside_unit=0, earlier=200, later=9, excluded=0, threshold=5)["input"]
+    275
+    """
+    from itertools import product
+
+    leaves = {"outside_unit": int(outside_unit), "earlier_periods": int(earlier), "later_periods": int(later),
+              "excluded_invalid": int(excluded)}
+    small = {k for k, v in leaves.items() if 1 <= v < threshold}
+    # the leaves each total adds to the one before it
+    steps = [("in_period", ("outside_unit",)), ("valid", ("earlier_periods", "later_periods")),
+             ("input", ("excluded_invalid",))]
+
+    def safe(hidden_leaves, shown_totals):
+        group = []                               # hidden leaves since the last published total
+        for total, added in steps:
+            group += [leaf for leaf in added if leaf in hidden_leaves]
+            if total in shown_totals:
+                if group:
+                    s = sum(leaves[g] for g in group)
+                    if len(group) < 2 or s < threshold + len(group) - 1:
+                        return False
+                group = []
+        return True
+
+    best = None
+    names = list(leaves)
+    for hide_bits in product((False, True), repeat=len(names)):
+        hidden = {n for n, h in zip(names, hide_bits) if h}
+        if not small <= hidden:
+            continue
+        for show_bits in product((True, False), repeat=len(steps)):
+            shown = {t for (t, _), s in zip(steps, show_bits) if s}
+            if safe(hidden, shown):
+                score = (len(names) - len(hidden) + len(shown), len(shown))
+                if best is None or score > best[0]:
+                    best = (score, hidden, shown)
+    _, hidden, shown = best                      # hiding every leaf and every total is always safe
+    totals = {"in_period": in_unit + leaves["outside_unit"]}
+    totals["valid"] = totals["in_period"] + leaves["earlier_periods"] + leaves["later_periods"]
+    totals["input"] = totals["valid"] + leaves["excluded_invalid"]
+    out = {k: (v if k in shown else "[c]") for k, v in totals.items()}
+    out.update({k: ("[c]" if k in hidden else v) for k, v in leaves.items()})
+    return out
