@@ -797,3 +797,11 @@ def test_a_stage_given_the_wrong_input_says_which_stage_comes_first(region_stage
         protect_tables(inputs, selection, tables.specs)
     with pytest.raises(CdrError, match="draw_figures: protected must be the Protected"):
         draw_figures(inputs, selection, tables)
+
+
+def test_a_misspelt_footprint_id_gets_a_did_you_mean(records):
+    # Found by a new user: '--footprint tees_cdp' listed the first 8 ids in sorted order, not 'tees_cdop'.
+    from cdr.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match=r"unknown footprint 'tees_cdp': did you mean 'tees_cdop'"):
+        build_report(records, design="cdop_2019_real", footprint="tees_cdp", year=YEAR)

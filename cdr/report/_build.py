@@ -487,8 +487,13 @@ def select_units(inputs: ReportInputs, *, level: str = "footprint", footprint=No
         auto_ids = [f for f in footprint_ids if not cover.partial or unit_las[f"fp:{f}"] & cover.las] or footprint_ids
         fid = auto_ids[0] if str(footprint) == "auto" else str(footprint)
         if fid not in footprint_ids:
-            raise ArgumentError(f"unknown footprint {footprint!r}: the design has {len(footprint_ids)} footprints, e.g. "
-                                f"{footprint_ids[:8]}. Use one of its footprint_id values, or 'auto' for the first.")
+            import difflib
+
+            close = difflib.get_close_matches(fid, footprint_ids, n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+            raise ArgumentError(f"unknown footprint {footprint!r}: {hint}the design has {len(footprint_ids)} footprints, "
+                                f"e.g. {(close or footprint_ids)[:8]}. Use one of its footprint_id values, or 'auto' for "
+                                "the first.")
         focus = f"fp:{fid}"
         las = unit_las[focus]
         cover.add_focus(las)
