@@ -92,7 +92,7 @@ def _run(args) -> int:
     if exact:
         print(f"records: {exact['excluded'] + exact['in_unit'] + exact['outside_unit'] + exact['earlier'] + exact['later']:,} "
               f"read, {exact['excluded']:,} excluded as invalid, {exact['in_unit'] + exact['outside_unit']:,} in "
-              f"{report.period.label}" + (f" ({exact['outside_unit']:,} outside {report.manifest['unit_name']}, not used)"
+              f"{report.period.label}" + (f" ({exact['in_unit']:,} in {report.manifest['unit_name']})"
                                           if exact["outside_unit"] else ""))
     else:
         print(f"records: {rec['input']} read, {rec['excluded_invalid']} excluded as invalid, {rec['in_period']} in "

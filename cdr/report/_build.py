@@ -1765,8 +1765,9 @@ def _manifest(inputs, selection, tables, protected, *, title, built, version, fi
             "excluded_by_field": (exclusion_counts(exclusions, threshold) if counts_public["excluded_invalid"] != "[c]"
                                   else {f: "[c]" for f in exclusion_counts(exclusions, threshold)}),
             "exclusions": "record-level details are in the private folder, not in this bundle" if n_excl else None,
-            "not_used": {"date of death after the reporting period": counts_public["later_periods"],
-                         "date of death in the period, outside the reported area": counts_public["outside_unit"]},
+            "not_used": {"date of death after the reporting period": counts_public["later_periods"]},
+            "outside_unit_note": "outside_unit: records of the period outside the reported area; they count only "
+                                 "towards comparators (region, England, funnel) that the records cover",
             "reconciles": int(n_input) == int(n_excl) + int(in_period.sum()) + int((~in_period & ~later).sum()) + int(later.sum()),
             # records (all years) kept and counted with one field set to "not recorded", by field; 1 to
             # threshold-1 shown as "[c]" like the tables

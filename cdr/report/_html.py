@@ -142,7 +142,7 @@ def render_html(report) -> str:
     parts.append(f"<p>Records read: {n(rec['input'])}; failed validation and excluded: {n(rec['excluded_invalid'])}; "
                  f"in {esc(ctx['period'])}: {n(rec['in_period'])}; earlier years (trend only): {n(rec['earlier_periods'])}; "
                  f"later years (not used): {n(rec['later_periods'])}"
-                 + (f"; in {esc(ctx['period'])} but outside the reported area (not used): {n(rec['outside_unit'])}"
+                 + (f"; in {esc(ctx['period'])} outside the reported area (comparators only): {n(rec['outside_unit'])}"
                     if rec.get("outside_unit") else "") + ". Counts from 1 to the suppression threshold are shown as "
                  "[c], with others where they would give them away.</p>")
     if rec["excluded_invalid"]:
