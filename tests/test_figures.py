@@ -332,18 +332,102 @@ def test_tiny_denominators_matches_the_documented_rule():
 # ------------------------------------------------------------------------------------------------
 # footprint maps
 # ------------------------------------------------------------------------------------------------
-def test_footprint_design_map_gets_a_london_inset_with_the_london_ids():
+def _label_texts(ax):
+    return {" ".join(t.get_text().split()) for t in ax.texts if t.get_text()}
+
+
+def test_footprint_design_map_gets_a_london_inset_with_the_london_names():
     import matplotlib.pyplot as plt
 
     design = cdr.footprints.load_design("cdop_2019_real")
     ax = design.plot()
     insets = [a for a in ax.child_axes if a.get_title() == "London (inset)"]
     assert len(insets) == 1
-    inset_ids = {t.get_text() for t in insets[0].texts}
-    map_ids = {t.get_text() for t in ax.texts}
-    assert WELC in inset_ids and WELC not in map_ids   # London's footprints labelled in the panel only
-    assert "tees_cdop" in map_ids
+    inset_names, map_names = _label_texts(insets[0]), _label_texts(ax)
+    welc = "Waltham Forest, East London and City CDR partnership"   # published name, remark "(WELC)" left out
+    assert welc in inset_names and welc not in map_names   # London's footprints labelled in the panel only
+    assert "Tees CDOP" in map_names
     plt.close(ax.figure)
+
+
+def test_footprint_map_labels_every_footprint_once_by_its_published_name():
+    import matplotlib.pyplot as plt
+
+    design = cdr.footprints.load_design("cdop_2019_real")
+    ids = set(design.labels.dropna())
+    names = design.columns.assign(footprint_id=design.columns["la_code"].map(design.labels))
+    names = names.dropna(subset=["footprint_id"]).drop_duplicates("footprint_id")
+    ax = design.plot()
+    inset = next(a for a in ax.child_axes if a.get_title() == "London (inset)")
+    texts = [" ".join(t.get_text().split()) for a in (ax, inset) for t in a.texts if t.get_text()]
+    assert len(texts) == len(ids) == 54   # one label per footprint, none lost, none twice
+    for fid, name in zip(names["footprint_id"], names["footprint_name"]):
+        first = name.split("(")[0].split("[")[0].strip()   # the name before any remark
+        assert any(t.startswith(first) for t in texts), (fid, name)
+    assert not any(t in ids for t in texts)   # no snake_case id left
+    assert not any("[" in t or "(" in t or GSS.search(t) for t in texts)   # remarks and codes left out
+    plt.close(ax.figure)
+
+
+def test_footprints_without_a_name_keep_their_id_and_single_area_ones_take_the_la_name():
+    import matplotlib.pyplot as plt
+
+    design = cdr.footprints.load_design("england_min60")
+    sizes = design.labels.dropna().value_counts()
+    ons = cdr.data.lookup(2023).set_index("la_code")["la_name"]
+    ax = design.plot()
+    inset = next(a for a in ax.child_axes if a.get_title() == "London (inset)")
+    texts = _label_texts(ax) | _label_texts(inset)
+    single = sizes[sizes == 1].index
+    assert len(single) >= 1
+    for fid in single:
+        code = design.labels[design.labels == fid].index[0]
+        assert ons[code] in texts and fid not in texts
+    for fid in sizes[sizes > 1].index:
+        assert fid in texts
+    assert "Birmingham" in texts   # E08000025, a footprint of its own (the ONS name)
+    plt.close(ax.figure)
+
+
+def test_footprint_map_can_keep_ids_and_refuses_an_unknown_label_option():
+    import matplotlib.pyplot as plt
+
+    design = cdr.footprints.load_design("cdop_2019_real")
+    ax = design.plot(label="id")
+    assert "tees_cdop" in _label_texts(ax) and "Tees CDOP" not in _label_texts(ax)
+    plt.close(ax.figure)
+    ax = design.plot(label=False)
+    assert not _label_texts(ax) - {"London (inset)"}
+    plt.close(ax.figure)
+    with pytest.raises(cdr.errors.CdrError, match="'label' must be True, False, 'name' or 'id'") as err:
+        design.plot(label="names")
+    assert isinstance(err.value, ValueError)
+    plt.close("all")
+
+
+def test_plot_rates_labels_rows_by_name_where_one_exists():
+    import matplotlib.pyplot as plt
+
+    t = pd.DataFrame({"la_code": ["E06000001", "E99999999", "E09000001"], "value": [20.0, 30.0, 40.0],
+                      "lower_95": [10.0, 20.0, 30.0], "upper_95": [30.0, 40.0, 50.0]})
+
+    def ticks(ax):
+        return [x.get_text() for x in ax.get_yticklabels()]
+
+    # ONS names of E06000001 and E09000001; a code without a name stays a code
+    assert ticks(cdr.rates.plot_rates(t)) == ["Hartlepool", "E99999999", "City of London"]
+    assert ticks(cdr.rates.plot_rates(t, names=False)) == ["E06000001", "E99999999", "E09000001"]
+    named = t.assign(la_name=["Area one", None, "Area three"])   # the table's own names win
+    assert ticks(cdr.rates.plot_rates(named)) == ["Area one", "E99999999", "Area three"]
+    regions = pd.DataFrame({"region_code": ["E12000007", "E92000001"], "value": [20.0, 30.0],
+                            "lower_95": [10.0, 20.0], "upper_95": [30.0, 40.0]})
+    assert ticks(cdr.rates.plot_rates(regions, label="region_code")) == ["London", "England"]
+    fps = pd.DataFrame({"footprint_id": ["F001"], "value": [1.0], "lower_95": [0.5], "upper_95": [2.0]})
+    assert ticks(cdr.rates.plot_rates(fps, label="footprint_id")) == ["F001"]   # no name known: the id
+    with pytest.raises(cdr.errors.CdrError, match="'names' must be") as err:
+        cdr.rates.plot_rates(t, names=3)
+    assert isinstance(err.value, ValueError)
+    plt.close("all")
 
 
 def test_a_design_without_london_gets_no_inset():

@@ -11,7 +11,9 @@ import argparse
 import os
 
 __all__ = ["years_arg", "positive_number", "add_record_options", "add_records_input", "add_read_options", "read_options", "read_input",
-           "read_records_file", "RECORDS_HELP", "LENIENT_HELP"]
+           "read_records_file", "RECORDS_HELP", "LENIENT_HELP", "LEVELS", "add_analysis_command"]
+
+LEVELS = ("la", "footprint", "region", "nation")   # = cdr.aggregate.LEVELS (not imported: the CLI starts without pandas)
 
 RECORDS_HELP = "record file: CSV, TSV, Excel (.xlsx) or Parquet, one row per death (see 'cdr data columns')"
 LENIENT_HELP = ("count every death whose core fields (date of death, LA, age) are usable: set a bad optional "
@@ -81,6 +83,29 @@ def add_record_options(parser, *, design_help: str) -> None:
     """``--records``, ``--columns``, ``--sheet``, ``--lenient``, ``--vintage``, ``--private`` and ``--design``."""
     add_records_input(parser)
     parser.add_argument("--design", metavar="FILE", help=design_help)
+
+
+def add_analysis_command(subparsers, name, run, *, help, description, epilog, design_help, level_default,
+                         level_help):
+    """A command that analyses a record file into ``--out DIR`` (``cdr trends``, ``cdr factors``).
+
+    Adds the record options (:func:`add_record_options`), ``--level`` and ``--out``; `run` is called with the
+    parsed arguments, matplotlib drawing to files only (no display needed). Returns the parser, for the
+    command's own options.
+    """
+    parser = subparsers.add_parser(name, help=help, description=description, epilog=epilog)
+    add_record_options(parser, design_help=design_help)
+    parser.add_argument("--level", choices=LEVELS, default=level_default, help=level_help)
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
+
+    def headless_run(args):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        return run(args)
+
+    parser.set_defaults(func=headless_run)
+    return parser
 
 
 def read_options(args) -> dict:

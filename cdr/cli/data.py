@@ -23,7 +23,7 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("areas", help="print or export the upper-tier LA table",
                        description="Print England's upper-tier LAs, or export them with boundaries (EPSG:27700).")
-    p.add_argument("--vintage", type=int, default=2023, choices=(2021, 2023), help="geography vintage (default 2023)")
+    _add_vintage(p)
     p.add_argument("--out", type=Path, help="write to FILE: .csv (no geometry), .geojson, .gpkg or .parquet")
     p.set_defaults(func=_areas)
 
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     p.add_argument("--year-type", choices=("reporting", "calendar"), default="reporting",
                    help="reporting years (1 April-31 March, default) or calendar years")
     p.add_argument("--no-review-lag", action="store_true", help="mark every death as reviewed")
-    p.add_argument("--vintage", type=int, default=2023, choices=(2021, 2023))
+    _add_vintage(p)
     p.add_argument("--out", type=Path, required=True, help="output FILE: .csv or .parquet (folders are created)")
     p.set_defaults(func=_synth)
 
@@ -44,7 +44,7 @@ def register(subparsers) -> None:
                        description="Expected child deaths a year per LA and region (cdr.reference.expected_deaths: "
                                    "default the observed model, empirical Bayes on ONS infant deaths by LA calibrated "
                                    "to NCMD; --model national for national rates x deprivation).")
-    p.add_argument("--vintage", type=int, default=2023, choices=(2021, 2023))
+    _add_vintage(p)
     p.add_argument("--model", choices=("observed", "national"), default="observed",
                    help="expected-deaths model (default observed)")
     p.add_argument("--year", type=int, default=2022, help="population mid-year (default 2022)")
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
     p.add_argument("--exclusions", type=Path, help="with --lenient: write the exclusions table to this CSV")
     p.add_argument("--issues", type=Path, help="with --lenient: write the field issues (values set to not recorded) "
                                                 "to this CSV")
-    p.add_argument("--vintage", type=int, default=2023, choices=(2021, 2023))
+    _add_vintage(p)
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("columns", help="list the record fields, their meaning and accepted spellings",
@@ -80,6 +80,18 @@ def register(subparsers) -> None:
     p.set_defaults(func=_template)
 
 
+def _add_vintage(parser) -> None:
+    parser.add_argument("--vintage", type=int, default=2023, choices=(2021, 2023), help="geography vintage (default 2023)")
+
+
+def _write_csv(frame, path: Path, message: str | None) -> None:
+    """Write `frame` to the CSV `path` (folders created), then print `message` (if any)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    if message:
+        print(message)
+
+
 def _need_pyarrow(path: Path) -> None:
     if path.suffix.lower() == ".parquet" and importlib.util.find_spec("pyarrow") is None:
         raise CdrError("writing Parquet needs the pyarrow package: pip install 'cdr[parquet]' (or use .csv)")
@@ -93,21 +105,16 @@ def _areas(args) -> int:
         print(areas[_AREA_COLUMNS].to_string(index=False))
         print(f"\n{len(areas)} upper-tier LAs ({args.vintage} vintage). {data.ATTRIBUTION}")
         return 0
-    suffix = args.out.suffix.lower()
+    writers = {".csv": lambda path: areas.drop(columns="geometry").to_csv(path, index=False),
+               ".geojson": lambda path: areas.to_file(path, driver="GeoJSON"),
+               ".gpkg": lambda path: areas.to_file(path, driver="GPKG"),
+               ".parquet": areas.to_parquet}
+    write = writers.get(args.out.suffix.lower())
     _need_pyarrow(args.out)
-    if suffix not in (".csv", ".geojson", ".gpkg", ".parquet"):
+    if write is None:
         raise CdrError(f"cdr data areas: --out must end in .csv, .geojson, .gpkg or .parquet; got {args.out.name!r}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        areas.drop(columns="geometry").to_csv(args.out, index=False)
-    elif suffix == ".geojson":
-        areas.to_file(args.out, driver="GeoJSON")
-    elif suffix == ".gpkg":
-        areas.to_file(args.out, driver="GPKG")
-    elif suffix == ".parquet":
-        areas.to_parquet(args.out)
-    else:
-        raise CdrError(f"cdr data areas: --out must end in .csv, .geojson, .gpkg or .parquet; got {args.out.name!r}")
+    write(args.out)
     print(f"wrote {len(areas)} areas ({args.vintage} vintage) to {args.out}")
     return 0
 
@@ -143,9 +150,8 @@ def _expected(args) -> int:
     if args.out is not None:
         if args.out.suffix.lower() != ".csv":
             raise CdrError(f"cdr data expected: --out must be a .csv file; got {args.out.name!r}")
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        (las if args.level == "la" else regions).to_csv(args.out, index=False)
-        print(f"wrote expected deaths per {args.level} to {args.out}")
+        _write_csv(las if args.level == "la" else regions, args.out,
+                   f"wrote expected deaths per {args.level} to {args.out}")
         print(f"England: {las['child_population'].sum():,} children, {las['expected_deaths'].sum():,.0f} expected deaths a year")
         return 0
     print(f"Expected child deaths (0-17) a year, population mid-{args.year}, {args.vintage} LAs (model: {args.model})\n")
@@ -180,16 +186,12 @@ def _validate(args) -> int:
     if len(result.issues):
         print(result.issue_counts().to_string(index=False))
         if args.issues is not None:
-            args.issues.parent.mkdir(parents=True, exist_ok=True)
-            result.issues.to_csv(args.issues, index=False)
-            print(f"wrote {len(result.issues):,} field issues to {args.issues}")
+            _write_csv(result.issues, args.issues, f"wrote {len(result.issues):,} field issues to {args.issues}")
     if len(exclusions):
         print(exclusions.to_string(index=False, max_colwidth=120))
     if args.exclusions is not None:
-        args.exclusions.parent.mkdir(parents=True, exist_ok=True)
-        exclusions.to_csv(args.exclusions, index=False)
-        if len(exclusions):
-            print(f"wrote {len(exclusions):,} exclusions to {args.exclusions}")
+        _write_csv(exclusions, args.exclusions,
+                   f"wrote {len(exclusions):,} exclusions to {args.exclusions}" if len(exclusions) else None)
     return 0
 
 
@@ -206,9 +208,7 @@ def _columns(args) -> int:
     print("\nHeaders are matched ignoring case, spacing and punctuation; map others with --columns FILE.toml "
           "('cdr data template' writes one). Values may be keys or labels in any case; dates are day first.")
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out, index=False)
-        print(f"wrote the field table to {args.out}")
+        _write_csv(table, args.out, f"wrote the field table to {args.out}")
     return 0
 
 

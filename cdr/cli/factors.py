@@ -4,19 +4,16 @@ Argument parsing and file I/O only; the work is :func:`cdr.factors.analyse`.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 
-from cdr.cli._common import add_record_options, read_records_file
+from cdr.cli._common import add_analysis_command, read_records_file
 
 __all__ = ["register"]
 
-_LEVELS = ("la", "footprint", "region", "nation")
-
 
 def register(subparsers):
-    parser = subparsers.add_parser(
-        "factors",
+    parser = add_analysis_command(
+        subparsers, "factors", run,
         help="modifiable-factor prevalence (CSV) and odds-ratio model with figures (PNG)",
         description=(
             "Among completed reviews, the share with modifiable factors (overall and per domain, Wilson "
@@ -26,30 +23,24 @@ def register(subparsers):
             "counted in their own columns."
         ),
         epilog="Example: cdr factors --records records.csv --level region --out out/factors",
+        design_help="footprint design (footprints/*.csv with la_code, footprint_id, a catalog name, or a saved "
+                    "FootprintDesign); needed for --level footprint and footprint clustering",
+        level_default=None, level_help="level of the prevalence tables (default: nation)",
     )
-    add_record_options(parser, design_help="footprint design (footprints/*.csv with la_code, footprint_id, a "
-                                           "catalog name, or a saved FootprintDesign); needed for --level "
-                                           "footprint and footprint clustering")
-    parser.add_argument("--level", choices=_LEVELS, default=None,
-                        help="level of the prevalence tables (default: nation)")
     parser.add_argument("--formula", help="model formula (default: the spec's, "
                         "'modifiable ~ C(category) + C(age_band) + imd_quintile + C(sex)')")
     parser.add_argument("--cluster", choices=("none", "la", "footprint", "region"), default=None,
                         help="cluster of the GEE model (default: the spec's, 'footprint')")
     parser.add_argument("--spec", default="annual", metavar="NAME|FILE",
                         help="analysis spec, a packaged name or a TOML file (default: annual)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
-    parser.set_defaults(func=run)
     return parser
 
 
 def run(args):
-    import matplotlib
-
-    matplotlib.use("Agg")
     from cdr.factors import analyse
     from cdr.footprints import load_design
     from cdr.models import load_spec
+    from cdr.report._inputs import file_sha256
 
     spec = load_spec(args.spec)
     result = read_records_file(args.records, args, "factors")   # record-level details: to the private folder below
@@ -70,7 +61,7 @@ def run(args):
                                 f"private folder ({where.name}/model_error.txt), which must not be published.")
     analysis.settings.update({"spec_name": spec.name, "spec_hash": spec.hash, "spec_source": spec.source,
                               "records_file": os.path.basename(args.records),
-                              "records_sha256": _sha256(args.records), "n_input": result.n_input,
+                              "records_sha256": file_sha256(args.records), "n_input": result.n_input,
                               "n_excluded": len(exclusions)})
     written = analysis.to_dir(args.out)
     if private:
@@ -101,11 +92,3 @@ def _write_private(where, private: dict, out) -> None:
     files = {k: (v.encode("utf-8") if isinstance(v, str) else csv_bytes(v)) for k, v in private.items()}
     write_folder(where, files, {"warning": PRIVATE_WARNING, "command": "cdr factors",
                                 "out": os.path.basename(os.path.normpath(out))}, what="private folder", fmt=PRIVATE_FORMAT)
-
-
-def _sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

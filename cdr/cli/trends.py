@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import os
 
-from cdr.cli._common import add_record_options, read_input, years_arg
+from cdr.cli._common import add_analysis_command, read_input, years_arg
 
 __all__ = ["register"]
 
-_LEVELS = ("la", "footprint", "region", "nation")
-
 
 def register(subparsers):
-    parser = subparsers.add_parser(
-        "trends",
+    parser = add_analysis_command(
+        subparsers, "trends", run,
         help="annual percent change, comparison with England and joinpoints (CSV tables, PNG figures)",
         description=(
             "Aggregate a record file to deaths and population per unit and year, fit a log-linear trend "
@@ -25,10 +23,10 @@ def register(subparsers):
             "joinpoint_selection.csv and PNG figures."
         ),
         epilog="Example: cdr trends --records records.csv --level region --years 2019-2023 --joinpoints --out out/trends",
+        design_help="footprint design (footprints/*.csv with la_code, footprint_id, or a catalog name); needed for "
+                    "--level footprint",
+        level_default="nation", level_help="level of the trends (default: nation)",
     )
-    add_record_options(parser, design_help="footprint design (footprints/*.csv with la_code, footprint_id, or a "
-                                           "catalog name); needed for --level footprint")
-    parser.add_argument("--level", choices=_LEVELS, default="nation", help="level of the trends (default: nation)")
     parser.add_argument("--years", metavar="FIRST-LAST", type=years_arg,
                         help="years to use, e.g. 2019-2023 (default: all)")
     parser.add_argument("--year-type", choices=("reporting", "calendar"), default="reporting",
@@ -45,15 +43,10 @@ def register(subparsers):
                              "library's default, the permutation test, takes seconds to minutes per series)")
     parser.add_argument("--max-joinpoints", type=int, default=3, help="largest number of joinpoints (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the permutation tests (default 0)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
-    parser.set_defaults(func=run)
     return parser
 
 
 def run(args):
-    import matplotlib
-
-    matplotlib.use("Agg")
     from cdr import trends
 
     (records, _), design = read_input(args, "trends")

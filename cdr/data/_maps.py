@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["LONDON_PREFIX", "INSET_LABEL", "london_box", "covers_london", "wants_london_inset", "add_london_inset"]
+__all__ = ["LONDON_PREFIX", "INSET_LABEL", "london_box", "covers_london", "wants_london_inset", "add_london_inset",
+           "wrap_label"]
 
 #: GSS prefix of the London boroughs (and the City of London), the upper-tier LAs of region E12000007.
 LONDON_PREFIX = "E09"
@@ -110,3 +111,23 @@ def add_london_inset(ax, draw, *, room: float = 0.36):
     ax.indicate_inset_zoom(inset, edgecolor="#425563", linewidth=0.8, alpha=1.0)
     ax.set_ylim(y0, y1)
     return inset
+
+
+def wrap_label(text, width: int = 18) -> str:
+    r"""A place name as a map label: remarks in brackets or parentheses left out (``"Tees CDOP [source:
+    2019 report]"`` -> ``"Tees CDOP"``) and the name broken into lines of at most about `width` characters
+    (words are not split; a single longer word stays whole).
+
+    Examples
+    --------
+    >>> wrap_label("Waltham Forest, East London and City (WELC) CDR partnership")
+    'Waltham Forest,\nEast London and\nCity CDR\npartnership'
+    >>> wrap_label("F001")
+    'F001'
+    """
+    import re
+    import textwrap
+
+    full = " ".join(str(text).split())
+    short = " ".join(re.sub(r"\s*(\([^()]*\)|\[[^\[\]]*\])", " ", full).split()) or full
+    return "\n".join(textwrap.wrap(short, width, break_long_words=False, break_on_hyphens=False)) or short

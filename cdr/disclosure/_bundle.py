@@ -30,6 +30,20 @@ def _parents(frame, dim, hierarchy, total):
     return {}
 
 
+def _unique_equations(equations, *, drop_identities=False):
+    """Equations ``(total, [parts])`` without repeats, first occurrence first (deterministic).
+
+    With `drop_identities`, an equation whose only part is its total (``x = x``) is left out too.
+    """
+    seen, unique = set(), []
+    for total, parts in equations:
+        key = (total, tuple(parts))
+        if key not in seen and not (drop_identities and list(parts) == [total]):
+            seen.add(key)
+            unique.append((total, list(parts)))
+    return unique
+
+
 def cell_ids(frame, dims, *, total="all"):
     """Cell ids of a tidy table: ``dim=level`` joined by ``|`` over dimensions not at `total`.
 
@@ -284,15 +298,9 @@ class Bundle:
         only_prev = cells["tables"].map(len) == 0
         cells.loc[only_prev & cells["previously_suppressed"], "locked"] = True
         cells.loc[cells["locked"] & ~only_prev, "previously_suppressed"] = False
-        seen, unique = set(), []
-        for t, parts in equations:
-            key = (t, tuple(parts))
-            if key not in seen:
-                seen.add(key)
-                unique.append((t, list(parts)))
         spec = {"value": value, "total": total, "dims": dims, "hierarchy": hierarchy,
                 "tables": sorted(tables), "previous": sorted(previous or {})}
-        return cls(cells=cells, equations=unique, tables=out_tables, spec=spec)
+        return cls(cells=cells, equations=_unique_equations(equations), tables=out_tables, spec=spec)
 
     def add_unpublished(self, parts, equations=(), *, value="value"):
         """Declare unpublished parts of published totals (returns a new Bundle).

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from cdr import _validate as check
+from cdr.disclosure._bundle import _unique_equations
 from cdr.errors import DisclosureError
 
 __all__ = ["Ledger", "read_ledgers", "LEDGER_FORMAT"]
@@ -238,12 +239,7 @@ class Ledger:
             cells = order.drop_duplicates("cell")[["cell", "status", "value", "release"]].reset_index(drop=True)
             cells["value"] = pd.Series([None if v is None or v != v else int(v) for v in cells["value"]],
                                        dtype=object, index=cells.index)
-        seen, eqs = set(), []
-        for t, p in self.equations:
-            key = (t, tuple(p))
-            if key not in seen and list(p) != [t]:
-                seen.add(key)
-                eqs.append((t, list(p)))
+        eqs = _unique_equations(self.equations, drop_identities=True)
         rseen, rates = set(), []
         for r in self.rates:
             key = (r["cell"], float(r["rate"]), float(r["population"]), int(r["decimals"]), float(r["multiplier"]))

@@ -28,6 +28,12 @@ from cdr.errors import ArgumentError, ArgumentTypeError, DisclosureError
 __all__ = ["secondary_suppression", "protect", "SuppressionResult", "compare_aggregations"]
 
 
+def _check_bundle(bundle, caller):
+    if not isinstance(bundle, Bundle):
+        raise ArgumentTypeError(f"{caller}: 'bundle' must be a cdr.disclosure.Bundle (Bundle.from_tables(...)); "
+                                f"got {type(bundle).__name__}.")
+
+
 def _prepare(bundle, threshold):
     cells = bundle.cells.copy()
     for col in ("locked", "previously_suppressed"):
@@ -210,9 +216,7 @@ def secondary_suppression(bundle, *, threshold=DEFAULT_THRESHOLD, method="auto",
     >>> r.passed
     True
     """
-    if not isinstance(bundle, Bundle):
-        raise ArgumentTypeError(f"secondary_suppression: 'bundle' must be a cdr.disclosure.Bundle (Bundle.from_tables(...)); "
-                                f"got {type(bundle).__name__}.")
+    _check_bundle(bundle, "secondary_suppression")
     threshold = _threshold(threshold, "secondary_suppression")
     if method not in ("auto", "optimal", "heuristic"):
         raise ArgumentError(f"secondary_suppression: 'method' must be 'auto', 'optimal' or 'heuristic'; got {method!r}")
@@ -302,9 +306,7 @@ def protect(bundle, *, threshold=DEFAULT_THRESHOLD, method="auto", strict=True, 
     >>> protect(Bundle.from_tables({"by_sex": t}, dims=["sex"])).certificate()["passed"]
     True
     """
-    if not isinstance(bundle, Bundle):
-        raise ArgumentTypeError(f"protect: 'bundle' must be a cdr.disclosure.Bundle (Bundle.from_tables(...)); "
-                                f"got {type(bundle).__name__}.")
+    _check_bundle(bundle, "protect")
     result = secondary_suppression(bundle, threshold=threshold, method=method, **kwargs)
     if strict and not result.passed:
         failing = result.audit[~result.audit["status"].isin(_PASSING)]
@@ -354,9 +356,7 @@ def compare_aggregations(bundle, options, *, threshold=DEFAULT_THRESHOLD, method
     >>> out[["option", "n_cells", "n_suppressed", "passed"]].values.tolist()
     [['as is', 4, 2, True], ['merged', 3, 0, True]]
     """
-    if not isinstance(bundle, Bundle):
-        raise ArgumentTypeError(f"compare_aggregations: 'bundle' must be a cdr.disclosure.Bundle (Bundle.from_tables(...)); "
-                                f"got {type(bundle).__name__}.")
+    _check_bundle(bundle, "compare_aggregations")
     if not isinstance(options, dict):
         raise ArgumentTypeError(f"compare_aggregations: 'options' must be a dict of name -> (dim, mapping); "
                                 f"got {type(options).__name__}.")

@@ -272,11 +272,42 @@ class FootprintDesign:
         agg = agg.rename(columns={"la_code": "n_areas"}).reset_index()
         return agg[["footprint_id", "n_areas", "expected_deaths", "geometry"]]
 
-    def plot(self, ax=None, *, title=None, label=True):
-        """Map: areas shaded by whether their footprint meets the threshold, footprint boundaries, ids.
+    def _map_names(self) -> dict:
+        """``footprint_id -> name`` for map labels: the design's ``footprint_name`` (e.g. the published CDOP
+        names), else, for a footprint of one area, the area's ``la_name``; footprints with neither keep their id."""
+        ids = self.labels.dropna()
+        names = {fid: str(fid) for fid in ids.unique()}
+        single = ids[~ids.duplicated(keep=False)]
+        areas = self.areas()
+        if "la_name" in areas.columns:
+            la_name = areas.set_index("la_code")["la_name"]
+            for code, fid in single.items():
+                if code in la_name.index and pd.notna(la_name.loc[code]) and str(la_name.loc[code]).strip():
+                    names[fid] = str(la_name.loc[code]).strip()
+        if self.columns is not None and "footprint_name" in self.columns.columns:
+            given = self.columns.assign(footprint_id=self.columns["la_code"].map(self.labels))
+            given = given[given["footprint_id"].notna() & given["footprint_name"].notna()]
+            for fid, name in zip(given["footprint_id"], given["footprint_name"].astype(str).str.strip()):
+                if name:
+                    names[fid] = name
+        return names
 
-        When the areas include London's boroughs (``E09*``) and reach well beyond London, a zoomed
-        panel titled "London (inset)" is added to the right of the map, with the London footprints' ids.
+    def plot(self, ax=None, *, title=None, label=True):
+        """Map: areas shaded by whether their footprint meets the threshold, footprint boundaries, names.
+
+        Footprints are labelled by name: the design's ``footprint_name`` column where it has one (the
+        catalog's published CDOP designs do), else, for a footprint of a single area, that area's
+        ``la_name``; a footprint with neither keeps its ``footprint_id``. When the areas include London's
+        boroughs (``E09*``) and reach well beyond London, a zoomed panel titled "London (inset)" is added
+        to the right of the map, with the London footprints' labels.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+        title : str, optional
+            Default: the number of footprints (and the design's name).
+        label : bool or {"name", "id"}, default True
+            Label footprints by name (True or ``"name"``), by ``footprint_id`` (``"id"``) or not at all (False).
 
         Returns
         -------
@@ -285,16 +316,18 @@ class FootprintDesign:
         """
         import geopandas as gpd
         import matplotlib.pyplot as plt
+        from matplotlib import patheffects
         from matplotlib.patches import Patch
 
-        from cdr.data._maps import add_london_inset, london_box, wants_london_inset
+        from cdr.data._maps import add_london_inset, london_box, wants_london_inset, wrap_label
 
         caller = "FootprintDesign.plot"
         if ax is not None:
             check.axes(ax, "ax", caller)
         if title is not None:
             check.text(title, "title", caller, example="'Footprints 2024'")
-        label = check.flag(label, "label", caller)
+        if not (isinstance(label, (bool, np.bool_)) or (isinstance(label, str) and label in ("name", "id"))):
+            raise ArgumentError(f"{caller}: 'label' must be True, False, 'name' or 'id'; got {label!r}.")
         areas = self.areas()
         if "geometry" not in areas.columns:
             raise DataError(f"{caller}: the areas have no geometry (pass a GeoDataFrame as areas)")
@@ -308,6 +341,8 @@ class FootprintDesign:
         fp = self.geometry()
         pts = fp.geometry.representative_point()
 
+        names = self._map_names() if label in (True, "name") else {}
+        texts = [wrap_label(names.get(fid, fid)) for fid in fp["footprint_id"]]
         inset = wants_london_inset(geo)
         box = london_box()
         in_london = (pts.x > box[0]) & (pts.x < box[2]) & (pts.y > box[1]) & (pts.y < box[3])
@@ -316,11 +351,12 @@ class FootprintDesign:
             geo.plot(ax=a, color=status.map(colours), edgecolor="white", linewidth=0.3)
             fp.boundary.plot(ax=a, color="#222222", linewidth=0.9)
             if label:
-                for fid, p in zip(fp["footprint_id"][which], pts[which]):
-                    a.annotate(str(fid), (p.x, p.y), ha="center", va="center", fontsize=fontsize, clip_on=True)
+                for text, p in zip(np.asarray(texts, dtype=object)[np.asarray(which)], pts[which]):
+                    a.annotate(text, (p.x, p.y), ha="center", va="center", fontsize=fontsize, clip_on=True,
+                               linespacing=0.9, path_effects=[patheffects.withStroke(linewidth=1.2, foreground="white")])
 
-        # London's footprints are labelled in the inset only (on the England map their ids overprint)
-        draw(ax, ~in_london if inset else in_london | ~in_london, 5)
+        # London's footprints are labelled in the inset only (on the England map their labels overprint)
+        draw(ax, ~in_london if inset else in_london | ~in_london, 4.5)
         ax.set_aspect("equal")
         if inset:
             add_london_inset(ax, lambda a: draw(a, in_london, 5))

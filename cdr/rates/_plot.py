@@ -153,8 +153,43 @@ def _wrap(text, width):
     return "\n".join(textwrap.wrap(text, width))
 
 
+#: Name column of each key column, looked for in the plotted table (then, for LAs and regions, in cdr.data).
+_NAME_COLUMNS = {"la_code": "la_name", "region_code": "region_name", "footprint_id": "footprint_name",
+                 "icb_code": "icb_name", "police_force_area": "pfa_name", "nation_code": "nation_name"}
+
+
+def _row_names(table, label, names, caller):
+    """Row labels of a plot: the area names where known, the codes where not (never an empty label)."""
+    codes = table[label].astype(str)
+    if names is False:
+        return codes
+    if isinstance(names, str):
+        check_columns(table, [names], caller)
+        known = table[names]
+    elif names is True:
+        column = _NAME_COLUMNS.get(label)
+        if column is not None and column in table.columns:
+            known = table[column]
+        elif label in ("la_code", "region_code", "nation_code"):
+            from cdr.data import lookup   # the embedded ONS names (both vintages; 2023 wins)
+
+            lookups = [lookup(v) for v in (2021, 2023)]
+            mapping = {"E92000001": "England"}
+            for frame in lookups:
+                if label != "nation_code":
+                    mapping.update(zip(frame[label], frame[label.replace("_code", "_name")]))
+            known = codes.map(mapping)
+        else:
+            return codes
+    else:
+        raise ArgumentError(f"{caller}: 'names' must be True (names where known), False (codes) or the name "
+                            f"column; got {names!r}.")
+    known = known.astype(object).where(known.notna(), None).map(lambda v: None if v is None else str(v).strip())
+    return known.where(known.fillna("").str.len() > 0, codes)
+
+
 def plot_rates(table, label="la_code", value="value", lower="lower_95", upper="upper_95", national=None, ax=None,
-               title=None, units="per 100,000 children per year", synthetic=None, sort=True):
+               title=None, units="per 100,000 children per year", synthetic=None, sort=True, names=True):
     """Caterpillar (forest) plot: each area's value with its confidence interval and a national line.
 
     Parameters
@@ -171,6 +206,11 @@ def plot_rates(table, label="la_code", value="value", lower="lower_95", upper="u
         Put "SYNTHETIC DATA" in the title; default ``table.attrs.get("synthetic", False)``.
     sort : bool, default True
         Order areas by value (lowest at the bottom).
+    names : bool or str, default True
+        Label rows by name: True uses the table's name column for the `label` key (``la_name`` for
+        ``la_code``, ``region_name``, ``footprint_name``, ...) or, for LA, region and nation codes
+        without one, the ONS names embedded in :mod:`cdr.data`; a code with no name keeps its code.
+        A string names the column to use; False labels rows by code.
 
     Returns
     -------
@@ -186,7 +226,7 @@ def plot_rates(table, label="la_code", value="value", lower="lower_95", upper="u
 
     caller = "plot_rates"
     check_columns(table, [label, value, lower, upper], caller)
-    data = table[[label, value, lower, upper]]
+    data = table[[label, value, lower, upper]].assign(_row_label=_row_names(table, label, names, caller).to_numpy())
     if sort:
         data = data.sort_values(value, kind="stable", na_position="first")
     synthetic = bool(table.attrs.get("synthetic", False)) if synthetic is None else synthetic
@@ -211,7 +251,7 @@ def plot_rates(table, label="la_code", value="value", lower="lower_95", upper="u
                 ax.scatter(v[keep], pos[keep], c=colour, s=22, zorder=3, label=f"Area value: {text}")
         ax.axvline(national, color="black", ls="--", lw=1.2, label=f"National ({national:,.3g})")
     ax.set_yticks(pos)
-    ax.set_yticklabels(data[label].astype(str).tolist(), fontsize=7 if len(data) > 40 else 9)
+    ax.set_yticklabels(data["_row_label"].tolist(), fontsize=7 if len(data) > 40 else 9)
     ax.set_ylim(-0.8, len(data) - 0.2)
     ax.set_xlabel(f"Value ({units})")
     ax.set_ylabel({"la_code": "Local authority", "footprint_id": "Footprint", "region_code": "Region",
