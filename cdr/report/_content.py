@@ -243,6 +243,26 @@ def live_births(las, year: int):
 # declaring the tables
 
 
+def _rate_by_group(c, geo, unit, key, dim, groups, populations, *, england: bool):
+    """Counts, percents and populations of a one-way rate table over ``groups`` + "unknown" + total.
+
+    ``populations(geo.populations, las, key)`` gives each group's population; "unknown" has none.
+    With ``england``, England's counts and populations beside the unit's. Returns ``(counts, derived,
+    values)`` for a :class:`TableSpec`.
+    """
+    from cdr.report._merge import NATION
+
+    levels = [*groups, "unknown"]
+    counts, derived, values = {}, [], {}
+    for prefix, u in (("", unit), *((("england_", NATION),) if england else ())):
+        counts[prefix + "deaths"] = ([c.cell("deaths", u, key, **{dim: v}) for v in levels] + [c.cell("deaths", u, key)])
+        counts[f"_{prefix}deaths_total"] = [c.cell("deaths", u, key)] * (len(levels) + 1)
+        derived.append(("percent", prefix + "percent", prefix + "deaths", f"_{prefix}deaths_total"))
+        pops = populations(geo.populations, geo.unit_las[u], key)
+        values[prefix + "population"] = [pops[g] for g in groups] + [np.nan, geo.population(u, key)]
+    return counts, derived, values
+
+
 def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_label, merge_below=10, threshold=5):
     """Add the content tables to `tables` (the list of :class:`TableSpec` of ``declare_tables``).
 
@@ -390,17 +410,8 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
     levels = [*QUINTILES, "unknown"]
     lab = with_area(pd.DataFrame({"imd_quintile": [*levels, "total"],
                                   "label": [IMD_QUINTILE_LABELS[v] for v in levels] + ["Total"]}))
-    counts = {"deaths": [c.cell("deaths", U, key, imd_quintile=v) for v in levels] + [c.cell("deaths", U, key)]}
-    counts["_deaths_total"] = [c.cell("deaths", U, key)] * (len(levels) + 1)
-    derived = [("percent", "percent", "deaths", "_deaths_total")]
-    qp = quintile_populations(geo.populations, geo.unit_las[U], key)
-    values = {"population": [qp[q] for q in QUINTILES] + [np.nan, geo.population(U, key)]}
-    if has_england:
-        counts["england_deaths"] = [c.cell("deaths", NATION, key, imd_quintile=v) for v in levels] + [c.cell("deaths", NATION, key)]
-        counts["_england_deaths_total"] = [c.cell("deaths", NATION, key)] * (len(levels) + 1)
-        derived.append(("percent", "england_percent", "england_deaths", "_england_deaths_total"))
-        eq = quintile_populations(geo.populations, geo.unit_las[NATION], key)
-        values["england_population"] = [eq[q] for q in QUINTILES] + [np.nan, geo.population(NATION, key)]
+    counts, derived, values = _rate_by_group(c, geo, U, key, "imd_quintile", QUINTILES, quintile_populations,
+                                             england=has_england)
     notes = ["Quintile of the Index of Multiple Deprivation 2019 for the child's home neighbourhood (from imd_decile "
              "in the records); 1 = most deprived fifth of neighbourhoods in England. Percent: share of all deaths.",
              "Rates per 100,000 children aged 0-17. APPROXIMATED denominators: the children of each local authority "
@@ -428,18 +439,8 @@ def declare(tables: list, rec, geo, c, bundle, *, key, period_labels, total_labe
         levels = [*ETHNIC_GROUPS, "unknown"]
         lab = with_area(pd.DataFrame({"ethnicity": [*levels, "total"],
                                       "label": [ETHNICITY_LABELS[v] for v in levels] + ["Total"]}))
-        counts = {"deaths": [c.cell("deaths", U, key, ethnicity=v) for v in levels] + [c.cell("deaths", U, key)]}
-        counts["_deaths_total"] = [c.cell("deaths", U, key)] * (len(levels) + 1)
-        derived = [("percent", "percent", "deaths", "_deaths_total")]
-        ep = ethnic_populations(geo.populations, geo.unit_las[U], key)
-        values = {"population": [ep[g] for g in ETHNIC_GROUPS] + [np.nan, geo.population(U, key)]}
-        if has_england:
-            counts["england_deaths"] = ([c.cell("deaths", NATION, key, ethnicity=v) for v in levels]
-                                        + [c.cell("deaths", NATION, key)])
-            counts["_england_deaths_total"] = [c.cell("deaths", NATION, key)] * (len(levels) + 1)
-            derived.append(("percent", "england_percent", "england_deaths", "_england_deaths_total"))
-            ee = ethnic_populations(geo.populations, geo.unit_las[NATION], key)
-            values["england_population"] = [ee[g] for g in ETHNIC_GROUPS] + [np.nan, geo.population(NATION, key)]
+        counts, derived, values = _rate_by_group(c, geo, U, key, "ethnicity", ETHNIC_GROUPS, ethnic_populations,
+                                                 england=has_england)
         notes = ["Ethnic group as recorded for the child, in the five high-level Census groups. Percent: share of all "
                  "deaths notified in the area.",
                  "Rates per 100,000 children aged 0-17. " + ETHNICITY_SOURCE + " Deaths with ethnicity not known have "
