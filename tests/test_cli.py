@@ -147,3 +147,87 @@ def _help(argv, capsys):
     with pytest.raises(SystemExit):
         main([*argv, "--help"])
     return capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------
+# cdr report: a bad argument fails before the records are read (no warning about them printed first)
+
+
+@pytest.fixture(scope="module")
+def warning_record_file(tmp_path_factory):
+    """Records whose reading warns (a column cdr does not use), as a partnership's export often does."""
+    recs = synthetic.generate_records(years=range(2021, 2024), seed=11)
+    recs["panel_notes"] = "see minutes"
+    path = tmp_path_factory.mktemp("warn") / "records.csv"
+    schema.to_file(recs, path)
+    return path
+
+
+def _bad_out(tmp_path, kind):
+    out = tmp_path / "out"
+    if kind == "file":
+        out.write_text("not a folder")
+    elif kind == "symlink":
+        (tmp_path / "elsewhere").mkdir()
+        out.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    elif kind == "holds a symlink":
+        out.mkdir()
+        (out / "report.html").symlink_to(tmp_path / "outside.html")
+    elif kind == "holds other files":
+        out.mkdir()
+        (out / "thesis.docx").write_text("mine")
+        (out / "manifest.json").write_text('{"outputs": {"thesis.docx": "0"}}')   # not cdr's manifest
+    return out
+
+
+BAD_REPORT = {   # case -> (arguments besides --records, --year and --out; kind of --out; words the error must hold)
+    "catalog design misspelt": (["--design", "england_min06", "--footprint", "F001"], None, "'england_min06'"),
+    "design file missing": (["--design", "{tmp}/design.csv", "--footprint", "F001"], None, "design.csv"),
+    "footprint misspelt": (["--design", "england_min60", "--footprint", "F0001"], None, "did you mean 'F001'"),
+    "footprint missing": (["--design", "england_min60"], None, "needs --footprint ID"),
+    "region misspelt": (["--level", "region", "--region", "E1200001"], None, "unknown region 'E1200001'"),
+    "region missing": (["--level", "region"], None, "needs --region CODE"),
+    "out is a file": (["--level", "nation"], "file", "is a file, not a folder"),
+    "out is a symlink": (["--level", "nation"], "symlink", "is a symbolic link"),
+    "out holds a symlink": (["--level", "nation"], "holds a symlink", "holds symbolic links (report.html)"),
+    "out holds other files": (["--level", "nation"], "holds other files", "holds files that cdr did not write"),
+}
+
+
+def test_reading_the_warning_record_file_warns(warning_record_file):
+    # the premise of the next test: had the records been read, a warning would have been printed first
+    with pytest.warns(UserWarning, match="panel_notes"):
+        schema.read_records(warning_record_file)
+
+
+@pytest.mark.parametrize("case", list(BAD_REPORT))
+def test_report_refuses_a_bad_argument_before_reading_the_records(case, warning_record_file, tmp_path, capsys):
+    args, out_kind, words = BAD_REPORT[case]
+    out = _bad_out(tmp_path, out_kind)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    snapshot = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and not p.is_symlink()} if out.is_dir() else {}
+    argv = ["report", "--records", str(warning_record_file), "--year", "2022-23", "--out", str(out),
+            *[a.format(tmp=tmp_path) for a in args]]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = (captured.out + captured.err).splitlines()
+    assert len(lines) == 1, lines                                  # the error is the first and only line
+    assert lines[0].startswith("cdr report: error: ") and words in lines[0], lines[0]
+    assert "panel_notes" not in lines[0] and "Traceback" not in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before    # nothing written: no lock, no bundle, no .private
+    assert {p: p.read_bytes() for p in snapshot} == snapshot
+
+
+def test_report_says_it_added_the_release_to_the_ledger_folder(record_file, tmp_path, capsys):
+    org = tmp_path / "ledger"
+    lines_of_run = []
+    for name, fp, design in (("a", "F001", "england_min60"), ("b", "tees_cdop", "cdop_2019_real")):
+        assert main(["report", "--records", str(record_file), "--year", "2022-23", "--design", design,
+                     "--footprint", fp, "--ledger", str(org), "--out", str(tmp_path / name)]) == 0
+        lines_of_run.append([line for line in capsys.readouterr().out.splitlines() if "release ledger: added" in line])
+    files = sorted(org.glob("*.json"))
+    assert len(files) == 2 and all(len(lines) == 1 for lines in lines_of_run)
+    for lines, bundle in zip(lines_of_run, ("a", "b")):
+        rid = json.loads((tmp_path / bundle / "ledger.json").read_text())["releases"][-1]["release"]
+        added = next(f for f in files if f.stem.endswith(rid))     # the file this run added, named on its line
+        assert f"added release {rid} to {org / added.name}" in lines[0]

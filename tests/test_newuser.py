@@ -182,8 +182,9 @@ def test_no_record_level_value_in_any_bundle_file(export, bundles):
     (["report", "--records", "{folder}/wkc_export.csv", "--columns", "{folder}/columns.toml", "--lenient",
       "--design", "{folder}/wkc_names.csv", "--footprint", "WKC", "--year", "2022-23", "--out", "{folder}/o"],
      "Wakefield = E08000036"),                           # Wakefield's real ONS code
-    (["report", "--records", "{folder}/missing.csv", "--year", "2022-23", "--out", "{folder}/o"], "not found"),
-    (["report", "--records", "{folder}", "--year", "2022-23", "--out", "{folder}/o"], "is a folder"),
+    (["report", "--records", "{folder}/missing.csv", "--level", "nation", "--year", "2022-23", "--out", "{folder}/o"],
+     "not found"),
+    (["report", "--records", "{folder}", "--level", "nation", "--year", "2022-23", "--out", "{folder}/o"], "is a folder"),
     (["report", "--records", "{folder}/wkc_export.csv", "--columns", "{folder}/columns.toml", "--lenient",
       "--design", "cdop_2019_rea", "--footprint", "auto", "--year", "2022-23", "--out", "{folder}/o"],
      "Did you mean 'cdop_2019_real'?"),

@@ -97,6 +97,7 @@ CLI_WORDS = (
     ("cdr.schema.field_table()", "cdr data columns"),
     ("vintage=", "--vintage"),
     ("level='region' needs region= (a region code,", "--level region needs --region CODE (a region code,"),
+    ("level='footprint' needs footprint= (a footprint id", "--level footprint (the default) needs --footprint ID (a footprint id"),
 )
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 
 from cdr.cli._common import RECORDS_HELP, add_read_options, read_options
 
@@ -109,6 +110,12 @@ def _run(args) -> int:
     if led.get("earlier_releases"):
         print(f"release ledger: protected jointly with {len(led['earlier_releases'])} earlier release(s) "
               f"({led['n_cells']} cells, {led['n_equations']} equations); {args.out}/ledger.json carries them forward")
+    if args.ledger is not None:
+        rid = report.ledger["releases"][-1]["release"]
+        added = sorted(pathlib.Path(args.ledger).glob(f"*_{rid}.json"))
+        where = os.path.join(args.ledger, added[0].name) if added else args.ledger
+        print(f"release ledger: added release {rid} to {where} (keep the folder {args.ledger}; every later "
+              f"release of your organisation reads it)")
     overlapping = report.manifest.get("overlapping_reports") or []
     for o in overlapping:
         print(f"NOTE: {os.path.join(os.path.dirname(os.path.normpath(args.out)), o['path'])} holds another cdr report sharing {', '.join(o['shared_periods'])} "

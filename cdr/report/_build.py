@@ -36,7 +36,7 @@ from cdr.report._coverage import resolve_coverage
 from cdr.report._inputs import design_labels, file_sha256, load_records, load_spec
 from cdr.report._periods import Period, parse_period, period_keys, period_label
 from cdr.report._private import exclusion_counts, private_folder, public_path, public_record_counts
-from cdr.report._safeio import source_date
+from cdr.report._safeio import check_folder, source_date
 from cdr.report._protect import Protection, check_passed, protect
 from cdr.report._stats import funnel_limits, rate_ci, wilson_ci
 from cdr.report._tables import NATION, Geography, declare_tables, prepare_records, published_comparators
@@ -216,6 +216,39 @@ def _check_level(level, caller):
         raise ArgumentError(f"{caller}: level must be one of {LEVELS}; got {level!r}")
 
 
+def _needs_unit(level, footprint, region):
+    """Refuse a footprint level without ``footprint`` or a region level without ``region``."""
+    if level == "footprint" and footprint is None:
+        raise ArgumentError("level='footprint' needs footprint= (a footprint id of the design, or 'auto')")
+    if level == "region" and region is None:
+        raise ArgumentError(f"level='region' needs region= (a region code, one of {sorted(_region_names())})")
+
+
+def _region_names() -> dict:
+    """Region code -> name of England's regions (2023)."""
+    from cdr.data import england_areas
+
+    areas = england_areas(2023)
+    return dict(zip(areas["region_code"], areas["region_name"]))
+
+
+def _check_unit(level, footprint, region, footprint_ids, regions):
+    """Refuse an unknown footprint id (``footprint_ids``: the design's) or region code (``regions``: code -> name)."""
+    _needs_unit(level, footprint, region)
+    if level == "footprint" and str(footprint) not in footprint_ids and (str(footprint) != "auto" or not footprint_ids):
+        import difflib
+
+        fid = str(footprint)
+        close = difflib.get_close_matches(fid, footprint_ids, n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        raise ArgumentError(f"unknown footprint {footprint!r}: {hint}the design has {len(footprint_ids)} footprints, "
+                            f"e.g. {(close or footprint_ids)[:8]}. Use one of its footprint_id values, or 'auto' for "
+                            "the first.")
+    if level == "region" and str(region) not in regions:
+        raise ArgumentError(f"unknown region {region!r}: use one of {sorted(regions)} "
+                            f"({', '.join(regions[r] for r in sorted(regions))})")
+
+
 # ------------------------------------------------------------------------------------------------
 # the stages of build_report: read -> select period and units -> tables -> protect -> figures -> write
 
@@ -286,11 +319,14 @@ class ReportInputs:
 
 def read_inputs(records, *, year, level: str = "footprint", design=None, spec=None, calendar: bool | None = None,
                 mode: str = "strict", threshold=None, coverage=None, previous=None, ledger=None, columns=None,
-                values=None, sheet=None) -> ReportInputs:
+                values=None, sheet=None, footprint=None, region=None, out=None, force: bool = False) -> ReportInputs:
     """Stage 1 of :func:`build_report`: read and validate the records, the spec, the design and earlier releases.
 
     Parameters are those of :func:`build_report` (``columns``, ``values`` and ``sheet`` are passed to
-    :func:`cdr.read_records`). Nothing is computed from the records beyond validation.
+    :func:`cdr.read_records`). Nothing is computed from the records beyond validation. Every argument
+    is checked before the records are read, so a mistake fails at once: the design, and when given,
+    ``footprint`` (an id of the design, or ``"auto"``), ``region`` (a region code) and ``out`` (not a
+    file or symlink, no symlink inside, and without ``force`` new, empty or an earlier cdr bundle).
 
     Returns
     -------
@@ -301,7 +337,8 @@ def read_inputs(records, *, year, level: str = "footprint", design=None, spec=No
     Raises
     ------
     cdr.errors.CdrError
-        A bad level, threshold, year, spec, design or earlier release; no valid record.
+        A bad level, threshold, year, spec, design, footprint, region, output folder or earlier release;
+        no valid record.
     cdr.errors.RecordValidationError
         Records fail validation (strict mode).
     """
@@ -325,6 +362,15 @@ def read_inputs(records, *, year, level: str = "footprint", design=None, spec=No
             inputs.append({"role": role, "path": public_path(path), "sha256": file_sha256(path)})
     if spec_path and pathlib.Path(spec_path).is_file():
         inputs.append({"role": "spec", "path": public_path(spec_path), "sha256": file_sha256(spec_path)})
+    labels, fp_names, design_source = _resolve_design(design, level)   # arguments first, then the records
+    if footprint is not None or region is not None:
+        from cdr.data import england_areas
+
+        ids = (sorted({f for f in england_areas(2023)["la_code"].map(labels) if isinstance(f, str)})
+               if labels is not None else [])
+        _check_unit(level, footprint, region, ids, _region_names())
+    if out is not None:
+        check_folder(out, force=force)
     prev_paths = ([] if previous is None else [previous] if isinstance(previous, (str, os.PathLike)) else list(previous))
     earlier, prev_inputs = _load_previous(prev_paths, ledger)
     inputs += prev_inputs
@@ -335,7 +381,6 @@ def read_inputs(records, *, year, level: str = "footprint", design=None, spec=No
                        + (f": all {n_input:,} records failed validation (see the exclusions)" if n_input else ""))
     if coverage is None:
         coverage = (spec_dict.get("coverage") or {}).get("las", "auto")
-    labels, fp_names, design_source = _resolve_design(design, level)
     if isinstance(design, (str, os.PathLike)) and design_source == str(design):
         design_source = public_path(design)
     if level == "footprint" and labels is None:  # pragma: no cover - design_labels raises first
@@ -481,19 +526,10 @@ def select_units(inputs: ReportInputs, *, level: str = "footprint", footprint=No
     footprint_ids = sorted({u[3:] for u in unit_las if u.startswith("fp:")})
     regions = sorted({u[4:] for u in unit_las if u.startswith("rgn:")})
 
+    _check_unit(level, footprint, region, footprint_ids, {r: names[f"rgn:{r}"] for r in regions})
     if level == "footprint":
-        if footprint is None:
-            raise ArgumentError("level='footprint' needs footprint= (a footprint id of the design, or 'auto')")
         auto_ids = [f for f in footprint_ids if not cover.partial or unit_las[f"fp:{f}"] & cover.las] or footprint_ids
         fid = auto_ids[0] if str(footprint) == "auto" else str(footprint)
-        if fid not in footprint_ids:
-            import difflib
-
-            close = difflib.get_close_matches(fid, footprint_ids, n=3, cutoff=0.6)
-            hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-            raise ArgumentError(f"unknown footprint {footprint!r}: {hint}the design has {len(footprint_ids)} footprints, "
-                                f"e.g. {(close or footprint_ids)[:8]}. Use one of its footprint_id values, or 'auto' for "
-                                "the first.")
         focus = f"fp:{fid}"
         las = unit_las[focus]
         cover.add_focus(las)
@@ -503,11 +539,6 @@ def select_units(inputs: ReportInputs, *, level: str = "footprint", footprint=No
         children = [f"la:{c}" for c in sorted(las)]
         peers = [f"fp:{f}" for f in footprint_ids]
     elif level == "region":
-        if region is None:
-            raise ArgumentError(f"level='region' needs region= (a region code, one of {regions})")
-        if str(region) not in regions:
-            raise ArgumentError(f"unknown region {region!r}: use one of {regions} "
-                                f"({', '.join(names['rgn:' + r] for r in regions)})")
         focus = f"rgn:{region}"
         comparators = [NATION]
         children = [f"la:{c}" for c in sorted(unit_las[focus])]
@@ -1124,9 +1155,11 @@ def build_report(records, *, design=None, footprint=None, level: str = "footprin
     collector = _WarningCollector()
     try:
         with collector.stage("read"):
+            _needs_unit(level, footprint, region)
             inputs = read_inputs(records, year=year, level=level, design=design, spec=spec, calendar=calendar,
                                  mode=mode, threshold=threshold, coverage=coverage, previous=previous, ledger=ledger,
-                                 columns=columns, values=values, sheet=sheet)
+                                 columns=columns, values=values, sheet=sheet, footprint=footprint, region=region,
+                                 out=out, force=force)
         with collector.stage("select"):
             selection = select_units(inputs, level=level, footprint=footprint, region=region)
         with collector.stage("tables"):

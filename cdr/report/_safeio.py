@@ -30,10 +30,10 @@ import zipfile
 
 import pandas as pd
 
-from cdr.errors import CdrError
+from cdr.errors import ArgumentError, CdrError
 
 __all__ = ["BUNDLE_FORMAT", "PRIVATE_FORMAT", "escape_text", "escape_frame", "csv_bytes", "xlsx_bytes",
-           "json_bytes", "source_date", "write_folder", "verified_outputs"]
+           "json_bytes", "source_date", "write_folder", "check_folder", "verified_outputs"]
 
 BUNDLE_FORMAT = "cdr-report-bundle/1"
 PRIVATE_FORMAT = "cdr-report-private/1"
@@ -478,10 +478,7 @@ def write_folder(out, files: dict, manifest: dict, *, fmt: str = BUNDLE_FORMAT, 
         parts = pathlib.PurePosixPath(rel).parts
         if rel in ("manifest.json", PENDING) or pathlib.PurePosixPath(rel).is_absolute() or ".." in parts:
             raise CdrError(f"write_folder: bad output name {rel!r}")   # pragma: no cover - programming error
-    if out.is_symlink():
-        raise CdrError(f"--out {out} is a symbolic link; cdr does not write through links. Give a real folder.")
-    if out.exists() and not out.is_dir():
-        raise CdrError(f"--out {out} is a file, not a folder; give a new or empty folder.")
+    check_folder(out, force=force, what=what, verify=False)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with _Lock(out):
@@ -492,23 +489,66 @@ def write_folder(out, files: dict, manifest: dict, *, fmt: str = BUNDLE_FORMAT, 
                        + "; check the folder's permissions and free space.") from exc
 
 
+def check_folder(out, *, force: bool = False, what: str = "bundle", verify: bool = True):
+    """Refuse an ``out`` that :func:`write_folder` must not write to; None when ``out`` does not exist yet.
+
+    ``out`` must not be a symbolic link or a file, nor hold a symbolic link; without ``force``, a folder
+    holding files must be a verified earlier cdr folder (:func:`verified_outputs`). Nothing is written, so
+    a caller can check ``out`` before any work (``cdr report`` does, before reading the records);
+    :func:`write_folder` checks again under its lock. With ``verify=False`` only the first two checks run.
+
+    Returns
+    -------
+    tuple or None
+        ``(owned, foreign, dirs)``: files of the verified cdr folder (empty set when there is none), other
+        files, and sub-folders (relative POSIX paths).
+
+    Raises
+    ------
+    cdr.errors.ArgumentError
+        A symlink, a file, a folder holding symlinks, or holding other files without ``force``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (pathlib.Path(d) / "thesis.docx").write_text("mine")
+    ...     try:
+    ...         check_folder(d)
+    ...     except ArgumentError as exc:
+    ...         print("refused:", "thesis.docx" in str(exc))
+    ...     check_folder(pathlib.Path(d) / "new") is None
+    refused: True
+    True
+    """
+    out = pathlib.Path(out).absolute()
+    if out.is_symlink():
+        raise ArgumentError(f"--out {out} is a symbolic link; cdr does not write through links. Give a real folder.")
+    if out.exists() and not out.is_dir():
+        raise ArgumentError(f"--out {out} is a file, not a folder; give a new or empty folder.")
+    if not verify or not out.exists():
+        return None
+    present, dirs, links = _contents(out)
+    if links:
+        raise ArgumentError(f"{out} holds symbolic links ({', '.join(links[:5])}); cdr does not write through "
+                       "links. Remove them or choose another folder.")
+    verified = verified_outputs(out)
+    foreign = present - (verified or set())
+    if foreign and verified is None and not force:
+        raise ArgumentError(
+            f"{out} holds files that cdr did not write ({', '.join(sorted(foreign)[:5])}"
+            f"{', ...' if len(foreign) > 5 else ''}) and no verified cdr {what} (manifest.json with cdr's "
+            "format and matching file hashes). Choose a new or empty folder, or add --force to write the "
+            f"{what} beside them (nothing cdr did not write is deleted or overwritten).")
+    return verified or set(), foreign, dirs
+
+
 def _write_locked(out: pathlib.Path, files: dict, manifest: dict, *, fmt, force, what) -> dict:
     """:func:`write_folder` once the lock is held."""
     owned, foreign, loose_dirs = set(), set(), False
-    if out.exists():
-        present, _dirs, links = _contents(out)
-        if links:
-            raise CdrError(f"{out} holds symbolic links ({', '.join(links[:5])}); cdr does not write through "
-                           "links. Remove them or choose another folder.")
-        verified = verified_outputs(out)
-        owned = verified or set()
-        foreign = present - owned
-        if foreign and verified is None and not force:
-            raise CdrError(
-                f"{out} holds files that cdr did not write ({', '.join(sorted(foreign)[:5])}"
-                f"{', ...' if len(foreign) > 5 else ''}) and no verified cdr {what} (manifest.json with cdr's "
-                "format and matching file hashes). Choose a new or empty folder, or add --force to write the "
-                f"{what} beside them (nothing cdr did not write is deleted or overwritten).")
+    state = check_folder(out, force=force, what=what)   # again under the lock: the folder may have changed
+    if state is not None:
+        owned, foreign, _dirs = state
         needed_dirs = {pathlib.PurePosixPath(rel).parents[i].as_posix() for rel in files
                        for i in range(len(pathlib.PurePosixPath(rel).parents) - 1)}
         clash = sorted(foreign & (set(files) | {"manifest.json"} | needed_dirs))
