@@ -91,7 +91,7 @@ def _run(args) -> int:
         print(f"left out: {item['analysis']} ({item['reason']})")
     exact = (report.private or {}).get("record_counts") or {}   # exact counts: the user's terminal, not the bundle
     if exact:
-        print(f"records: {exact['excluded'] + exact['in_unit'] + exact['outside_unit'] + exact['earlier'] + exact['later']:,} "
+        print(f"records: {sum(exact.values()):,} "
               f"read, {exact['excluded']:,} excluded as invalid, {exact['in_unit'] + exact['outside_unit']:,} in "
               f"{report.period.label}" + (f" ({exact['in_unit']:,} in {report.manifest['unit_name']})"
                                           if exact["outside_unit"] else ""))

@@ -33,6 +33,7 @@ from cdr.errors import ArgumentError, ArgumentTypeError, CdrError
 from cdr.report import _content, _figures
 from cdr.report._bundle import MARK_NA, MARK_SUPPRESSED
 from cdr.report._coverage import resolve_coverage
+from cdr.report._html import count_text
 from cdr.report._inputs import design_labels, file_sha256, load_records, load_spec
 from cdr.report._periods import Period, parse_period, period_keys, period_label
 from cdr.report._private import exclusion_counts, private_folder, public_path, public_record_counts
@@ -153,7 +154,7 @@ class Report:
 
         rec = self.manifest["records"]
         lines = [f"{self.context['period_long']}; level {self.level}",
-                 f"records: {_n(rec['input'])} read, {_n(rec['excluded_invalid'])} invalid, {_n(rec['in_period'])} in the period",
+                 f"records: {count_text(rec['input'])} read, {count_text(rec['excluded_invalid'])} invalid, {count_text(rec['in_period'])} in the period",
                  f"disclosure audit: {self.manifest['disclosure']['certificate_result']} "
                  f"({self.manifest['disclosure']['n_suppressed_primary']} primary, "
                  f"{self.manifest['disclosure']['n_suppressed_secondary']} secondary suppressions)"]
@@ -974,7 +975,8 @@ def assemble_report(inputs: ReportInputs, selection: Selection, tables: Tables, 
         context["private_name"] = private_folder(out, private).name
     manifest = _manifest(inputs, selection, tables, protected, title=title, built=built, version=__version__,
                          figures=figures, overlapping=overlapping, field_issues=field_issues,
-                         public_warnings=public_warnings, n_private_warnings=len(private_warnings))
+                         public_warnings=public_warnings, n_private_warnings=len(private_warnings),
+                         record_counts=counts)
     report = Report(title, level, geo.code(focus), period, protected.tables, protected.marks, info, figures, manifest,
                     sections, methods, context, protected.synthetic, int(threshold), protection.audit,
                     protection.cells, protected.equations, private=private_details)
@@ -1693,11 +1695,6 @@ def _methods(period, threshold, carried, protection, level, design_source, trend
     return out
 
 
-def _n(value) -> str:
-    """A published count as text: thousands separated, or the suppression mark as it is."""
-    return f"{value:,}" if isinstance(value, (int, np.integer)) else str(value)
-
-
 def record_counts(inputs, selection) -> dict:
     """Exact counts of the records read, by what became of them (private: printed, never published)."""
     recs, in_period, later = inputs.records, selection.in_period, selection.later
@@ -1749,7 +1746,7 @@ def _default(o):
 
 
 def _manifest(inputs, selection, tables, protected, *, title, built, version, figures, overlapping, field_issues,
-              public_warnings, n_private_warnings) -> dict:
+              public_warnings, n_private_warnings, record_counts) -> dict:
     """The bundle's ``manifest.json`` (without wall-clock timings)."""
     period, geo, threshold = inputs.period, selection.geo, int(inputs.threshold)
     labels, earlier, cover, la_table = inputs.labels, inputs.earlier, selection.cover, selection.la_table
@@ -1761,7 +1758,7 @@ def _manifest(inputs, selection, tables, protected, *, title, built, version, fi
     exclusions, n_input, recs = inputs.exclusions, inputs.n_input, inputs.records
     later, in_period = selection.later, selection.in_period
     n_excl = len(exclusions)
-    counts_public = public_record_counts(**record_counts(inputs, selection), threshold=threshold)
+    counts_public = public_record_counts(**record_counts, threshold=threshold)
     manifest = {
         "title": title,
         "created": None if built is None else built.isoformat(timespec="seconds"),   # SOURCE_DATE_EPOCH only

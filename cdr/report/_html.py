@@ -81,6 +81,11 @@ def _img(name, png: bytes, alt: str) -> str:
             f'src="data:image/png;base64,{data}"></figure>')
 
 
+def count_text(value) -> str:
+    """A published count as text: thousands separated, or the suppression mark ("[c]") as it is."""
+    return f"{value:,}" if isinstance(value, (int, np.integer)) else str(value)
+
+
 def render_html(report) -> str:
     """The page for a :class:`~cdr.report.Report`."""
     esc = html.escape
@@ -138,7 +143,7 @@ def render_html(report) -> str:
                      + (f" (sha256 {esc(item['sha256'][:16])}...)" if item.get("sha256") else "") + "</li>")
     parts.append("</ul>")
     rec = m["records"]
-    n = lambda v: esc(f"{v:,}" if isinstance(v, int) else str(v))  # noqa: E731 - "[c]": suppressed
+    n = lambda v: esc(count_text(v))  # noqa: E731
     parts.append(f"<p>Records read: {n(rec['input'])}; failed validation and excluded: {n(rec['excluded_invalid'])}; "
                  f"in {esc(ctx['period'])}: {n(rec['in_period'])}; earlier years (trend only): {n(rec['earlier_periods'])}; "
                  f"later years (not used): {n(rec['later_periods'])}"

@@ -181,24 +181,23 @@ def _cross_information(cross, rows_all, cols_all, rows, rm, cols, cm, *, thresho
         vals[f"C:{c}"] = sum(cross.get((r, c), 0) for r in rows_all)
     eqs.append(("T", [f"R:{r}" for r in rows_all]))
     eqs.append(("T", [f"C:{c}" for c in cols_all]))
+    def margin(prefix, level, merges):
+        """The margin cell of a (possibly merged) level; a merged one is the sum of its members'."""
+        parts = members(level, merges)
+        if len(parts) == 1:
+            return f"{prefix}:{parts[0]}"
+        mid = f"{prefix}:{level}"
+        vals[mid] = sum(vals[f"{prefix}:{m}"] for m in parts)
+        eqs.append((mid, [f"{prefix}:{m}" for m in parts]))
+        return mid
+
     for r in rows:
-        rid = f"R:{r}"
-        if r not in rm or len(members(r, rm)) == 1:
-            rid = f"R:{members(r, rm)[0]}"
-        else:
-            vals[rid] = sum(vals[f"R:{m}"] for m in members(r, rm))
-            eqs.append((rid, [f"R:{m}" for m in members(r, rm)]))
+        rid = margin("R", r, rm)
         for c in cols:
             vals[f"X:{r}|{c}"] = sum(cross.get((a, b), 0) for a in members(r, rm) for b in members(c, cm))
         eqs.append((rid, [f"X:{r}|{c}" for c in cols]))
     for c in cols:
-        cid = f"C:{c}"
-        if c not in cm or len(members(c, cm)) == 1:
-            cid = f"C:{members(c, cm)[0]}"
-        else:
-            vals[cid] = sum(vals[f"C:{m}"] for m in members(c, cm))
-            eqs.append((cid, [f"C:{m}" for m in members(c, cm)]))
-        eqs.append((cid, [f"X:{r}|{c}" for r in rows]))
+        eqs.append((margin("C", c, cm), [f"X:{r}|{c}" for r in rows]))
     frame = pd.DataFrame({"cell": list(vals), "value": list(vals.values())})
     frame["tables"] = [["cross"]] * len(frame)
     frame["locked"] = False
